@@ -1,0 +1,158 @@
+"""`aegis` command line: analyze, snapshot, schema, demo.
+
+Exit codes: 0 diagnosed, 2 usage or input error, 3 cluster unreachable or forbidden.
+A person's mistake is one line on stderr, never a traceback. Heavy imports (kubernetes-asyncio,
+Slack, LangChain) happen only on the paths that use them, so `aegis analyze --snapshot` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aegis.core import config, telemetry
+from aegis.core.errors import AegisError, UsageError
+from aegis.core.kube.gateway import KubeGateway
+from aegis.core.targets import USAGE, parse_target
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples" / "incidents"
+DEMO_INCIDENT = "crashloop-missing-env"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default prints the whole usage; one line with the fix is what people read.
+        self.exit(2, f"aegis: error: {message} (see `aegis {self.prog.split()[-1]} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aegis", description="AEGIS: diagnose broken Kubernetes workloads and propose safe fixes.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add_source(p: argparse.ArgumentParser) -> None:
+        p.add_argument("target", help=USAGE)
+        p.add_argument("-n", "--namespace", default=None, help="namespace (default: default)")
+        p.add_argument("--context", default=None, help="kubeconfig context to use")
+        p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+
+    analyze = sub.add_parser("analyze", help="diagnose a pod or workload and propose a fix")
+    add_source(analyze)
+    analyze.add_argument("--snapshot", metavar="DIR", default=None, help="read a snapshot directory instead of a cluster")
+    analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
+
+    snapshot = sub.add_parser("snapshot", help="write a redacted snapshot of a target from a live cluster")
+    add_source(snapshot)
+    snapshot.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+
+    sub.add_parser("schema", help="print the JSON Schema of `analyze --output json`")
+
+    demo = sub.add_parser("demo", help="diagnose a bundled example incident (no cluster, no Slack)")
+    demo.add_argument("--incident", default=DEMO_INCIDENT, help="example name under examples/incidents/")
+    demo.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = config.load()
+        telemetry.configure_logging(settings.log_format, settings.log_level)
+        return asyncio.run(_dispatch(args, settings))
+    except AegisError as exc:
+        print(f"aegis: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
+    if args.command == "schema":
+        from aegis.core.report import json_schema  # noqa: PLC0415
+
+        print(json_schema())
+        return 0
+    if args.command == "demo":
+        incident = EXAMPLES_DIR / args.incident
+        expected = _read_expected(incident)
+        return await _analyze(
+            f"{expected['target']['kind'].lower()}/{expected['target']['name']}", expected["target"]["namespace"],
+            str(incident / "snapshot"), None, None, args.output, settings,
+        )
+    if args.command == "analyze":
+        return await _analyze(args.target, args.namespace, args.snapshot, args.context, args.kubeconfig, args.output, settings)
+    if args.command == "snapshot":
+        return await _snapshot(args, settings)
+    raise UsageError(f"unknown command {args.command}")
+
+
+async def _open_gateway(
+    snapshot: str | None, context: str | None, kubeconfig: str | None, settings: config.Settings
+) -> KubeGateway:
+    if snapshot:
+        from aegis.core.kube.snapshot import SnapshotGateway  # noqa: PLC0415
+
+        return SnapshotGateway.open(snapshot)
+    from aegis.core.kube.live import LiveGateway  # noqa: PLC0415 - 0.4 s import, live path only
+
+    return await LiveGateway.connect(
+        kubeconfig=kubeconfig or settings.kubeconfig, context=context or settings.kube_context, in_cluster=settings.in_cluster
+    )
+
+
+async def _analyze(
+    target_text: str, namespace: str | None, snapshot: str | None, context: str | None, kubeconfig: str | None,
+    output: str, settings: config.Settings,
+) -> int:
+    from aegis.core.investigator import Investigator  # noqa: PLC0415
+
+    target = parse_target(target_text, namespace)
+    gateway = await _open_gateway(snapshot, context, kubeconfig, settings)
+    try:
+        diagnosis = await Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines).investigate(target)
+    finally:
+        await gateway.close()
+    if output == "json":
+        from aegis.core.report import to_json  # noqa: PLC0415
+
+        print(to_json(diagnosis))
+    else:
+        from rich.console import Console  # noqa: PLC0415
+
+        from aegis.bot.render.terminal import render  # noqa: PLC0415
+
+        Console(soft_wrap=False).print(render(diagnosis))
+    return 0
+
+
+async def _snapshot(args: argparse.Namespace, settings: config.Settings) -> int:
+    from aegis.core.evidence import snapshot_writer  # noqa: PLC0415
+    from aegis.core.investigator import Investigator  # noqa: PLC0415
+
+    target = parse_target(args.target, args.namespace)
+    gateway = await _open_gateway(None, args.context, args.kubeconfig, settings)
+    try:
+        bundle, notes = await Investigator(gateway, log_tail_lines=settings.log_tail_lines).collect(target)
+    finally:
+        await gateway.close()
+    written = snapshot_writer.write(bundle, Path(args.output_dir))
+    print(f"wrote {len(written)} files to {args.output_dir} ({len(bundle.all_objects())} objects, {len(bundle.logs)} logs; secret values redacted)")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _read_expected(incident: Path) -> dict[str, dict[str, str]]:
+    path = incident / "expected.json"
+    try:
+        data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"no example incident at {incident} ({exc}); see examples/incidents/") from exc
+    return data
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deterministic analyzers: one module per failure class, pure functions over the bundle."""

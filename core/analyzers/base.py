@@ -1,0 +1,60 @@
+"""What an analyzer is: a pure function from (bundle, evidence) to a Finding or None.
+
+Analyzers never call an API: everything they need was collected into the bundle. Each module in
+this package handles one failure class and exports `analyze(ctx) -> Finding | None`. A Finding
+cites evidence by id; its fix is a FixDraft (guarded JSON-patch ops) that the engine turns into
+a FixProposal with a diff of the workload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aegis.core.evidence.bundle import ObjectBundle
+from aegis.core.evidence.extract import EvidenceSet
+from aegis.core.models import AnalysisPolicy, Category, EvidenceId, KubeObject, PatchOperation, Risk
+
+__all__ = ["AnalysisPolicy", "Context", "Finding", "FixDraft"]
+
+
+@dataclass(frozen=True)
+class FixDraft:
+    """A proposed patch before the engine attaches the target and the diff."""
+
+    ops: list[PatchOperation]
+    summary: str
+    rationale: str
+    risk: Risk
+    risk_notes: str = ""
+    alternatives_rejected: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: Category
+    confidence: float
+    summary: str
+    steps: list[str]
+    evidence_ids: list[EvidenceId]
+    fix: FixDraft | None = None
+    manual_steps: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    bundle: ObjectBundle
+    evidence: EvidenceSet
+    policy: AnalysisPolicy
+
+    @property
+    def pod(self) -> KubeObject | None:
+        return self.bundle.pod
+
+    @property
+    def workload(self) -> KubeObject | None:
+        return self.bundle.workload
+
+    def cite(self, *keys: str) -> str:
+        """'[E1, E3]' for the evidence behind these keys (empty when none exists)."""
+        ids = self.evidence.ids(*keys)
+        return f" [{', '.join(ids)}]" if ids else ""

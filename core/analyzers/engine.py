@@ -1,0 +1,147 @@
+"""Run every analyzer over a bundle and turn the best finding into a Diagnosis.
+
+When several failure classes show at once, the one with the highest confidence wins; ties go
+to the class nearer the root (a liveness kill caused by OOM is `oom_killed`; a rollout stuck
+because its pods crash is the crash's class). No finding means `unknown`, with what was checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jsonpatch
+import yaml
+
+from aegis.core.analyzers import registry
+from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding, FixDraft
+from aegis.core.analyzers.verification import plan_for
+from aegis.core.evidence.bundle import ObjectBundle
+from aegis.core.evidence.extract import EvidenceSet, extract
+from aegis.core.kube import objects
+from aegis.core.models import Category, Diagnosis, FixProposal, KubeObject, RCAResult
+
+# Nearer the root first: used only to break confidence ties.
+PRECEDENCE: list[Category] = [
+    Category.MISSING_CONFIG_REFERENCE, Category.MISSING_ENV_VAR, Category.BAD_COMMAND, Category.IMAGE_PULL_ERROR,
+    Category.OOM_KILLED, Category.VOLUME_FAILURE, Category.INIT_CONTAINER_FAILURE, Category.UNSCHEDULABLE_RESOURCES,
+    Category.UNSCHEDULABLE_CONSTRAINTS, Category.APP_ERROR_AFTER_ROLLOUT, Category.LIVENESS_PROBE_FAILURE,
+    Category.READINESS_PROBE_FAILURE, Category.EVICTED, Category.SERVICE_SELECTOR_MISMATCH, Category.ROLLOUT_STUCK,
+    Category.UNKNOWN,
+]  # fmt: skip
+
+Analyzer = Callable[[Context], Finding | None]
+
+
+def run_analyzers(ctx: Context, analyzers: list[Analyzer] | None = None) -> list[Finding]:
+    findings = [f for f in (a(ctx) for a in (analyzers or registry.ANALYZERS)) if f is not None]
+    return sorted(findings, key=lambda f: (-f.confidence, PRECEDENCE.index(f.category)))
+
+
+def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: list[str] | None = None) -> Diagnosis:
+    """The whole deterministic diagnosis of a collected bundle; pure, no I/O."""
+    started = time.perf_counter()
+    evidence = extract(bundle)
+    ctx = Context(bundle=bundle, evidence=evidence, policy=policy or AnalysisPolicy())
+    findings = run_analyzers(ctx)
+    finding = findings[0] if findings else _unknown(ctx)
+    fix = _proposal(bundle, finding.fix) if finding.fix and bundle.workload else None
+    others = [f"{f.category.value} (confidence {f.confidence:.2f}): {f.summary}" for f in findings[1:3]]
+    rca = RCAResult(
+        category=finding.category,
+        summary=finding.summary,
+        confidence=finding.confidence,
+        analysis_steps=finding.steps,
+        evidence_summary=_evidence_bullets(evidence, finding),
+        evidence_ids=finding.evidence_ids,
+    )
+    return Diagnosis(
+        target=bundle.target,
+        workload=bundle.workload_ref,
+        rca=rca,
+        evidence=evidence.items,
+        fix=fix,
+        manual_steps=finding.manual_steps,
+        verification_plan=plan_for(bundle, finding.category) if fix else None,
+        notes=[*(notes or []), *(f"also considered: {o}" for o in others)],
+        analyzed_at=bundle.observed_at,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _evidence_bullets(evidence: EvidenceSet, finding: Finding) -> list[str]:
+    by_id = {e.id: e for e in evidence.items}
+    return [f"{eid}: {by_id[eid].summary}" for eid in finding.evidence_ids if eid in by_id]
+
+
+def _proposal(bundle: ObjectBundle, draft: FixDraft) -> FixProposal:
+    workload = bundle.workload
+    assert workload is not None
+    return FixProposal(
+        target=objects.ref(workload),
+        patch=draft.ops,
+        summary=draft.summary,
+        decision_rationale=draft.rationale,
+        risk=draft.risk,
+        risk_notes=draft.risk_notes,
+        alternatives_rejected=draft.alternatives_rejected,
+        diff=workload_diff(workload, [op.as_json() for op in draft.ops]),
+    )
+
+
+_SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
+
+
+def clean_for_diff(obj: KubeObject) -> KubeObject:
+    """The object as a person edits it: no status, no server-set metadata."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items()
+        if k not in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out["metadata"] = meta
+    return out
+
+
+def workload_diff(workload: KubeObject, patch: list[dict[str, Any]]) -> str:
+    before = clean_for_diff(workload)
+    after = jsonpatch.apply_patch(before, patch)
+    name = f"{workload.get('kind', '').lower()}/{objects.name(workload)}"
+    return "\n".join(
+        difflib.unified_diff(
+            yaml.safe_dump(before, sort_keys=False).splitlines(),
+            yaml.safe_dump(after, sort_keys=False).splitlines(),
+            f"{name} (now)", f"{name} (fixed)", lineterm="", n=3,
+        )
+    )
+
+
+def _unknown(ctx: Context) -> Finding:
+    ids = [e.id for e in ctx.evidence.items[:5]]
+    checked = ", ".join(
+        c.value for c in PRECEDENCE if c is not Category.UNKNOWN
+    )
+    pod = ctx.pod
+    state = f"pod {objects.name(pod)} is {(pod.get('status') or {}).get('phase', 'Unknown')}" if pod else "no pods found"
+    return Finding(
+        category=Category.UNKNOWN,
+        confidence=0.2,
+        summary=f"No known failure class matches the evidence ({state}); AEGIS proposes no change.",
+        steps=[
+            f"Collected the target's status, events, logs and configuration — {len(ctx.evidence.items)} evidence items"
+            + (f" [{', '.join(ids)}]" if ids else ""),
+            f"Checked every failure class AEGIS knows ({checked}) — none matched",
+        ],
+        evidence_ids=ids,
+        manual_steps=[
+            "Read the evidence above, especially recent Warning events and the previous container logs.",
+            "If the workload is healthy, there may be nothing to fix; otherwise escalate to the owning team.",
+        ],
+    )

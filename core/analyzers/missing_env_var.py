@@ -1,0 +1,157 @@
+"""missing_env_var: an app container crashes because an environment variable it needs is not set.
+
+Signal: a crashing container whose log names a variable as missing (in the phrasings of common
+runtimes and config libraries), and that variable is not defined by the container's env or
+envFrom. Fix: add it from a ConfigMap/Secret key of the same name in the namespace, else restore
+the previous revision's definition; with no source, no patch — a human must provide the value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aegis.core.analyzers import patching, signals
+from aegis.core.analyzers.base import Context, Finding, FixDraft
+from aegis.core.analyzers.signals import ContainerState
+from aegis.core.evidence.extract import template_pair
+from aegis.core.evidence.redaction import MARKER
+from aegis.core.kube import objects
+from aegis.core.models import Category, Risk
+
+_VAR = r"[A-Z][A-Z0-9_]{1,63}"
+# Phrasings from shells, Python, Go (envconfig, viper), Node, Java/Spring, Rust, Ruby.
+_PATTERNS = [
+    re.compile(rf"(?:environment variable|env var(?:iable)?|env)\s*[:\"'`]?\s*({_VAR})[\"'`]?\s*(?:is\s+)?(?:not set|not defined|unset|missing|required|undefined|must be set|is empty)", re.I),
+    re.compile(rf"(?:missing|required|undefined|unset)\s+(?:required\s+)?(?:environment variable|env var(?:iable)?|env|config(?:uration)? (?:key|value))s?\s*[:\"'`]?\s*({_VAR})", re.I),
+    re.compile(rf"\b({_VAR})\s+(?:environment variable\s+)?(?:is\s+)?(?:not set|must be set|is required|is undefined|not defined)", re.I),
+    re.compile(rf"KeyError:\s*['\"]({_VAR})['\"]"),
+    re.compile(rf"required key\s+({_VAR})\s+missing value"),
+    re.compile(rf"Could not resolve placeholder '({_VAR})'"),
+    re.compile(rf"process\.env\.({_VAR})\s+is\s+(?:undefined|not set)", re.I),
+    re.compile(rf"\$\{{?({_VAR})\}}?: (?:parameter null or not set|unbound variable)"),
+    re.compile(rf"env(?:ironment)?::var\(\"?({_VAR})\"?\).*NotPresent"),
+    re.compile(rf"key not found: \"({_VAR})\""),
+]
+
+
+def missing_vars(text: str) -> list[str]:
+    """Variable names a log says are missing, in order of appearance."""
+    found: list[str] = []
+    for line in text.splitlines():
+        for pattern in _PATTERNS:
+            for match in pattern.finditer(line):
+                name = match.group(1)
+                if name.isupper() and name not in found:
+                    found.append(name)
+    return found
+
+
+def analyze(ctx: Context) -> Finding | None:
+    for state in signals.container_states(ctx, init=False):
+        if not state.crashing:
+            continue
+        text, log_key = signals.log_text(ctx, state)
+        defined = signals.env_names(state.spec) | signals.env_from_keys(ctx, state.spec)
+        absent = [v for v in missing_vars(text + "\n" + state.last_terminated.get("message", "")) if v not in defined]
+        if absent:
+            return _finding(ctx, state, absent[0], log_key)
+    return None
+
+
+def _finding(ctx: Context, state: ContainerState, var: str, log_key: str | None) -> Finding:
+    term = state.last_terminated
+    removed_by_rollout = _previous_definition(ctx, state.name, var) is not None
+    steps = [
+        f"Container {state.name} of pod {state.pod_name} is {state.waiting_reason or 'failing'} with {state.restarts} restarts; "
+        f"it last exited with code {term.get('exitCode')} ({term.get('reason')}){ctx.cite(state.key, 'event:BackOff')}",
+        f"Its {'previous ' if log_key and log_key.endswith('previous') else ''}log says {var} is missing{ctx.cite(log_key or '')}",
+        f"The container spec defines no env var {var}, directly or through envFrom{ctx.cite(state.key)}",
+    ]
+    if removed_by_rollout:
+        steps.append(f"The previous revision defined {var}; the last rollout removed it{ctx.cite('change:rollout')}")
+    draft, manual = _fix(ctx, state, var)
+    if draft:
+        steps.append(f"Fix: {draft.summary}")
+    summary = (
+        f"Container {state.name} exits at start-up because the environment variable {var} is not set"
+        + (" (the last rollout removed it)." if removed_by_rollout else ".")
+    )
+    return Finding(
+        category=Category.MISSING_ENV_VAR,
+        confidence=0.95 if removed_by_rollout else 0.9,
+        summary=summary,
+        steps=steps,
+        evidence_ids=ctx.evidence.ids(state.key, *( [log_key] if log_key else []), "event:BackOff", "change:rollout"),
+        fix=draft,
+        manual_steps=manual,
+    )
+
+
+def _fix(ctx: Context, state: ContainerState, var: str) -> tuple[FixDraft | None, list[str]]:
+    workload = ctx.workload
+    index = signals.workload_container_index(ctx, state.name, init=False)
+    if workload is None or index is None:
+        return None, [f"Set the environment variable {var} on container {state.name}."]
+    alternatives = [
+        "Restarting the pod: the variable would still be missing.",
+        "Rolling back the whole workload: reverts unrelated changes too; adding the one variable is narrower.",
+    ]
+    source = _config_source(ctx, var)
+    if source:
+        kind, name = source
+        ref_field = "configMapKeyRef" if kind == "ConfigMap" else "secretKeyRef"
+        entry = {"name": var, "valueFrom": {ref_field: {"name": name, "key": var}}}
+        return FixDraft(
+            ops=patching.add_env(workload, index, False, entry),
+            summary=f"add env {var} to container {state.name}, from {kind} {name} key {var}",
+            rationale=(
+                f"The application refuses to start without {var}. {kind} {name} in the same namespace already holds a key "
+                f"named {var}, so referencing it supplies the value without copying it into the workload."
+            ),
+            risk=Risk.LOW,
+            risk_notes="Rolling restart of the workload's pods; reversible by removing the variable.",
+            alternatives_rejected=alternatives,
+        ), []
+    previous = _previous_definition(ctx, state.name, var)
+    if previous is not None and MARKER not in str(previous):
+        return FixDraft(
+            ops=patching.add_env(workload, index, False, previous),
+            summary=f"restore env {var} on container {state.name} as the previous revision defined it",
+            rationale=(
+                f"The application refuses to start without {var}, and the previous revision, which ran, defined it. "
+                "Restoring that one definition is the smallest change that brings the known-good value back."
+            ),
+            risk=Risk.LOW,
+            risk_notes="Rolling restart of the workload's pods; reversible by removing the variable.",
+            alternatives_rejected=alternatives,
+        ), []
+    return None, [
+        f"Provide a value for {var}: no ConfigMap or Secret in namespace {ctx.bundle.namespace} has a key {var}, "
+        "and no earlier revision defined it.",
+        f"Create one (e.g. a Secret with key {var}) and reference it from container {state.name} with valueFrom, "
+        "then re-run the analysis to get a patch.",
+    ]
+
+
+def _config_source(ctx: Context, var: str) -> tuple[str, str] | None:
+    # Secrets first: a variable the app needs at start-up that is absent is often a credential.
+    for kind, pool in (("Secret", ctx.bundle.secrets), ("ConfigMap", ctx.bundle.configmaps)):
+        for obj in pool:
+            if var in objects.data_keys(obj):
+                return kind, objects.name(obj)
+    return None
+
+
+def _previous_definition(ctx: Context, container: str, var: str) -> dict[str, Any] | None:
+    _, previous = template_pair(ctx.bundle)
+    if not previous:
+        return None
+    found = objects.find_container(previous.get("spec") or {}, container)
+    if not found:
+        return None
+    for entry in found[0].get("env") or []:
+        if entry.get("name") == var:
+            result: dict[str, Any] = entry
+            return result
+    return None

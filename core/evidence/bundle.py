@@ -1,0 +1,124 @@
+"""ObjectBundle: everything collected about one target, already redacted.
+
+The collector fills it from a gateway; evidence extraction and analyzers only read it. Holding the
+objects in one place lets analyzers stay pure functions (no API calls) and lets `aegis snapshot`
+write exactly what the engine saw.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aegis.core.kube import objects
+from aegis.core.models import KubeObject, ObjectRef
+
+
+class ContainerLogs(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pod: str
+    container: str
+    previous: bool
+    text: str
+
+
+class ObjectBundle(BaseModel):
+    """The objects and logs around a target. Secret values are already masked."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    target: ObjectRef
+    namespace: str
+    workload: KubeObject | None = Field(
+        default=None, description="The owning Deployment/StatefulSet/DaemonSet, or the bare Pod."
+    )
+    pods: list[KubeObject] = Field(default_factory=list, description="Pods of the target, worst first.")
+    replicasets: list[KubeObject] = Field(default_factory=list)
+    revisions: list[KubeObject] = Field(default_factory=list, description="ControllerRevisions.")
+    events: list[KubeObject] = Field(default_factory=list)
+    configmaps: list[KubeObject] = Field(default_factory=list)
+    secrets: list[KubeObject] = Field(default_factory=list, description="Values masked.")
+    services: list[KubeObject] = Field(default_factory=list, description="Services in the namespace.")
+    endpoints: list[KubeObject] = Field(default_factory=list)
+    pvcs: list[KubeObject] = Field(default_factory=list)
+    nodes: list[KubeObject] = Field(default_factory=list)
+    logs: list[ContainerLogs] = Field(default_factory=list)
+    uncollected_kinds: list[str] = Field(
+        default_factory=list, description="Kinds the source did not look for: unknown, not absent."
+    )
+    observed_at: datetime
+
+    @property
+    def pod(self) -> KubeObject | None:
+        """The pod the diagnosis focuses on (the most broken one)."""
+        return self.pods[0] if self.pods else None
+
+    @property
+    def workload_ref(self) -> ObjectRef | None:
+        return objects.ref(self.workload) if self.workload else None
+
+    def knows(self, kind: str) -> bool:
+        return kind not in self.uncollected_kinds
+
+    def find(self, kind: str, name: str) -> KubeObject | None:
+        pool: dict[str, list[KubeObject]] = {
+            "ConfigMap": self.configmaps,
+            "Secret": self.secrets,
+            "Service": self.services,
+            "PersistentVolumeClaim": self.pvcs,
+            "ReplicaSet": self.replicasets,
+            "Node": self.nodes,
+        }
+        for obj in pool.get(kind, []):
+            if objects.name(obj) == name:
+                return obj
+        return None
+
+    def log(self, pod: str, container: str, *, previous: bool) -> str | None:
+        for entry in self.logs:
+            if entry.pod == pod and entry.container == container and entry.previous == previous:
+                return entry.text
+        return None
+
+    def events_for(self, kind: str, name: str) -> list[KubeObject]:
+        return [
+            e
+            for e in self.events
+            if (e.get("involvedObject") or {}).get("kind") == kind
+            and (e.get("involvedObject") or {}).get("name") == name
+        ]
+
+    def current_replicaset(self) -> KubeObject | None:
+        """The ReplicaSet of the workload's newest revision."""
+        if not self.replicasets:
+            return None
+        return max(self.replicasets, key=objects.revision)
+
+    def previous_replicaset(self) -> KubeObject | None:
+        """The ReplicaSet of the revision before the newest one."""
+        ordered = sorted(self.replicasets, key=objects.revision)
+        return ordered[-2] if len(ordered) >= 2 else None
+
+    def all_objects(self) -> list[KubeObject]:
+        seen: list[KubeObject] = []
+        groups: list[list[KubeObject]] = [
+            [self.workload] if self.workload else [],
+            self.pods, self.replicasets, self.revisions, self.events, self.configmaps,
+            self.secrets, self.services, self.endpoints, self.pvcs, self.nodes,
+        ]
+        for group in groups:
+            for obj in group:
+                if not any(obj is s for s in seen):
+                    seen.append(obj)
+        return seen
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "pods": len(self.pods),
+            "events": len(self.events),
+            "replicasets": len(self.replicasets),
+            "logs": len(self.logs),
+        }

@@ -1,0 +1,290 @@
+"""Turn an ObjectBundle into numbered, cited Evidence.
+
+Each item gets a stable lookup key (e.g. `status:container:api-7f9c/api`, `log:api-7f9c/api:previous`,
+`event:BackOff`, `change:rollout`, `config:ConfigMap/app-config`) so analyzers can cite it by id
+without re-deriving it, and ids are assigned in a fixed order: status, events, logs, change, config.
+Everything here is already redacted in the bundle; excerpts are masked again as a second guard.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from aegis.core.evidence import redaction
+from aegis.core.evidence.bundle import ObjectBundle
+from aegis.core.kube import objects
+from aegis.core.models import Evidence, EvidenceId, EvidenceKind, KubeObject, ObjectRef
+
+_MAX_EXCERPT_LINES = 12
+_MAX_EVENTS = 10
+_ERROR_WORDS = ("error", "fatal", "panic", "exception", "traceback", "failed", "killed", "refused", "denied", "not found", "missing", "cannot", "can't", "unable", "invalid", "undefined", "oom", "out of memory")
+
+
+@dataclass
+class EvidenceSet:
+    """Evidence in id order, with the lookup keys analyzers cite by."""
+
+    items: list[Evidence] = field(default_factory=list)
+    by_key: dict[str, Evidence] = field(default_factory=dict)
+
+    def add(
+        self, key: str, kind: EvidenceKind, summary: str, excerpt: str = "", source: ObjectRef | None = None,
+        link: str | None = None,
+    ) -> EvidenceId:
+        if key in self.by_key:
+            return self.by_key[key].id
+        evidence = Evidence(
+            id=EvidenceId(f"E{len(self.items) + 1}"),
+            kind=kind,
+            summary=redaction.mask(summary),
+            excerpt=redaction.mask(excerpt),
+            source=source,
+            link=link,
+        )
+        self.items.append(evidence)
+        self.by_key[key] = evidence
+        return evidence.id
+
+    def id(self, key: str) -> EvidenceId | None:
+        found = self.by_key.get(key)
+        return found.id if found else None
+
+    def ids(self, *keys: str) -> list[EvidenceId]:
+        return [e for e in (self.id(k) for k in keys) if e is not None]
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        return [k for k in self.by_key if k.startswith(prefix)]
+
+
+def extract(bundle: ObjectBundle) -> EvidenceSet:
+    evidence = EvidenceSet()
+    _workload_status(bundle, evidence)
+    for pod in bundle.pods[:3]:
+        _pod_status(pod, evidence)
+    _events(bundle, evidence)
+    _logs(bundle, evidence)
+    _rollout_change(bundle, evidence)
+    _config(bundle, evidence)
+    return evidence
+
+
+def _workload_status(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    workload = bundle.workload
+    if not workload or workload.get("kind") == "Pod":
+        return
+    status = workload.get("status") or {}
+    spec = workload.get("spec") or {}
+    desired = spec.get("replicas", status.get("desiredNumberScheduled", 1))
+    ready = status.get("readyReplicas", status.get("numberReady", 0)) or 0
+    parts = [f"{ready}/{desired} ready"]
+    lines = []
+    for cond in status.get("conditions") or []:
+        lines.append(f"{cond.get('type')}={cond.get('status')} {cond.get('reason', '')}: {cond.get('message', '')}".strip())
+        if cond.get("status") != "True" or cond.get("reason") == "ProgressDeadlineExceeded":
+            parts.append(f"{cond.get('type')} {cond.get('reason', cond.get('status'))}")
+    ev.add(
+        "status:workload", EvidenceKind.STATUS,
+        f"{workload.get('kind')} {objects.name(workload)}: " + ", ".join(parts),
+        "\n".join(lines), objects.ref(workload),
+    )
+
+
+def _pod_status(pod: KubeObject, ev: EvidenceSet) -> None:
+    pname = objects.name(pod)
+    status = pod.get("status") or {}
+    phase = status.get("phase", "Unknown")
+    reason = status.get("reason")
+    lines = [f"phase: {phase}" + (f" ({reason}: {status.get('message', '')})" if reason else "")]
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            lines.append(f"{cond.get('type')}={cond.get('status')} {cond.get('reason', '')} {cond.get('message', '')}".rstrip())
+    summary = f"Pod {pname} is {phase}" + (f" ({reason})" if reason else "")
+    scheduled = objects.condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False":
+        summary += f", not scheduled: {scheduled.get('reason', '')}"
+    ev.add(f"status:pod:{pname}", EvidenceKind.STATUS, summary, "\n".join(lines), objects.ref(pod))
+    for init in (True, False):
+        for cs in objects.container_statuses(pod, init=init):
+            _container_status(pod, cs, init, ev)
+
+
+def _container_status(pod: KubeObject, cs: dict[str, Any], init: bool, ev: EvidenceSet) -> None:
+    state = cs.get("state") or {}
+    last = (cs.get("lastState") or {}).get("terminated") or {}
+    waiting = state.get("waiting") or {}
+    terminated = state.get("terminated") or {}
+    restarts = int(cs.get("restartCount", 0))
+    healthy = state.get("running") and cs.get("ready") and restarts == 0
+    if healthy or (init and terminated.get("exitCode") == 0):
+        return
+    label = ("init container " if init else "container ") + str(cs.get("name"))
+    bits = []
+    if waiting:
+        bits.append(f"waiting: {waiting.get('reason')}")
+    if terminated:
+        bits.append(f"terminated: {terminated.get('reason')} (exit {terminated.get('exitCode')})")
+    if state.get("running") and not cs.get("ready"):
+        bits.append("running but not ready")
+    if last:
+        bits.append(f"last terminated: {last.get('reason')} (exit {last.get('exitCode')})")
+    if restarts:
+        bits.append(f"{restarts} restarts")
+    excerpt = []
+    if waiting.get("message"):
+        excerpt.append(f"waiting.message: {waiting['message']}")
+    for name_, term in (("terminated", terminated), ("lastState.terminated", last)):
+        if term.get("message"):
+            excerpt.append(f"{name_}.message: {term['message']}")
+    excerpt.append(f"image: {cs.get('image', '')}")
+    ev.add(
+        f"status:container:{objects.name(pod)}/{cs.get('name')}", EvidenceKind.STATUS,
+        f"{label} of pod {objects.name(pod)}: " + "; ".join(bits), "\n".join(excerpt), objects.ref(pod),
+    )
+
+
+def _events(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    grouped: OrderedDict[str, list[KubeObject]] = OrderedDict()
+    # Warnings first, then the normal events that matter for rollouts and probes.
+    for event in sorted(bundle.events, key=lambda e: e.get("type") != "Warning"):
+        if event.get("type") != "Warning" and event.get("reason") not in ("Killing", "ScalingReplicaSet", "Pulled", "Started"):
+            continue
+        grouped.setdefault(str(event.get("reason")), []).append(event)
+    for reason, events in list(grouped.items())[:_MAX_EVENTS]:
+        count = sum(int(e.get("count") or 1) for e in events)
+        last = events[-1]
+        involved = last.get("involvedObject") or {}
+        ev.add(
+            f"event:{reason}", EvidenceKind.EVENT,
+            f"{last.get('type')} {reason} x{count} on {str(involved.get('kind', '')).lower()}/{involved.get('name')}: "
+            + _first_line(str(last.get("message", ""))),
+            "\n".join(f"{e.get('lastTimestamp') or e.get('eventTime') or ''} {e.get('reason')}: {e.get('message', '')}" for e in events[-4:]),
+            ObjectRef(kind=str(involved.get("kind", "")), namespace=bundle.namespace, name=str(involved.get("name", ""))),
+        )
+
+
+def _logs(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    for entry in bundle.logs:
+        lines = [line for line in entry.text.splitlines() if line.strip()]
+        if not lines:
+            continue
+        errors = [line for line in lines if any(w in line.lower() for w in _ERROR_WORDS)]
+        key_line = errors[-1] if errors else lines[-1]
+        which = "previous" if entry.previous else "current"
+        ev.add(
+            f"log:{entry.pod}/{entry.container}:{which}", EvidenceKind.LOG,
+            f"{which} log of {entry.pod}/{entry.container}: {_first_line(key_line)[:160]}",
+            "\n".join(lines[-_MAX_EXCERPT_LINES:]),
+            ObjectRef(kind="Pod", namespace=bundle.namespace, name=entry.pod),
+        )
+
+
+def _rollout_change(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    current, previous = template_pair(bundle)
+    if current is None or previous is None:
+        return
+    diff = template_diff(previous, current)
+    if not diff:
+        return
+    cur_rev, prev_rev = current_revision_numbers(bundle)
+    changes = summarize_template_change(previous, current)
+    ev.add(
+        "change:rollout", EvidenceKind.CHANGE,
+        f"rollout revision {prev_rev} → {cur_rev} changed the pod template: {changes}",
+        diff, bundle.workload_ref,
+    )
+
+
+def _config(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    pod = bundle.pod or bundle.workload
+    if pod is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    for ref in objects.config_refs(objects.pod_spec(pod)):
+        if (ref.kind, ref.name) in seen:
+            continue
+        seen.add((ref.kind, ref.name))
+        if not bundle.knows(ref.kind):
+            continue
+        obj = bundle.find(ref.kind, ref.name)
+        if obj is None:
+            ev.add(f"config:{ref.kind}/{ref.name}", EvidenceKind.CONFIG,
+                   f"{ref.kind} {ref.name} (referenced by {ref.via}) does not exist in namespace {bundle.namespace}",
+                   source=ObjectRef(kind=ref.kind, namespace=bundle.namespace, name=ref.name))
+        else:
+            keys = sorted(objects.data_keys(obj))
+            ev.add(f"config:{ref.kind}/{ref.name}", EvidenceKind.CONFIG,
+                   f"{ref.kind} {ref.name} exists with keys: {', '.join(keys) or '(none)'}",
+                   source=objects.ref(obj))
+
+
+# --- change detection helpers, shared with the analyzers and fix builders -------------------------
+
+
+def template_pair(bundle: ObjectBundle) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(current, previous) pod templates from ReplicaSets or ControllerRevisions."""
+    if bundle.replicasets:
+        cur, prev = bundle.current_replicaset(), bundle.previous_replicaset()
+        return (
+            ((cur or {}).get("spec") or {}).get("template") if cur else None,
+            ((prev or {}).get("spec") or {}).get("template") if prev else None,
+        )
+    if len(bundle.revisions) >= 2:
+        ordered = sorted(bundle.revisions, key=objects.revision)
+        return (_revision_template(ordered[-1]), _revision_template(ordered[-2]))
+    return None, None
+
+
+def current_revision_numbers(bundle: ObjectBundle) -> tuple[int, int]:
+    pool = bundle.replicasets or bundle.revisions
+    ordered = sorted(objects.revision(o) for o in pool)
+    return (ordered[-1], ordered[-2]) if len(ordered) >= 2 else (0, 0)
+
+
+def _revision_template(rev: KubeObject) -> dict[str, Any] | None:
+    template: dict[str, Any] | None = ((rev.get("data") or {}).get("spec") or {}).get("template")
+    return template
+
+
+def _clean_template(template: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(template.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in ("pod-template-hash", "controller-revision-hash")}
+    meta["labels"] = labels
+    meta.pop("creationTimestamp", None)
+    return {"metadata": meta, "spec": template.get("spec") or {}}
+
+
+def template_diff(previous: dict[str, Any], current: dict[str, Any]) -> str:
+    before = yaml.safe_dump(_clean_template(previous), sort_keys=True).splitlines()
+    after = yaml.safe_dump(_clean_template(current), sort_keys=True).splitlines()
+    return "\n".join(difflib.unified_diff(before, after, "previous revision", "current revision", lineterm="", n=2))
+
+
+def summarize_template_change(previous: dict[str, Any], current: dict[str, Any]) -> str:
+    """A short human list of what changed: images, commands, env, resources, probes."""
+    changes: list[str] = []
+    prev_spec, cur_spec = previous.get("spec") or {}, current.get("spec") or {}
+    for init in (False, True):
+        prev_by_name = {c.get("name"): c for c in objects.containers(prev_spec, init=init)}
+        for container in objects.containers(cur_spec, init=init):
+            old = prev_by_name.get(container.get("name"))
+            if old is None:
+                changes.append(f"container {container.get('name')} added")
+                continue
+            for field_name in ("image", "command", "args", "env", "envFrom", "resources", "livenessProbe", "readinessProbe", "ports"):
+                if old.get(field_name) != container.get(field_name):
+                    if field_name == "image":
+                        changes.append(f"{container.get('name')} image {old.get('image')} → {container.get('image')}")
+                    else:
+                        changes.append(f"{container.get('name')} {field_name}")
+    if prev_spec.get("volumes") != cur_spec.get("volumes"):
+        changes.append("volumes")
+    return ", ".join(changes) or "metadata only"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""

@@ -1,0 +1,223 @@
+"""SnapshotGateway: a cluster's state frozen in a directory, read offline.
+
+Two layouts are read:
+- AEGIS snapshots (`aegis snapshot` writes them, people can hand-write them): `objects.yaml`
+  (multi-document YAML or a `v1 List`, objects as `kubectl get -o yaml` prints them) and
+  `logs/<namespace>/<pod>/<container>.log` / `<container>.previous.log`. An optional
+  `snapshot.yaml` lists the kinds that were collected (`kinds: [...]`): a kind not listed is
+  unknown, not absent, so no analyzer concludes that a ConfigMap is missing from a snapshot that
+  never looked for ConfigMaps. Without it, every kind is taken as collected.
+- `kubectl cluster-info dump --output-directory DIR`: `nodes.json`, `<ns>/{pods,events,services,
+  deployments,replicasets,daemonsets,replication-controllers}.json` and `<ns>/<pod>/logs.txt`
+  (all containers, between kubectl's START/END markers; no previous logs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aegis.core.errors import NotFoundError, SnapshotError, UsageError
+from aegis.core.kube import kinds, selectors
+from aegis.core.models import KubeObject
+
+_DUMP_FILES = {
+    "pods.json": "Pod",
+    "events.json": "Event",
+    "services.json": "Service",
+    "deployments.json": "Deployment",
+    "replicasets.json": "ReplicaSet",
+    "daemonsets.json": "DaemonSet",
+    "replication-controllers.json": "ReplicationController",
+}
+_DUMP_LOG_MARK = re.compile(r"^==== (START|END) logs for container (\S+) of pod (\S+)/(\S+) ====$")
+
+
+class SnapshotGateway:
+    """KubeGateway over a snapshot directory (read-only)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        objects: list[KubeObject],
+        logs: dict[tuple[str, str, str, bool], str],
+        collected_kinds: frozenset[str] | None,
+    ) -> None:
+        self._dir = directory
+        self._objects = objects
+        self._logs = logs
+        self._collected = collected_kinds
+
+    @classmethod
+    def open(cls, directory: str | Path) -> SnapshotGateway:
+        path = Path(directory)
+        if not path.is_dir():
+            raise SnapshotError(f"snapshot directory {path} does not exist or is not a directory")
+        if (path / "objects.yaml").is_file():
+            return cls._open_aegis(path)
+        if (path / "nodes.json").is_file() or any(path.glob("*/pods.json")):
+            return cls._open_cluster_dump(path)
+        raise SnapshotError(
+            f"{path} is not a snapshot: expected objects.yaml (aegis snapshot) "
+            "or nodes.json and <namespace>/pods.json (kubectl cluster-info dump)"
+        )
+
+    @classmethod
+    def _open_aegis(cls, path: Path) -> SnapshotGateway:
+        objects = _load_yaml_objects(path / "objects.yaml")
+        logs: dict[tuple[str, str, str, bool], str] = {}
+        for log_file in sorted((path / "logs").glob("*/*/*.log")):
+            namespace, pod = log_file.parent.parent.name, log_file.parent.name
+            name = log_file.name.removesuffix(".log")
+            previous = name.endswith(".previous")
+            container = name.removesuffix(".previous")
+            logs[(namespace, pod, container, previous)] = _read_text(log_file)
+        collected: frozenset[str] | None = None
+        manifest = path / "snapshot.yaml"
+        if manifest.is_file():
+            meta = _parse_yaml_file(manifest)
+            if not isinstance(meta, dict) or not isinstance(meta.get("kinds"), list):
+                raise SnapshotError(f"{manifest}: expected a mapping with a 'kinds' list")
+            collected = frozenset(str(k) for k in meta["kinds"])
+        return cls(path, objects, logs, collected)
+
+    @classmethod
+    def _open_cluster_dump(cls, path: Path) -> SnapshotGateway:
+        objects: list[KubeObject] = []
+        files = [path / "nodes.json"] if (path / "nodes.json").is_file() else []
+        files += sorted(p for p in path.glob("*/*.json") if p.name in _DUMP_FILES)
+        for file in files:
+            kind = "Node" if file.name == "nodes.json" else _DUMP_FILES[file.name]
+            try:
+                doc = json.loads(_read_text(file))
+            except json.JSONDecodeError as exc:
+                raise SnapshotError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+            for item in doc.get("items") or []:
+                item.setdefault("kind", kind)
+                objects.append(item)
+        logs: dict[tuple[str, str, str, bool], str] = {}
+        for log_file in sorted(path.glob("*/*/logs.txt")):
+            logs.update(_split_dump_logs(_read_text(log_file)))
+        collected = frozenset({"Node", *_DUMP_FILES.values()})
+        return cls(path, objects, logs, collected)
+
+    @property
+    def description(self) -> str:
+        return f"snapshot {self._dir}"
+
+    @property
+    def read_only(self) -> bool:
+        return True
+
+    def collected(self, kind: str) -> bool:
+        """Whether the snapshot looked for this kind at all (absence means 'does not exist')."""
+        return self._collected is None or kind in self._collected
+
+    async def get(self, kind: str, namespace: str | None, name: str) -> KubeObject:
+        namespaced = kinds.KINDS[kind].namespaced if kind in kinds.KINDS else True
+        for obj in self._objects:
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") == kind and meta.get("name") == name and (
+                not namespaced or meta.get("namespace", "default") == namespace
+            ):
+                return obj
+        raise NotFoundError(kind, name, namespace if namespaced else None)
+
+    async def list(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[KubeObject]:
+        found = []
+        for obj in self._objects:
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") != kind:
+                continue
+            if namespace and meta.get("namespace", "default") != namespace and kind in kinds.KINDS and kinds.KINDS[kind].namespaced:
+                continue
+            if selectors.matches(meta.get("labels") or {}, label_selector):
+                found.append(obj)
+        return found
+
+    async def logs(
+        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
+    ) -> str | None:
+        text = self._logs.get((namespace, pod, container, previous))
+        if text is None:
+            return None
+        lines = text.splitlines()
+        return "\n".join(lines[-tail_lines:]) + ("\n" if lines else "")
+
+    async def patch_json(
+        self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool
+    ) -> KubeObject:
+        raise UsageError(
+            f"{self.description} is read-only: changing {kind}/{name} needs a live cluster "
+            "(run without --snapshot, with a kubeconfig or in-cluster credentials)"
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _parse_yaml_file(path: Path) -> Any:
+    try:
+        return yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as exc:
+        raise SnapshotError(f"{path}:{_yaml_line(exc)}: invalid YAML: {_yaml_problem(exc)}") from exc
+
+
+def _load_yaml_objects(path: Path) -> list[KubeObject]:
+    text = _read_text(path)
+    objects: list[KubeObject] = []
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise SnapshotError(f"{path}:{_yaml_line(exc)}: invalid YAML: {_yaml_problem(exc)}") from exc
+    for index, doc in enumerate(documents, start=1):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or "kind" not in doc:
+            raise SnapshotError(f"{path}: document {index} is not a Kubernetes object (no 'kind')")
+        if doc["kind"] == "List" or doc["kind"].endswith("List") and "items" in doc:
+            for item in doc.get("items") or []:
+                if isinstance(item, dict) and "kind" in item:
+                    objects.append(item)
+        else:
+            objects.append(doc)
+    return objects
+
+
+def _yaml_line(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return str(mark.line + 1) if mark is not None else "?"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    return str(getattr(exc, "problem", None) or exc).strip()
+
+
+def _split_dump_logs(text: str) -> dict[tuple[str, str, str, bool], str]:
+    """Split a cluster-info dump logs.txt into one log per container."""
+    logs: dict[tuple[str, str, str, bool], str] = {}
+    current: tuple[str, str, str, bool] | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        mark = _DUMP_LOG_MARK.match(line.strip())
+        if mark and mark.group(1) == "START":
+            current, lines = (mark.group(3), mark.group(4), mark.group(2), False), []
+        elif mark and current is not None:
+            logs[current] = "\n".join(lines) + "\n"
+            current = None
+        elif current is not None:
+            lines.append(line)
+    return logs

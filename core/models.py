@@ -1,0 +1,183 @@
+"""Domain models shared by every layer: what a target is, what evidence is, what a diagnosis says.
+
+These are the boundary types: collectors produce Evidence, analyzers produce a Diagnosis with an
+RCAResult and an optional FixProposal, renderers and the JSON report consume them. Kubernetes
+objects themselves stay plain dicts (`KubeObject`), shaped exactly as `kubectl get -o json`
+prints them: we do not own that schema and only read a few fields of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, NewType
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+KubeObject = dict[str, Any]
+IncidentId = NewType("IncidentId", str)
+EvidenceId = NewType("EvidenceId", str)
+
+
+class Model(BaseModel):
+    """Base for AEGIS models: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ObjectRef(Model):
+    """A Kubernetes object by kind, namespace and name (namespace empty for cluster-scoped)."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name} -n {self.namespace}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+class EvidenceKind(StrEnum):
+    STATUS = "status"
+    EVENT = "event"
+    LOG = "log"
+    METRIC = "metric"
+    CONFIG = "config"
+    CHANGE = "change"
+
+
+class Evidence(Model):
+    """One observed fact. `excerpt` is always redacted before a model is built."""
+
+    id: EvidenceId
+    kind: EvidenceKind
+    summary: str
+    excerpt: str = ""
+    source: ObjectRef | None = None
+    link: str | None = None
+
+
+class Category(StrEnum):
+    """The fixed vocabulary of root-cause classes; the JSON contract uses these strings."""
+
+    MISSING_ENV_VAR = "missing_env_var"
+    MISSING_CONFIG_REFERENCE = "missing_config_reference"
+    OOM_KILLED = "oom_killed"
+    IMAGE_PULL_ERROR = "image_pull_error"
+    BAD_COMMAND = "bad_command"
+    APP_ERROR_AFTER_ROLLOUT = "app_error_after_rollout"
+    LIVENESS_PROBE_FAILURE = "liveness_probe_failure"
+    READINESS_PROBE_FAILURE = "readiness_probe_failure"
+    UNSCHEDULABLE_RESOURCES = "unschedulable_resources"
+    UNSCHEDULABLE_CONSTRAINTS = "unschedulable_constraints"
+    VOLUME_FAILURE = "volume_failure"
+    INIT_CONTAINER_FAILURE = "init_container_failure"
+    ROLLOUT_STUCK = "rollout_stuck"
+    SERVICE_SELECTOR_MISMATCH = "service_selector_mismatch"
+    EVICTED = "evicted"
+    UNKNOWN = "unknown"
+
+
+class RCAResult(Model):
+    """The root cause, explained step by step; every claim cites evidence ids."""
+
+    category: Category
+    summary: str = Field(description="The root cause in one or two sentences.")
+    confidence: float = Field(ge=0.0, le=1.0)
+    analysis_steps: list[str] = Field(description="Numbered in order: 'check — finding [E1]'.")
+    evidence_summary: list[str] = Field(description="Bullets, each citing evidence ids.")
+    evidence_ids: list[EvidenceId] = Field(description="Every evidence id the steps rely on.")
+
+
+class PatchOperation(Model):
+    """One RFC 6902 operation. `value` is kept only for ops that take one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = None
+    from_: str | None = Field(default=None, alias="from")
+
+    @field_validator("path")
+    @classmethod
+    def _pointer(cls, path: str) -> str:
+        if path and not path.startswith("/"):
+            raise ValueError(f"JSON pointer must start with '/': {path!r}")
+        return path
+
+    def as_json(self) -> dict[str, Any]:
+        """The operation exactly as RFC 6902 writes it."""
+        doc: dict[str, Any] = {"op": self.op, "path": self.path}
+        if self.op in ("add", "replace", "test"):
+            doc["value"] = self.value
+        if self.op in ("move", "copy"):
+            doc["from"] = self.from_
+        return doc
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class FixProposal(Model):
+    """A concrete change to the owning workload, guarded so it applies only as diagnosed."""
+
+    target: ObjectRef
+    patch_type: Literal["json"] = "json"
+    patch: list[PatchOperation]
+    summary: str = Field(description="What the patch does, in one line.")
+    decision_rationale: str
+    risk: Risk
+    risk_notes: str = ""
+    alternatives_rejected: list[str] = Field(default_factory=list)
+    diff: str = Field(default="", description="Unified diff of the workload before/after.")
+
+    def patch_json(self) -> list[dict[str, Any]]:
+        return [op.as_json() for op in self.patch]
+
+
+class LoadTestConfig(Model):
+    """A bounded HTTP load probe against the shadow Service."""
+
+    port: int = Field(ge=1, le=65535)
+    path: str = "/"
+    rate_per_second: float = Field(default=5.0, gt=0, le=50)
+    duration_seconds: float = Field(default=10.0, gt=0, le=120)
+    concurrency: int = Field(default=2, ge=1, le=10)
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p95_ms: float = Field(default=500.0, gt=0)
+
+
+class VerificationPlan(Model):
+    """How a shadow run judges the fix."""
+
+    checks: list[str]
+    settle_seconds: float = Field(default=30.0, ge=0)
+    timeout_seconds: float = Field(default=180.0, gt=0)
+    load_test_config: LoadTestConfig | None = None
+
+
+class AnalysisPolicy(Model):
+    """Bounds the analyzers respect when they propose fixes (from config)."""
+
+    memory_limit_max_mib: int = Field(default=8192, gt=0, description="Never propose a memory limit above this.")
+    memory_limit_factor: float = Field(default=2.0, gt=1.0, le=4.0, description="OOM fix: multiply the limit by this.")
+
+
+class Diagnosis(Model):
+    """Everything the investigation concluded about one target."""
+
+    target: ObjectRef
+    workload: ObjectRef | None
+    rca: RCAResult
+    evidence: list[Evidence]
+    fix: FixProposal | None
+    manual_steps: list[str] = Field(
+        default_factory=list, description="What a human must do when no safe patch exists."
+    )
+    verification_plan: VerificationPlan | None = None
+    notes: list[str] = Field(default_factory=list, description="Gaps, e.g. a backend that failed.")
+    analyzed_at: datetime
+    duration_ms: float = 0.0

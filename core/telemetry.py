@@ -1,0 +1,55 @@
+"""Logging (structlog) and AEGIS's own Prometheus metrics: configured once, used everywhere.
+
+Log events are named `area.phase.event`; JSON lines in production, key=value on a terminal.
+Every event passes through redaction before it is written, so a secret that slips into a log
+call is masked at the end of the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from prometheus_client import Histogram
+
+from aegis.core.evidence.redaction import mask
+
+ANALYSIS_DURATION = Histogram(
+    "aegis_analysis_duration_seconds",
+    "Time to collect evidence and diagnose one target.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+_configured = False
+
+
+def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: mask(v) if isinstance(v, str) else v for k, v in event_dict.items()}
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
+    """Configure structlog once for the process (later calls reconfigure, for tests and the CLI)."""
+    global _configured
+    out = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def get_logger(**bound: Any) -> Any:
+    return structlog.get_logger("aegis").bind(**bound)
