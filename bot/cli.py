@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.command == "schema":
-        from aegis.core.report import json_schema  # noqa: PLC0415
+        from aegis.core.report import json_schema
 
         print(json_schema())
         return 0
@@ -93,10 +93,10 @@ async def _open_gateway(
     snapshot: str | None, context: str | None, kubeconfig: str | None, settings: config.Settings
 ) -> KubeGateway:
     if snapshot:
-        from aegis.core.kube.snapshot import SnapshotGateway  # noqa: PLC0415
+        from aegis.core.kube.snapshot import SnapshotGateway
 
         return SnapshotGateway.open(snapshot)
-    from aegis.core.kube.live import LiveGateway  # noqa: PLC0415 - 0.4 s import, live path only
+    from aegis.core.kube.live import LiveGateway
 
     return await LiveGateway.connect(
         kubeconfig=kubeconfig or settings.kubeconfig, context=context or settings.kube_context, in_cluster=settings.in_cluster
@@ -107,7 +107,7 @@ async def _analyze(
     target_text: str, namespace: str | None, snapshot: str | None, context: str | None, kubeconfig: str | None,
     output: str, settings: config.Settings,
 ) -> int:
-    from aegis.core.investigator import Investigator  # noqa: PLC0415
+    from aegis.core.investigator import Investigator
 
     target = parse_target(target_text, namespace)
     gateway = await _open_gateway(snapshot, context, kubeconfig, settings)
@@ -116,21 +116,21 @@ async def _analyze(
     finally:
         await gateway.close()
     if output == "json":
-        from aegis.core.report import to_json  # noqa: PLC0415
+        from aegis.core.report import to_json
 
         print(to_json(diagnosis))
     else:
-        from rich.console import Console  # noqa: PLC0415
+        from rich.console import Console
 
-        from aegis.bot.render.terminal import render  # noqa: PLC0415
+        from aegis.bot.render.terminal import render
 
         Console(soft_wrap=False).print(render(diagnosis))
     return 0
 
 
 async def _snapshot(args: argparse.Namespace, settings: config.Settings) -> int:
-    from aegis.core.evidence import snapshot_writer  # noqa: PLC0415
-    from aegis.core.investigator import Investigator  # noqa: PLC0415
+    from aegis.core.evidence import snapshot_writer
+    from aegis.core.investigator import Investigator
 
     target = parse_target(args.target, args.namespace)
     gateway = await _open_gateway(None, args.context, args.kubeconfig, settings)

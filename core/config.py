@@ -86,4 +86,5 @@ def load(**overrides: Any) -> Settings:
         loc = str(error["loc"][0]) if error["loc"] else "?"
         shown = f"AEGIS_{loc.upper()}" if loc in Settings.model_fields else loc
         value = error.get("input")
-        raise ConfigError(f"{shown}: {error['msg']} (got {value!r})" if value is not None and not isinstance(value, dict) else f"{shown}: {error['msg']}") from None
+        got = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+        raise ConfigError(f"{shown}: {error['msg']}{got}") from None

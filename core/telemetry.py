@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -22,16 +23,12 @@ ANALYSIS_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-_configured = False
-
-
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return {k: mask(v) if isinstance(v, str) else v for k, v in event_dict.items()}
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog once for the process (later calls reconfigure, for tests and the CLI)."""
-    global _configured
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
@@ -48,7 +45,6 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    _configured = True
 
 
 def get_logger(**bound: Any) -> Any:

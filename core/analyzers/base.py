@@ -27,6 +27,8 @@ class FixDraft:
     risk: Risk
     risk_notes: str = ""
     alternatives_rejected: list[str] = field(default_factory=list)
+    # The object the ops apply to when it is not the owning workload (e.g. a Service's selector).
+    target: KubeObject | None = None
 
 
 @dataclass(frozen=True)

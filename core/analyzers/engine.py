@@ -47,7 +47,7 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
     ctx = Context(bundle=bundle, evidence=evidence, policy=policy or AnalysisPolicy())
     findings = run_analyzers(ctx)
     finding = findings[0] if findings else _unknown(ctx)
-    fix = _proposal(bundle, finding.fix) if finding.fix and bundle.workload else None
+    fix = _proposal(bundle, finding.fix) if finding.fix and (finding.fix.target or bundle.workload) else None
     others = [f"{f.category.value} (confidence {f.confidence:.2f}): {f.summary}" for f in findings[1:3]]
     rca = RCAResult(
         category=finding.category,
@@ -77,7 +77,7 @@ def _evidence_bullets(evidence: EvidenceSet, finding: Finding) -> list[str]:
 
 
 def _proposal(bundle: ObjectBundle, draft: FixDraft) -> FixProposal:
-    workload = bundle.workload
+    workload = draft.target or bundle.workload
     assert workload is not None
     return FixProposal(
         target=objects.ref(workload),

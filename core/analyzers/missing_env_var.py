@@ -22,8 +22,16 @@ from aegis.core.models import Category, Risk
 _VAR = r"[A-Z][A-Z0-9_]{1,63}"
 # Phrasings from shells, Python, Go (envconfig, viper), Node, Java/Spring, Rust, Ruby.
 _PATTERNS = [
-    re.compile(rf"(?:environment variable|env var(?:iable)?|env)\s*[:\"'`]?\s*({_VAR})[\"'`]?\s*(?:is\s+)?(?:not set|not defined|unset|missing|required|undefined|must be set|is empty)", re.I),
-    re.compile(rf"(?:missing|required|undefined|unset)\s+(?:required\s+)?(?:environment variable|env var(?:iable)?|env|config(?:uration)? (?:key|value))s?\s*[:\"'`]?\s*({_VAR})", re.I),
+    re.compile(
+        rf"(?:environment variable|env var(?:iable)?|env)\s*[:\"'`]?\s*({_VAR})[\"'`]?\s*(?:is\s+)?"
+        r"(?:not set|not defined|unset|missing|required|undefined|must be set|is empty)",
+        re.I,
+    ),
+    re.compile(
+        r"(?:missing|required|undefined|unset)\s+(?:required\s+)?(?:environment variable|env var(?:iable)?|env|config(?:uration)? (?:key|value))s?"
+        rf"\s*[:\"'`]?\s*({_VAR})",
+        re.I,
+    ),
     re.compile(rf"\b({_VAR})\s+(?:environment variable\s+)?(?:is\s+)?(?:not set|must be set|is required|is undefined|not defined)", re.I),
     re.compile(rf"KeyError:\s*['\"]({_VAR})['\"]"),
     re.compile(rf"required key\s+({_VAR})\s+missing value"),

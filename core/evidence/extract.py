@@ -22,7 +22,10 @@ from aegis.core.models import Evidence, EvidenceId, EvidenceKind, KubeObject, Ob
 
 _MAX_EXCERPT_LINES = 12
 _MAX_EVENTS = 10
-_ERROR_WORDS = ("error", "fatal", "panic", "exception", "traceback", "failed", "killed", "refused", "denied", "not found", "missing", "cannot", "can't", "unable", "invalid", "undefined", "oom", "out of memory")
+_ERROR_WORDS = (
+    "error", "fatal", "panic", "exception", "traceback", "failed", "killed", "refused", "denied", "not found",
+    "missing", "cannot", "can't", "unable", "invalid", "undefined", "oom", "out of memory",
+)  # fmt: skip
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -145,7 +145,7 @@ class Collector:
         if not self._gw.collected(kind):
             self._uncollected.add(kind)
             return []
-        return await self._guard(kind, self._gw.list(kind, ns, label_selector), [])
+        return await self._guard(kind, self._gw.list_objects(kind, ns, label_selector), [])
 
     async def _get_optional(self, kind: str, ns: str | None, name: str) -> KubeObject | None:
         if not self._gw.collected(kind):
@@ -168,8 +168,8 @@ class Collector:
 
 
 def _owned_by(obj: KubeObject, owner: KubeObject) -> bool:
-    ctrl = objects.controller_of(obj)
-    return bool(ctrl) and ctrl.get("kind") == owner.get("kind") and ctrl.get("name") == objects.name(owner)  # type: ignore[union-attr]
+    ctrl = objects.controller_of(obj) or {}
+    return ctrl.get("kind") == owner.get("kind") and ctrl.get("name") == objects.name(owner)
 
 
 def _badness(pod: KubeObject) -> tuple[int, int, int]:
@@ -248,5 +248,3 @@ def _timestamps(node: Any) -> list[str]:
             found.extend(_timestamps(item))
     return found
 
-
-CollectorFactory = Callable[[KubeGateway], Collector]

@@ -32,7 +32,7 @@ class KubeGateway(Protocol):
         """The object, or NotFoundError."""
         ...
 
-    async def list(
+    async def list_objects(
         self, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> list[KubeObject]:
         """All objects of a kind in a namespace (None: all namespaces / cluster scope)."""

@@ -8,7 +8,6 @@ is imported here only, when a live gateway is opened. API errors become AegisErr
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -39,13 +38,14 @@ class LiveGateway:
         cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False
     ) -> LiveGateway:
         """Load credentials the way kubectl does (or in-cluster) and return a gateway."""
-        from kubernetes_asyncio import client, config  # noqa: PLC0415 - heavy import, live path only
-        from kubernetes_asyncio.config.config_exception import ConfigException  # noqa: PLC0415
+        from kubernetes_asyncio import client, config
+        from kubernetes_asyncio.config.config_exception import ConfigException
 
         configuration = client.Configuration()
         try:
             if in_cluster:
-                config.load_incluster_config(client_configuration=configuration)
+                load_incluster: Any = config.load_incluster_config  # untyped in the library
+                load_incluster(client_configuration=configuration)
                 where = "in-cluster"
             else:
                 await config.load_kube_config(
@@ -95,7 +95,7 @@ class LiveGateway:
                 _preload_content=False,
                 _request_timeout=_TIMEOUT_SECONDS,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ClusterUnreachableError(
                 f"cannot reach the Kubernetes API server ({self._description}): {exc}"
             ) from exc
@@ -119,11 +119,11 @@ class LiveGateway:
                 "GET", info.object_path(namespace, name), verb="get", resource=info.plural,
                 namespace=namespace, name=name,
             )
-        except _NotFound:
+        except _NotFoundError:
             raise NotFoundError(kind, name, namespace if info.namespaced else None) from None
         return _with_kind(json.loads(data), info)
 
-    async def list(
+    async def list_objects(
         self, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> list[KubeObject]:
         info = kinds.info(kind)
@@ -133,7 +133,7 @@ class LiveGateway:
                 "GET", info.collection_path(namespace), verb="list", resource=info.plural,
                 namespace=namespace, query=query,
             )
-        except _NotFound:
+        except _NotFoundError:
             return []
         items = json.loads(data).get("items") or []
         return [_with_kind(item, info) for item in items]
@@ -149,7 +149,7 @@ class LiveGateway:
             _, data = await self._request(
                 "GET", path, verb="get", resource="pods/log", namespace=namespace, query=query
             )
-        except (_NotFound, _BadRequest):
+        except (_NotFoundError, _BadRequestError):
             # No previous container, container not started yet, or pod gone: there is no log.
             return None
         except ClusterError as exc:
@@ -169,16 +169,16 @@ class LiveGateway:
                 namespace=namespace, query=query, body=patch,
                 content_type="application/json-patch+json", name=name,
             )
-        except _NotFound:
+        except _NotFoundError:
             raise NotFoundError(kind, name, namespace) from None
         return _with_kind(json.loads(data), info)
 
 
-class _NotFound(ClusterError):
+class _NotFoundError(ClusterError):
     """Internal: a 404, turned into NotFoundError (or an empty answer) by the caller."""
 
 
-class _BadRequest(ClusterError):
+class _BadRequestError(ClusterError):
     """Internal: a 400, e.g. asking for the previous log of a container that never restarted."""
 
 
@@ -197,9 +197,9 @@ def _translate(
     except ValueError:
         message = data[:200].decode("utf-8", errors="replace")
     if status == 404:
-        return _NotFound(message)
+        return _NotFoundError(message)
     if status == 400:
-        return _BadRequest(message)
+        return _BadRequestError(message)
     if status == 401:
         return ClusterError(f"the API server rejected AEGIS's credentials (401): {message}")
     if status == 403:

@@ -5,8 +5,6 @@ has, what ConfigMaps and Secrets it references, how a pod's status reads. Analyz
 use these instead of digging through nested dicts themselves.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any

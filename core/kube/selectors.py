@@ -8,8 +8,8 @@ from typing import Any
 def parse(selector: str | None) -> list[tuple[str, str, str]]:
     """'a=b,c!=d,e' → [(key, op, value)] for the equality-based selectors we send."""
     terms: list[tuple[str, str, str]] = []
-    for part in (selector or "").split(","):
-        part = part.strip()
+    for raw in (selector or "").split(","):
+        part = raw.strip()
         if not part:
             continue
         if "!=" in part:

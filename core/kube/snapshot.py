@@ -127,7 +127,7 @@ class SnapshotGateway:
                 return obj
         raise NotFoundError(kind, name, namespace if namespaced else None)
 
-    async def list(
+    async def list_objects(
         self, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> list[KubeObject]:
         found = []
@@ -188,7 +188,7 @@ def _load_yaml_objects(path: Path) -> list[KubeObject]:
             continue
         if not isinstance(doc, dict) or "kind" not in doc:
             raise SnapshotError(f"{path}: document {index} is not a Kubernetes object (no 'kind')")
-        if doc["kind"] == "List" or doc["kind"].endswith("List") and "items" in doc:
+        if doc["kind"] == "List" or (doc["kind"].endswith("List") and "items" in doc):
             for item in doc.get("items") or []:
                 if isinstance(item, dict) and "kind" in item:
                     objects.append(item)
