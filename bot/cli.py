@@ -60,13 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = config.load()
-        telemetry.configure_logging(settings.log_format, settings.log_level)
+        # A one-shot command prints its result; its own progress logs are only wanted when asked for.
+        level = settings.log_level if "log_level" in settings.model_fields_set else "warning"
+        telemetry.configure_logging(settings.log_format, level)
         return asyncio.run(_dispatch(args, settings))
     except AegisError as exc:
         print(f"aegis: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `aegis analyze ... | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        return 0
 
 
 async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:

@@ -9,6 +9,7 @@ is imported here only, when a live gateway is opened. API errors become AegisErr
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from aegis.core.errors import (
@@ -48,6 +49,7 @@ class LiveGateway:
                 load_incluster(client_configuration=configuration)
                 where = "in-cluster"
             else:
+                kubeconfig = _existing_kubeconfig(kubeconfig)
                 await config.load_kube_config(
                     config_file=kubeconfig, context=context, client_configuration=configuration
                 )
@@ -172,6 +174,19 @@ class LiveGateway:
         except _NotFoundError:
             raise NotFoundError(kind, name, namespace) from None
         return _with_kind(json.loads(data), info)
+
+
+def _existing_kubeconfig(explicit: str | None) -> str:
+    """The kubeconfig kubectl would use, or a UsageError that says how to point AEGIS at one."""
+    candidates = [explicit] if explicit else [*filter(None, os.environ.get("KUBECONFIG", "").split(os.pathsep)), "~/.kube/config"]
+    for candidate in candidates:
+        path = os.path.expanduser(candidate)
+        if os.path.isfile(path):
+            return path
+    raise UsageError(
+        f"no kubeconfig found (looked at {', '.join(candidates)}): pass --kubeconfig, set KUBECONFIG or AEGIS_KUBECONFIG, "
+        "set AEGIS_IN_CLUSTER=true inside a pod, or use --snapshot DIR to analyze offline"
+    )
 
 
 class _NotFoundError(ClusterError):
