@@ -49,6 +49,14 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+def _parts_of(value: str) -> list[str]:
+    """Pieces of a secret value that apps print on their own: the password inside a URL."""
+    parts = []
+    for match in re.finditer(r"[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@", value, re.IGNORECASE):
+        parts.append(match.group(1))
+    return parts
+
+
 def is_secret_name(name: str) -> bool:
     """True when a variable or key name conventionally holds a secret."""
     return bool(_SECRET_NAME.search(name))
@@ -58,8 +66,9 @@ class Redactor:
     """Masks secret-looking text plus any literal values it has been told are secret."""
 
     def __init__(self, known_secrets: Iterable[str] = ()) -> None:
+        values = {part for s in known_secrets for part in (s, *_parts_of(s))}
         # Very short values (e.g. "1", "true") would mask ordinary words; ignore them.
-        self._known = sorted({s for s in known_secrets if len(s) >= 6}, key=len, reverse=True)
+        self._known = sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)
 
     def with_secrets(self, values: Iterable[str]) -> Redactor:
         return Redactor([*self._known, *values])
