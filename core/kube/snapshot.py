@@ -183,7 +183,7 @@ def _load_yaml_objects(path: Path) -> list[KubeObject]:
     text = _read_text(path)
     objects: list[KubeObject] = []
     try:
-        documents = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - a safe loader
+        documents = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
         raise SnapshotError(f"{path}:{_yaml_line(exc)}: invalid YAML: {_yaml_problem(exc)}") from exc
     for index, doc in enumerate(documents, start=1):

@@ -47,7 +47,7 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
 
 def test_not_a_snapshot(tmp_path: Path) -> None:
     """A directory without objects.yaml or a cluster dump is refused with what was expected."""
-    with pytest.raises(SnapshotError, match="expected objects.yaml"):
+    with pytest.raises(SnapshotError, match=r"expected objects\.yaml"):
         SnapshotGateway.open(tmp_path)
 
 
