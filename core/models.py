@@ -181,3 +181,73 @@ class Diagnosis(Model):
     notes: list[str] = Field(default_factory=list, description="Gaps, e.g. a backend that failed.")
     analyzed_at: datetime
     duration_ms: float = 0.0
+
+
+class IncidentState(StrEnum):
+    """The incident lifecycle (DESIGN.md §1); every transition is stored, logged and counted."""
+
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    DIAGNOSED = "diagnosed"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"
+    VERIFICATION_FAILED = "verification_failed"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    APPLY_FAILED = "apply_failed"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    ROLLED_BACK = "rolled_back"
+
+
+TERMINAL_STATES = frozenset({IncidentState.RESOLVED, IncidentState.REJECTED, IncidentState.ROLLED_BACK})
+
+
+class IncidentSource(StrEnum):
+    SLASH_COMMAND = "slash_command"
+    ALERTMANAGER = "alertmanager"
+    CLI = "cli"
+
+
+class Incident(Model):
+    """One incident: what it is about, where its Slack thread lives, and where it stands."""
+
+    id: IncidentId
+    source: IncidentSource
+    state: IncidentState = IncidentState.OPEN
+    title: str
+    severity: str = "warning"
+    target: ObjectRef | None = None
+    requested_by: str | None = Field(default=None, description="Slack user id of whoever asked, for slash commands.")
+    channel: str | None = None
+    thread_ts: str | None = Field(default=None, description="ts of the parent message: the thread's id.")
+    receiver: str | None = Field(default=None, description="Alertmanager receiver, with group_key the alert-group identity.")
+    group_key: str | None = None
+    alert_fingerprints: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict, description="Alertmanager common labels.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Alertmanager common annotations.")
+    repeat_count: int = 0
+    diagnosis: Diagnosis | None = None
+    proposal_revision: int = Field(default=0, description="Bumped when a new fix proposal supersedes the old one.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class Transition(Model):
+    incident_id: IncidentId
+    from_state: IncidentState
+    to_state: IncidentState
+    actor: str
+    reason: str = ""
+    at: datetime
+
+
+class AuditRecord(Model):
+    """Who did what to which incident, and how it ended: every decision leaves one."""
+
+    incident_id: IncidentId
+    actor: str = Field(description="Slack user id, 'aegis', or 'alertmanager'.")
+    action: str = Field(description="e.g. analyze, reject, verify, apply, rollback, refuse.")
+    outcome: str = Field(description="e.g. ok, refused, failed, noop.")
+    detail: str = ""
+    at: datetime
