@@ -17,6 +17,7 @@ from pathlib import Path
 from aegis.core import config, telemetry
 from aegis.core.errors import AegisError, UsageError
 from aegis.core.kube.gateway import KubeGateway
+from aegis.core.models import Diagnosis
 from aegis.core.targets import USAGE, parse_target
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples" / "incidents"
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_source(analyze)
     analyze.add_argument("--snapshot", metavar="DIR", default=None, help="read a snapshot directory instead of a cluster")
     analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    analyze.add_argument("--slack-preview", action="store_true", help="print the Slack messages as Block Kit JSON and a Block Kit Builder link")
 
     snapshot = sub.add_parser("snapshot", help="write a redacted snapshot of a target from a live cluster")
     add_source(snapshot)
@@ -89,7 +91,8 @@ async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
             str(incident / "snapshot"), None, None, args.output, settings,
         )
     if args.command == "analyze":
-        return await _analyze(args.target, args.namespace, args.snapshot, args.context, args.kubeconfig, args.output, settings)
+        output = "slack" if args.slack_preview else args.output
+        return await _analyze(args.target, args.namespace, args.snapshot, args.context, args.kubeconfig, output, settings)
     if args.command == "snapshot":
         return await _snapshot(args, settings)
     raise UsageError(f"unknown command {args.command}")
@@ -125,6 +128,8 @@ async def _analyze(
         from aegis.core.report import to_json
 
         print(to_json(diagnosis))
+    elif output == "slack":
+        print(_slack_preview(diagnosis))
     else:
         from rich.console import Console
 
@@ -149,6 +154,20 @@ async def _snapshot(args: argparse.Namespace, settings: config.Settings) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _slack_preview(diagnosis: Diagnosis) -> str:
+    """The parent message and the diagnosis reply as Slack would receive them, plus Builder links."""
+    from aegis.bot.render import blocks  # noqa: PLC0415 - slack_sdk models, preview path only
+    from aegis.core.models import Incident, IncidentId, IncidentSource, IncidentState  # noqa: PLC0415
+
+    incident = Incident(
+        id=IncidentId("INC-preview"), source=IncidentSource.CLI, state=IncidentState.DIAGNOSED, title=f"{diagnosis.rca.category.value} on {diagnosis.target.name}",
+        target=diagnosis.target, diagnosis=diagnosis, created_at=diagnosis.analyzed_at, updated_at=diagnosis.analyzed_at,
+    )
+    messages = {"parent": blocks.parent(incident), "diagnosis_reply": blocks.diagnosis_reply(incident, diagnosis)}
+    out = {name: {**m.model_dump(), "block_kit_builder": blocks.block_kit_builder_url(m)} for name, m in messages.items()}
+    return json.dumps(out, indent=2, ensure_ascii=False)
 
 
 def _read_expected(incident: Path) -> dict[str, dict[str, str]]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from aegis.core.errors import ConfigError
 from aegis.core.models import AnalysisPolicy
@@ -30,6 +30,37 @@ class Settings(BaseSettings):
     log_tail_lines: int = Field(default=200, ge=10, le=5000)
     memory_limit_max_mib: int = Field(default=8192, gt=0)
     memory_limit_factor: float = Field(default=2.0, gt=1.0, le=4.0)
+
+    # Slack: the variable names Slack users already know, with AEGIS_-prefixed spellings accepted too.
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "AEGIS_SLACK_BOT_TOKEN", "slack_bot_token"))
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "AEGIS_SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AEGIS_SLACK_APP_TOKEN", "slack_app_token"))
+    slack_channel: str | None = Field(default=None, description="Channel id where alert threads go")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Web API base URL (GovSlack, proxies, tests)")
+    alertmanager_token: SecretStr | None = Field(
+        default=None, description="Bearer token (or basic-auth password) Alertmanager must send to the webhook"
+    )
+    approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids who may act on incidents")
+    approver_groups: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user group ids whose members may act")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("approvers", "approver_groups", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # AEGIS_APPROVERS=U1,U2 in the environment; a YAML list works as is.
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
 
     @property
     def analysis_policy(self) -> AnalysisPolicy:
@@ -84,7 +115,18 @@ def load(**overrides: Any) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = str(error["loc"][0]) if error["loc"] else "?"
-        shown = f"AEGIS_{loc.upper()}" if loc in Settings.model_fields else loc
-        value = error.get("input")
+        shown = _variable_name(loc)
+        value = "***" if "token" in loc.lower() or "secret" in loc.lower() else error.get("input")
         got = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
         raise ConfigError(f"{shown}: {error['msg']}{got}") from None
+
+
+def _variable_name(field: str) -> str:
+    """The environment variable a person sets for a field (SLACK_* keep Slack's own names)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"AEGIS_{field.upper()}"
