@@ -177,6 +177,7 @@ BACKOFF = (
 )
 
 IPS = """
+{{ if not .status.podIP }}
 {{ $hostIPs := NodeIPsWith .spec.nodeName }}
 {{ with $hostIPs }}
 hostIP: {{ index . 0 | Quote }}
@@ -191,6 +192,7 @@ podIP: {{ index . 0 | Quote }}
 podIPs:
 {{ range . }}
 - ip: {{ . | Quote }}
+{{ end }}
 {{ end }}
 {{ end }}
 startTime: {{ or .status.startTime $now | Quote }}
