@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -202,7 +203,7 @@ class Api:
         self.client = httpx.Client(
             base_url=url,
             headers={"Authorization": f"Bearer {token}"},
-            verify=str(ca_file),
+            verify=ssl.create_default_context(cafile=str(ca_file)),
             timeout=httpx.Timeout(15.0, connect=5.0),
         )
 
@@ -746,7 +747,7 @@ class ControlPlane:
         r = httpx.get(
             f"{self.api_url}/readyz",
             headers={"Authorization": f"Bearer {self.admin_token}"},
-            verify=str(self.ca_file),
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
             timeout=3,
         )
         return r.status_code == 200 and r.text.strip() == "ok"
@@ -935,6 +936,19 @@ def main(argv: list[str] | None = None) -> int:
     except ControlPlaneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def wait_until(what: str, probe: Any, timeout: float = 60.0, interval: float = 0.25) -> Any:
+    """Poll probe() until it returns something truthy; fail with `what` and the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
 
 
 def iter_yaml_docs(text: str) -> Iterator[JSONObj]:

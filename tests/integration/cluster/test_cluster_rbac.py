@@ -1,0 +1,128 @@
+"""The AEGIS ServiceAccount (deploy/rbac) can do its three jobs and nothing more."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def _deployment(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "repo/app:1.4.2"}]}},
+        },
+    }
+
+
+def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
+    cluster = control_plane
+    ns = cluster.create_namespace("rbac-ok")
+    cluster.apply(_deployment("web"), namespace=ns)
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "x"}}, namespace=ns)
+    cluster.wait_rolled_out(ns, "web")
+    api = cluster.aegis_api()
+    try:
+        # diagnosis
+        for path in (
+            "/api/v1/pods",
+            f"/api/v1/namespaces/{ns}/pods",
+            f"/api/v1/namespaces/{ns}/events",
+            "/apis/events.k8s.io/v1/events",
+            f"/apis/apps/v1/namespaces/{ns}/deployments/web",
+            "/apis/apps/v1/replicasets",
+            "/apis/apps/v1/controllerrevisions",
+            "/api/v1/configmaps",
+            "/api/v1/nodes",
+            "/api/v1/namespaces",
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            f"/api/v1/namespaces/{ns}/secrets/db",  # a named Secret: to check that a key exists
+        ):
+            r = api.request("GET", path)
+            assert r.status_code == 200, (path, r.status_code, r.text)
+        pod = cluster.current_pods(ns, "web")[0]["metadata"]["name"]
+        # the route is authorized (the fake kubelet may not serve logs: anything but 401/403)
+        r = api.request("GET", f"/api/v1/namespaces/{ns}/pods/{pod}/log")
+        assert r.status_code not in (401, 403), r.text
+        # apply: server-side dry run, then the real JSON patch with a test guard
+        body = [
+            {"op": "test", "path": "/spec/template/spec/containers/0/image", "value": "repo/app:1.4.2"},
+            {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "repo/app:1.4.1"},
+        ]
+        dry = api.patch(f"/apis/apps/v1/namespaces/{ns}/deployments/web", body, kind="json", params={"dryRun": "All"})
+        assert dry["spec"]["template"]["spec"]["containers"][0]["image"] == "repo/app:1.4.1"
+        assert cluster.deployment(ns, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "repo/app:1.4.2"
+        api.patch(f"/apis/apps/v1/namespaces/{ns}/deployments/web", body, kind="json")
+        cluster.wait_rolled_out(ns, "web")
+        # shadow verification: a throwaway namespace with a copy of the workload, then gone
+        shadow = f"{ns}-shadow"
+        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": shadow}})
+        for kind, path, obj in (
+            ("ConfigMap", "configmaps", {"data": {"a": "1"}}),
+            ("Secret", "secrets", {"stringData": {"a": "1"}}),
+            ("Service", "services", {"spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+            ("ResourceQuota", "resourcequotas", {"spec": {"hard": {"pods": "5"}}}),
+        ):
+            api.create(f"/api/v1/namespaces/{shadow}/{path}", {"apiVersion": "v1", "kind": kind, "metadata": {"name": "web"}, **obj})
+        api.create(
+            f"/apis/networking.k8s.io/v1/namespaces/{shadow}/networkpolicies",
+            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-egress"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}},
+        )
+        # the default ServiceAccount of a new namespace appears shortly; the create is retried by nobody else
+        import time
+
+        deadline = time.monotonic() + 30
+        while cluster.api.get_or_none(f"/api/v1/namespaces/{shadow}/serviceaccounts/default") is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        api.create(f"/apis/apps/v1/namespaces/{shadow}/deployments", _deployment("web"))
+        r = api.request("GET", f"/api/v1/namespaces/{shadow}/services/web:80/proxy/healthz")
+        assert r.status_code not in (401, 403), r.text  # authorized; no real backend behind KWOK pods
+        assert api.delete(f"/api/v1/namespaces/{shadow}") == 200
+    finally:
+        api.close()
+    cluster.api.delete(f"/api/v1/namespaces/{ns}")
+
+
+def test_aegis_identity_is_least_privilege(control_plane: Cluster) -> None:
+    cluster = control_plane
+    ns = cluster.create_namespace("rbac-deny")
+    cluster.apply(_deployment("web"), namespace=ns)
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "x"}}, namespace=ns)
+    cluster.wait_rolled_out(ns, "web")
+    pod = cluster.current_pods(ns, "web")[0]["metadata"]["name"]
+    api = cluster.aegis_api()
+    try:
+        denied = [
+            ("DELETE", "/api/v1/nodes/kwok-node-0", None),
+            ("PATCH", "/api/v1/nodes/kwok-node-0", {"metadata": {"labels": {"x": "y"}}}),
+            ("GET", "/api/v1/secrets", None),  # no bulk read of secrets
+            ("GET", f"/api/v1/namespaces/{ns}/secrets", None),
+            ("DELETE", f"/apis/apps/v1/namespaces/{ns}/deployments/web", None),
+            ("DELETE", f"/api/v1/namespaces/{ns}/pods/{pod}", None),
+            ("PUT", f"/apis/apps/v1/namespaces/{ns}/deployments/web", cluster.deployment(ns, "web")),
+            ("PATCH", f"/api/v1/namespaces/{ns}/secrets/db", {"data": {"password": "eQ=="}}),
+            ("POST", f"/api/v1/namespaces/{ns}/pods/{pod}/exec?command=sh&stdout=true", None),
+            ("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "escalate"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": "aegis", "namespace": "aegis-system"}],
+            }),
+            ("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterroles/aegis", {"rules": []}),
+        ]  # fmt: skip
+        for method, path, body in denied:
+            headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+            r = api.request(method, path, json=body, headers=headers) if body is not None else api.request(method, path)
+            assert r.status_code == 403, (method, path, r.status_code, r.text)
+        # impersonation is refused too
+        r = api.request("GET", "/api/v1/nodes", headers={"Impersonate-User": "admin"})
+        assert r.status_code == 403, r.text
+    finally:
+        api.close()
+    cluster.api.delete(f"/api/v1/namespaces/{ns}")
