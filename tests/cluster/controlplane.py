@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -68,9 +69,7 @@ def bin_dir() -> Path:
     override = os.environ.get("AEGIS_CLUSTER_BIN")
     if override:
         return Path(override)
-    out = subprocess.run(
-        ["bash", str(HERE / "build.sh"), "--print-bin"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run(["bash", str(HERE / "build.sh"), "--print-bin"], capture_output=True, text=True, check=True)
     return Path(out.stdout.strip())
 
 
@@ -85,7 +84,7 @@ def free_port() -> int:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    res = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    res = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise ControlPlaneError(f"openssl {' '.join(args)} failed: {res.stderr.strip()}")
 
@@ -158,10 +157,7 @@ class Component:
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
             tail = self.log.read_text(errors="replace").splitlines()[-25:]
-            raise ControlPlaneError(
-                f"{self.name} exited with code {self.proc.returncode}; last lines of {self.log}:\n"
-                + "\n".join(tail)
-            )
+            raise ControlPlaneError(f"{self.name} exited with code {self.proc.returncode}; last lines of {self.log}:\n" + "\n".join(tail))
 
 
 def kill_group(pid: int, grace: float = 5.0) -> None:
@@ -180,19 +176,15 @@ def kill_group(pid: int, grace: float = 5.0) -> None:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return
-        try:  # reap our own child, or the group never empties
+        with contextlib.suppress(ChildProcessError):  # reap our own child, or the group never empties
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.05)
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 class Api:
@@ -289,7 +281,10 @@ def resource_path(kind: str, namespace: str | None = None, name: str | None = No
 
 
 # ------------------------------------------------------ missing reference watcher
-def _missing_refs(pod: JSONObj, cms: Mapping[tuple[str, str], JSONObj], secrets: Mapping[tuple[str, str], JSONObj]) -> tuple[dict[str, str], dict[str, str]]:  # fmt: skip
+Objects = Mapping[tuple[str, str], JSONObj]
+
+
+def _missing_refs(pod: JSONObj, cms: Objects, secrets: Objects) -> tuple[dict[str, str], dict[str, str]]:
     """(container -> kubelet message, volume -> kubelet message) for what this pod references but is missing."""
     ns = pod["metadata"]["namespace"]
     spec = pod.get("spec", {})
@@ -544,8 +539,7 @@ class ControlPlane:
         missing = missing_binaries(self.bins)
         if missing:
             raise BinariesMissing(
-                f"control-plane binaries missing in {self.bins}: {', '.join(missing)}; "
-                "build them with: tests/cluster/build.sh (15-30 min the first time)"
+                f"control-plane binaries missing in {self.bins}: {', '.join(missing)}; build them with: tests/cluster/build.sh (15-30 min the first time)"
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
@@ -577,9 +571,7 @@ class ControlPlane:
             logs / "etcd.log",
         )  # fmt: skip
         self._launch(etcd)
-        self._wait(
-            "etcd health", deadline, lambda: httpx.get(f"http://127.0.0.1:{etcd_port}/health", timeout=2).status_code == 200
-        )
+        self._wait("etcd health", deadline, lambda: httpx.get(f"http://127.0.0.1:{etcd_port}/health", timeout=2).status_code == 200)
 
         apiserver = Component(
             "kube-apiserver",
@@ -782,9 +774,7 @@ class ControlPlane:
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 86400}},
         )
         token = tr["status"]["token"]
-        self.aegis_kubeconfig.write_text(
-            kubeconfig(self.api_url, ca_pem, f"system:serviceaccount:{AEGIS_NAMESPACE}:{AEGIS_SA}", token, "aegis")
-        )
+        self.aegis_kubeconfig.write_text(kubeconfig(self.api_url, ca_pem, f"system:serviceaccount:{AEGIS_NAMESPACE}:{AEGIS_SA}", token, "aegis"))
         (self.workdir / "aegis.token").write_text(token)
 
     def aegis_api(self) -> Api:
@@ -806,10 +796,8 @@ class ControlPlane:
             elif c.proc is not None:
                 kill_group(c.proc.pid, grace=0.5)  # its children, if any
             if c.proc is not None:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     c.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
         self.components.clear()
 
     def env(self) -> dict[str, str]:
@@ -862,10 +850,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         cp.start(timeout=args.timeout)
-        ready = (
-            f"ready in {cp.time_to_ready:.1f}s\n"
-            + "".join(f"export {k}={v}\n" for k, v in cp.env().items())
-        )
+        ready = f"ready in {cp.time_to_ready:.1f}s\n" + "".join(f"export {k}={v}\n" for k, v in cp.env().items())
         (d / "ready").write_text(ready)
         print(ready, end="", flush=True)
         while not stop.is_set():
@@ -883,10 +868,8 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     st = _state(d)
     sup = int(st.get("supervisor_pid", 0))
     if sup and sup != os.getpid():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(sup, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

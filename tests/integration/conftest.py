@@ -123,7 +123,7 @@ class Cluster:
         """kubectl rollout status semantics: observed, all replicas updated and available, old ones gone."""
         d = self.deployment(ns, name)
         st, want = d.get("status", {}), d["spec"].get("replicas", 1)
-        return (
+        return bool(
             st.get("observedGeneration", 0) >= d["metadata"]["generation"]
             and st.get("updatedReplicas", 0) == want
             and st.get("replicas", 0) == want
@@ -136,8 +136,7 @@ class Cluster:
     def dump(self, ns: str) -> str:
         """Pods and events of a namespace, for assertion messages."""
         pods = [
-            {"name": p["metadata"]["name"], "phase": p["status"].get("phase"), "containerStatuses": p["status"].get("containerStatuses")}
-            for p in self.pods(ns)
+            {"name": p["metadata"]["name"], "phase": p["status"].get("phase"), "containerStatuses": p["status"].get("containerStatuses")} for p in self.pods(ns)
         ]
         evs = [f"{e.get('type')} {e.get('reason')} {e['involvedObject'].get('name')}: {e.get('message')}" for e in self.events(ns)]
         return json.dumps(pods, indent=1) + "\n" + "\n".join(evs)

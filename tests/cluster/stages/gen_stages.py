@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (Go templates and jq programs read best on one line)
 """Generate tests/cluster/stages/aegis-failures.yaml: KWOK Stages that make pods fail
 the way a real kubelet + containerd would, *because of their spec*.
 
@@ -47,8 +48,7 @@ def jq_probe_mismatch(probe: str, path_key: str) -> str:
 
 
 JQ = {
-    "env": jq_ann("requires-env")
-    + " as $r | [.spec.containers[] | . as $c | ((($r[$c.name] // []) - [($c.env // [])[].name]) | length > 0)] | any",
+    "env": jq_ann("requires-env") + " as $r | [.spec.containers[] | . as $c | ((($r[$c.name] // []) - [($c.env // [])[].name]) | length > 0)] | any",
     "init-env": jq_ann("requires-env")
     + " as $r | [(.spec.initContainers // [])[] | . as $c | ((($r[$c.name] // []) - [($c.env // [])[].name]) | length > 0)] | any",
     "memory": JQ_BYTES
@@ -56,7 +56,9 @@ JQ = {
     + " as $f | [.spec.containers[] | . as $c | $f[$c.name] as $floor"
     + " | ($c.resources.limits.memory? // null) as $lim"
     + " | $floor != null and $lim != null and (($lim | bytes) < ($floor | bytes))] | any",
-    "image": '(.metadata.annotations // {})["' + A + 'images"] as $l | $l != null and '
+    "image": '(.metadata.annotations // {})["'
+    + A
+    + 'images"] as $l | $l != null and '
     + '(($l | split(",") | map(gsub("^\\\\s+|\\\\s+$"; ""))) as $ok'
     + " | [.spec.containers[].image as $i | ($ok | any(.[]; . == $i)) | not] | any)",
     "bad-command": jq_ann("bad-command")
@@ -64,8 +66,7 @@ JQ = {
     + " | $c0 != null and (($b[$c.name] // []) | any(.[]; . == $c0))] | any",
     "readiness": jq_probe_mismatch("readinessProbe", "readyPath"),
     "liveness": jq_probe_mismatch("livenessProbe", "livePath"),
-    "crash-when": jq_ann("crash-when")
-    + " as $w | [.spec.containers[] | . as $c | ($w[$c.name].image // null) == $c.image] | any",
+    "crash-when": jq_ann("crash-when") + " as $w | [.spec.containers[] | . as $c | ($w[$c.name].image // null) == $c.image] | any",
 }
 
 # ------------------------------------------------------------------ Go template
@@ -103,7 +104,7 @@ def check_probe(probe: str, path_key: str) -> str:
         '{{ $path := or .path "/" }}'
         "{{ if ne (toString $port) (toString $sv.port) }}{{ $fail = true }}"
         '{{ $detail = printf "Get \\"http://%s:%v%s\\": dial tcp %s:%v: connect: connection refused" '
-        "(or $root.status.podIP \"127.0.0.1\") $port $path (or $root.status.podIP \"127.0.0.1\") $port }}"
+        '(or $root.status.podIP "127.0.0.1") $port $path (or $root.status.podIP "127.0.0.1") $port }}'
         f'{{{{ else if ne $path (or (index $sv "{path_key}") "/") }}}}{{{{ $fail = true }}}}'
         '{{ $detail = "HTTP probe failed with statuscode: 404" }}{{ end }}'
         "{{ end }}{{ end }}"
@@ -144,10 +145,7 @@ CHECK = {
         "{{ with index $crash $c.name }}{{ if eq (toString .image) $c.image }}{{ $fail = true }}"
         '{{ $detail = printf "panic: unrecoverable error after upgrade to %s" $c.image }}{{ end }}{{ end }}'
     ),
-    "missing-refs": (
-        '{{ $fail := hasKey $refs $c.name }}{{ $detail := "" }}'
-        "{{ if $fail }}{{ $detail = toString (index $refs $c.name) }}{{ end }}"
-    ),
+    "missing-refs": ('{{ $fail := hasKey $refs $c.name }}{{ $detail := "" }}{{ if $fail }}{{ $detail = toString (index $refs $c.name) }}{{ end }}'),
 }
 CHECK["init-env"] = CHECK["env"]
 
@@ -155,10 +153,7 @@ PRE = {
     "env": pre_json("req", "requires-env"),
     "init-env": pre_json("req", "requires-env"),
     "memory": pre_json("floors", "memory-floor"),
-    "image": (
-        "{{ $images := list }}"
-        f'{{{{ range splitList "," (index $ann "{A}images") }}}}{{{{ $images = append $images (trim .) }}}}{{{{ end }}}}\n'
-    ),
+    "image": (f'{{{{ $images := list }}}}{{{{ range splitList "," (index $ann "{A}images") }}}}{{{{ $images = append $images (trim .) }}}}{{{{ end }}}}\n'),
     "bad-command": pre_json("bad", "bad-command"),
     "readiness": pre_json("serves", "serves"),
     "liveness": pre_json("serves", "serves"),
@@ -166,15 +161,9 @@ PRE = {
     "missing-refs": pre_json("refs", "missing-refs"),
 }
 
-PREV = (
-    "{{ $prev := dict }}{{ range $root.status.CS }}{{ if eq .name $c.name }}{{ $prev = . }}{{ end }}{{ end }}"
-    "{{ $rc := int64 (or $prev.restartCount 0) }}"
-)
+PREV = "{{ $prev := dict }}{{ range $root.status.CS }}{{ if eq .name $c.name }}{{ $prev = . }}{{ end }}{{ end }}{{ $rc := int64 (or $prev.restartCount 0) }}"
 
-BACKOFF = (
-    '{{ $bo := "5m0s" }}{{ if lt $rc 5 }}'
-    '{{ $bo = index (list "10s" "20s" "40s" "1m20s" "2m40s") (int $rc) }}{{ end }}'
-)
+BACKOFF = '{{ $bo := "5m0s" }}{{ if lt $rc 5 }}{{ $bo = index (list "10s" "20s" "40s" "1m20s" "2m40s") (int $rc) }}{{ end }}'
 
 IPS = """
 {{ if not .status.podIP }}
@@ -240,8 +229,7 @@ conditions:
 
 
 def running_ok(cs_list: str = "containerStatuses") -> str:
-    return (
-        """- name: {{ $c.name | Quote }}
+    return """- name: {{ $c.name | Quote }}
   image: {{ $c.image | Quote }}
   imageID: ""
   ready: true
@@ -251,7 +239,6 @@ def running_ok(cs_list: str = "containerStatuses") -> str:
     running:
       startedAt: {{ or $root.status.startTime $now | Quote }}
 """
-    )
 
 
 def crash_status(exit_code: str, reason: str, message: bool) -> str:
@@ -628,7 +615,7 @@ containerStatuses:
 def count_prelude() -> str:
     # $n: a counter that grows about every 10s since the pod started (aggregated events)
     return (
-        '{{ $st := or $root.status.startTime $root.metadata.creationTimestamp }}'
+        "{{ $st := or $root.status.startTime $root.metadata.creationTimestamp }}"
         '{{ $n := add1 (div (sub (now | unixEpoch) (toDate "2006-01-02T15:04:05Z07:00" $st | unixEpoch)) 10) }}\n'
     )
 
@@ -639,9 +626,7 @@ def event_template(f: Failure, ev: Event) -> str:
     t = HEADER + PRE[f.klass] + count_prelude()
     t += '{{ $t := dict }}{{ $rc := int64 0 }}{{ $detail := "" }}\n'
     t += f"{{{{ range $i, $c := {loop_list} }}}}{{{{ if not $t.name }}}}\n"
-    t += "{{ $prev := dict }}{{ range $root.status.CS }}{{ if eq .name $c.name }}{{ $prev = . }}{{ end }}{{ end }}".replace(
-        "CS", cs
-    )
+    t += "{{ $prev := dict }}{{ range $root.status.CS }}{{ if eq .name $c.name }}{{ $prev = . }}{{ end }}{{ end }}".replace("CS", cs)
     t += CHECK[f.klass].replace("{{ $detail := ", "{{ $detail = ").replace('{{ $detail := "" }}', "")
     t += "{{ if $fail }}{{ $t = $c }}{{ $rc = int64 (or $prev.restartCount 0) }}{{ end }}\n{{ end }}{{ end }}\n"
     field = "spec.initContainers" if f.kind == "init-crash" else "spec.containers"
@@ -686,9 +671,7 @@ count: """
 
 
 def stage(f: Failure) -> dict[str, object]:
-    steps: list[dict[str, object]] = [
-        {"patch": {"subresource": "status", "root": "status", "template": status_template(f)}}
-    ]
+    steps: list[dict[str, object]] = [{"patch": {"subresource": "status", "root": "status", "template": status_template(f)}}]
     for ev in f.events:
         steps.append({"apply": {"template": event_template(f, ev)}})
     return {
@@ -718,9 +701,10 @@ def stage(f: Failure) -> dict[str, object]:
     }
 
 
-FIRST_FIRE = ('if ([(.status.containerStatuses // [])[].restartCount] | add // 0) == 0'
-                        ' and ([(.status.initContainerStatuses // [])[].restartCount] | add // 0) == 0'
-                        ' and (.status.phase // "Pending") == "Pending" and ([(.status.containerStatuses // [])[].state.waiting.reason] | any(. == "ErrImagePull" or . == "ImagePullBackOff") | not) then "500ms" else null end'
+FIRST_FIRE = (
+    "if ([(.status.containerStatuses // [])[].restartCount] | add // 0) == 0"
+    " and ([(.status.initContainerStatuses // [])[].restartCount] | add // 0) == 0"
+    ' and (.status.phase // "Pending") == "Pending" and ([(.status.containerStatuses // [])[].state.waiting.reason] | any(. == "ErrImagePull" or . == "ImagePullBackOff") | not) then "500ms" else null end'
 )
 
 

@@ -60,7 +60,7 @@ def crash_loop(exit_code: int, reason: str, message: str = "") -> Callable[[Pod,
     def check(pod: Pod, events: Events) -> bool:
         s = cs(pod)
         term = s.get("lastState", {}).get("terminated", {})
-        return (
+        return bool(
             s.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
             and term.get("exitCode") == exit_code
             and term.get("reason") == reason
@@ -113,7 +113,7 @@ def liveness(pod: Pod, events: Events) -> bool:
 
 def init_crash(pod: Pod, events: Events) -> bool:
     s = cs(pod, "migrate", init=True)
-    return (
+    return bool(
         pod["status"].get("phase") == "Pending"
         and s.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
         and s.get("lastState", {}).get("terminated", {}).get("exitCode") == 1

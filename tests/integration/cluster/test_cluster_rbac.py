@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.integration.conftest import Cluster
@@ -73,11 +75,14 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
             api.create(f"/api/v1/namespaces/{shadow}/{path}", {"apiVersion": "v1", "kind": kind, "metadata": {"name": "web"}, **obj})
         api.create(
             f"/apis/networking.k8s.io/v1/namespaces/{shadow}/networkpolicies",
-            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-egress"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}},
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny-egress"},
+                "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+            },
         )
         # the default ServiceAccount of a new namespace appears shortly; the create is retried by nobody else
-        import time
-
         deadline = time.monotonic() + 30
         while cluster.api.get_or_none(f"/api/v1/namespaces/{shadow}/serviceaccounts/default") is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -99,7 +104,7 @@ def test_aegis_identity_is_least_privilege(control_plane: Cluster) -> None:
     pod = cluster.current_pods(ns, "web")[0]["metadata"]["name"]
     api = cluster.aegis_api()
     try:
-        denied = [
+        denied: list[tuple[str, str, object]] = [
             ("DELETE", "/api/v1/nodes/kwok-node-0", None),
             ("PATCH", "/api/v1/nodes/kwok-node-0", {"metadata": {"labels": {"x": "y"}}}),
             ("GET", "/api/v1/secrets", None),  # no bulk read of secrets
