@@ -8,6 +8,7 @@ The YAML file is `AEGIS_CONFIG` if set, else ./aegis.yaml when present.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,14 @@ class Settings(BaseSettings):
     log_tail_lines: int = Field(default=200, ge=10, le=5000)
     memory_limit_max_mib: int = Field(default=8192, gt=0)
     memory_limit_factor: float = Field(default=2.0, gt=1.0, le=4.0)
+    store_url: str = Field(default="aegis.db", description="Incident store: a SQLite file path, or a postgresql:// URL for several replicas")
+    llm_model: str | None = Field(
+        default=None,
+        description="Optional language model as 'provider:model' (openai:gpt-4.1-mini, anthropic:…, ollama:…); unset: analyzers only",
+    )
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Per LLM request; on timeout the analyzers' diagnosis stands")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed LLM request (provider errors only)")
+    llm_max_input_tokens: int = Field(default=12000, ge=1000, le=1_000_000, description="Input budget per LLM request (estimated)")
 
     # Slack: the variable names Slack users already know, with AEGIS_-prefixed spellings accepted too.
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "AEGIS_SLACK_BOT_TOKEN", "slack_bot_token"))
@@ -61,6 +70,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("llm_model")
+    @classmethod
+    def _provider_and_model(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9_-]*:\S+", value):
+            raise ValueError("must be 'provider:model', e.g. openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5 or ollama:llama3.1")
+        return value
 
     @property
     def analysis_policy(self) -> AnalysisPolicy:
