@@ -48,9 +48,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AEGIS_SLACK_APP_TOKEN", "slack_app_token"))
     slack_channel: str | None = Field(default=None, description="Channel id where alert threads go")
     slack_api_url: str = Field(default="https://slack.com/api/", description="Web API base URL (GovSlack, proxies, tests)")
-    alertmanager_token: SecretStr | None = Field(
-        default=None, description="Bearer token (or basic-auth password) Alertmanager must send to the webhook"
-    )
+    alertmanager_token: SecretStr | None = Field(default=None, description="Bearer token (or basic-auth password) Alertmanager must send to the webhook")
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids who may act on incidents")
     approver_groups: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user group ids whose members may act")
     http_host: str = "127.0.0.1"

@@ -59,8 +59,7 @@ class ForbiddenError(ClusterError):
         where = f" in namespace {namespace}" if namespace else " at cluster scope"
         super().__init__(
             f"forbidden: AEGIS may not {verb} {resource}{where}; "
-            f"grant '{verb}' on '{resource}' to its ServiceAccount (see deploy/rbac/clusterrole.yaml)"
-            + (f" ({detail})" if detail else "")
+            f"grant '{verb}' on '{resource}' to its ServiceAccount (see deploy/rbac/clusterrole.yaml)" + (f" ({detail})" if detail else "")
         )
         self.verb = verb
         self.resource = resource

@@ -77,6 +77,13 @@ class Category(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Author(StrEnum):
+    """Who wrote a part of a diagnosis: the deterministic analyzers, or a language model (validated)."""
+
+    ANALYZERS = "analyzers"
+    MODEL = "model"
+
+
 class RCAResult(Model):
     """The root cause, explained step by step; every claim cites evidence ids."""
 
@@ -86,6 +93,7 @@ class RCAResult(Model):
     analysis_steps: list[str] = Field(description="Numbered in order: 'check — finding [E1]'.")
     evidence_summary: list[str] = Field(description="Bullets, each citing evidence ids.")
     evidence_ids: list[EvidenceId] = Field(description="Every evidence id the steps rely on.")
+    author: Author = Field(default=Author.ANALYZERS, description="Who wrote this root cause.")
 
 
 class PatchOperation(Model):
@@ -133,6 +141,7 @@ class FixProposal(Model):
     risk_notes: str = ""
     alternatives_rejected: list[str] = Field(default_factory=list)
     diff: str = Field(default="", description="Unified diff of the workload before/after.")
+    author: Author = Field(default=Author.ANALYZERS, description="Who wrote this proposal (the patch is validated either way).")
 
     def patch_json(self) -> list[dict[str, Any]]:
         return [op.as_json() for op in self.patch]
@@ -157,6 +166,7 @@ class VerificationPlan(Model):
     settle_seconds: float = Field(default=30.0, ge=0)
     timeout_seconds: float = Field(default=180.0, gt=0)
     load_test_config: LoadTestConfig | None = None
+    author: Author = Field(default=Author.ANALYZERS, description="Who wrote this plan.")
 
 
 class AnalysisPolicy(Model):
@@ -174,13 +184,12 @@ class Diagnosis(Model):
     rca: RCAResult
     evidence: list[Evidence]
     fix: FixProposal | None
-    manual_steps: list[str] = Field(
-        default_factory=list, description="What a human must do when no safe patch exists."
-    )
+    manual_steps: list[str] = Field(default_factory=list, description="What a human must do when no safe patch exists.")
     verification_plan: VerificationPlan | None = None
     notes: list[str] = Field(default_factory=list, description="Gaps, e.g. a backend that failed.")
     analyzed_at: datetime
     duration_ms: float = 0.0
+    llm_model: str | None = Field(default=None, description="The language model consulted ('provider:model'), if any.")
 
 
 class IncidentState(StrEnum):
@@ -229,6 +238,8 @@ class Incident(Model):
     repeat_count: int = 0
     diagnosis: Diagnosis | None = None
     proposal_revision: int = Field(default=0, description="Bumped when a new fix proposal supersedes the old one.")
+    diagnosis_ts: str | None = Field(default=None, description="ts of the thread reply holding the diagnosis and its buttons.")
+    last_error: str | None = Field(default=None, description="Why the last analysis or action failed, shown on the parent.")
     created_at: datetime
     updated_at: datetime
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aegis.core.models import Category, Diagnosis, Evidence, ObjectRef, Risk
+from aegis.core.models import Author, Category, Diagnosis, Evidence, ObjectRef, Risk
 
 SCHEMA_ID = "https://aegis.dev/schemas/analysis-report-v1.json"
 
@@ -26,6 +26,7 @@ class ReportDiagnosis(_Strict):
     analysis_steps: list[str]
     evidence_summary: list[str]
     evidence: list[Evidence]
+    author: Author = Field(default=Author.ANALYZERS, description="Who wrote the root cause: analyzers, or a validated model answer.")
 
 
 class ReportFix(_Strict):
@@ -36,6 +37,7 @@ class ReportFix(_Strict):
     decision_rationale: str
     risk: Risk
     diff: str
+    author: Author = Field(default=Author.ANALYZERS, description="Who wrote the proposal: analyzers, or a validated model answer.")
 
 
 class AnalysisReport(_Strict):
@@ -47,25 +49,38 @@ class AnalysisReport(_Strict):
     fix: ReportFix | None
     manual_steps: list[str] = Field(default_factory=list, description="What a human must do when fix is null.")
     notes: list[str] = Field(default_factory=list)
+    llm_model: str | None = Field(default=None, description="The language model consulted ('provider:model'); null: analyzers only.")
 
     @classmethod
     def from_diagnosis(cls, d: Diagnosis) -> AnalysisReport:
         fix = None
         if d.fix:
             fix = ReportFix(
-                target=d.fix.target, patch_type=d.fix.patch_type, patch=d.fix.patch_json(), summary=d.fix.summary,
-                decision_rationale=d.fix.decision_rationale, risk=d.fix.risk, diff=d.fix.diff,
+                target=d.fix.target,
+                patch_type=d.fix.patch_type,
+                patch=d.fix.patch_json(),
+                summary=d.fix.summary,
+                decision_rationale=d.fix.decision_rationale,
+                risk=d.fix.risk,
+                diff=d.fix.diff,
+                author=d.fix.author,
             )
         return cls(
             target=d.target,
             workload=d.workload,
             diagnosis=ReportDiagnosis(
-                category=d.rca.category, summary=d.rca.summary, confidence=d.rca.confidence,
-                analysis_steps=d.rca.analysis_steps, evidence_summary=d.rca.evidence_summary, evidence=d.evidence,
+                category=d.rca.category,
+                summary=d.rca.summary,
+                confidence=d.rca.confidence,
+                analysis_steps=d.rca.analysis_steps,
+                evidence_summary=d.rca.evidence_summary,
+                evidence=d.evidence,
+                author=d.rca.author,
             ),
             fix=fix,
             manual_steps=d.manual_steps,
             notes=d.notes,
+            llm_model=d.llm_model,
         )
 
 

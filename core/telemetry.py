@@ -23,6 +23,14 @@ ANALYSIS_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+LLM_REQUEST_DURATION = Histogram(
+    "aegis_llm_request_duration_seconds",
+    "Time of one language-model request (one agent stage), by provider and outcome (ok, invalid, timeout, error).",
+    ["provider", "outcome"],
+    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return {k: mask(v) if isinstance(v, str) else v for k, v in event_dict.items()}
 

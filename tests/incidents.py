@@ -42,11 +42,7 @@ class Incident:
 
 
 def load_all(root: Path) -> list[Incident]:
-    return [
-        Incident(d.name, d, json.loads((d / "expected.json").read_text()))
-        for d in sorted(root.iterdir())
-        if (d / "expected.json").is_file()
-    ]
+    return [Incident(d.name, d, json.loads((d / "expected.json").read_text())) for d in sorted(root.iterdir()) if (d / "expected.json").is_file()]
 
 
 async def diagnose_snapshot(directory: Path, target: ObjectRef) -> Diagnosis:
@@ -85,9 +81,7 @@ def check_fixed(fixed: dict[str, Any], assertions: list[dict[str, Any]]) -> list
             failures.append(f"{path} is still {value!r}")
         elif "contains" in assertion:
             wanted = assertion["contains"]
-            if not isinstance(value, list) or not any(
-                isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items()) for item in value
-            ):
+            if not isinstance(value, list) or not any(isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items()) for item in value):
                 failures.append(f"{path} has no item like {wanted!r}: {value!r}")
     return failures
 

@@ -99,7 +99,8 @@ def clean_for_diff(obj: KubeObject) -> KubeObject:
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
     annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items()
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
         if k not in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
     }
     if annotations:
@@ -118,16 +119,17 @@ def workload_diff(workload: KubeObject, patch: list[dict[str, Any]]) -> str:
         difflib.unified_diff(
             yaml.safe_dump(before, sort_keys=False).splitlines(),
             yaml.safe_dump(after, sort_keys=False).splitlines(),
-            f"{name} (now)", f"{name} (fixed)", lineterm="", n=3,
+            f"{name} (now)",
+            f"{name} (fixed)",
+            lineterm="",
+            n=3,
         )
     )
 
 
 def _unknown(ctx: Context) -> Finding:
     ids = [e.id for e in ctx.evidence.items[:5]]
-    checked = ", ".join(
-        c.value for c in PRECEDENCE if c is not Category.UNKNOWN
-    )
+    checked = ", ".join(c.value for c in PRECEDENCE if c is not Category.UNKNOWN)
     pod = ctx.pod
     state = f"pod {objects.name(pod)} is {(pod.get('status') or {}).get('phase', 'Unknown')}" if pod else "no pods found"
     return Finding(

@@ -81,16 +81,15 @@ def _finding(ctx: Context, state: ContainerState, var: str, log_key: str | None)
     draft, manual = _fix(ctx, state, var)
     if draft:
         steps.append(f"Fix: {draft.summary}")
-    summary = (
-        f"Container {state.name} exits at start-up because the environment variable {var} is not set"
-        + (" (the last rollout removed it)." if removed_by_rollout else ".")
+    summary = f"Container {state.name} exits at start-up because the environment variable {var} is not set" + (
+        " (the last rollout removed it)." if removed_by_rollout else "."
     )
     return Finding(
         category=Category.MISSING_ENV_VAR,
         confidence=0.95 if removed_by_rollout else 0.9,
         summary=summary,
         steps=steps,
-        evidence_ids=ctx.evidence.ids(state.key, *( [log_key] if log_key else []), "event:BackOff", "change:rollout"),
+        evidence_ids=ctx.evidence.ids(state.key, *([log_key] if log_key else []), "event:BackOff", "change:rollout"),
         fix=draft,
         manual_steps=manual,
     )
@@ -135,10 +134,8 @@ def _fix(ctx: Context, state: ContainerState, var: str) -> tuple[FixDraft | None
             alternatives_rejected=alternatives,
         ), []
     return None, [
-        f"Provide a value for {var}: no ConfigMap or Secret in namespace {ctx.bundle.namespace} has a key {var}, "
-        "and no earlier revision defined it.",
-        f"Create one (e.g. a Secret with key {var}) and reference it from container {state.name} with valueFrom, "
-        "then re-run the analysis to get a patch.",
+        f"Provide a value for {var}: no ConfigMap or Secret in namespace {ctx.bundle.namespace} has a key {var}, and no earlier revision defined it.",
+        f"Create one (e.g. a Secret with key {var}) and reference it from container {state.name} with valueFrom, then re-run the analysis to get a patch.",
     ]
 
 

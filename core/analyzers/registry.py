@@ -4,9 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aegis.core.analyzers import missing_env_var
+from aegis.core.analyzers import (
+    app_error_after_rollout,
+    bad_command,
+    evicted,
+    image_pull_error,
+    init_container_failure,
+    liveness_probe_failure,
+    missing_config_reference,
+    missing_env_var,
+    oom_killed,
+    readiness_probe_failure,
+    rollout_stuck,
+    service_selector_mismatch,
+    unschedulable_constraints,
+    unschedulable_resources,
+    volume_failure,
+)
 from aegis.core.analyzers.base import Context, Finding
 
 ANALYZERS: list[Callable[[Context], Finding | None]] = [
     missing_env_var.analyze,
+    missing_config_reference.analyze,
+    bad_command.analyze,
+    app_error_after_rollout.analyze,
+    init_container_failure.analyze,
+    oom_killed.analyze,
+    liveness_probe_failure.analyze,
+    readiness_probe_failure.analyze,
+    image_pull_error.analyze,
+    evicted.analyze,
+    unschedulable_resources.analyze,
+    unschedulable_constraints.analyze,
+    volume_failure.analyze,
+    rollout_stuck.analyze,
+    service_selector_mismatch.analyze,
 ]

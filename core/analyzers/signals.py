@@ -35,9 +35,7 @@ class ContainerState:
     @property
     def last_terminated(self) -> dict[str, Any]:
         """The last termination: lastState.terminated, or state.terminated when it is not running."""
-        result: dict[str, Any] = (self.status.get("lastState") or {}).get("terminated") or (
-            (self.status.get("state") or {}).get("terminated") or {}
-        )
+        result: dict[str, Any] = (self.status.get("lastState") or {}).get("terminated") or ((self.status.get("state") or {}).get("terminated") or {})
         return result
 
     @property
@@ -46,7 +44,8 @@ class ContainerState:
 
     @property
     def running(self) -> bool:
-        return bool((self.status.get("state") or {}).get("running"))
+        # `running: {}` is still running: test for the key, not its truthiness.
+        return "running" in (self.status.get("state") or {})
 
     @property
     def ready(self) -> bool:

@@ -32,9 +32,7 @@ class ObjectBundle(BaseModel):
 
     target: ObjectRef
     namespace: str
-    workload: KubeObject | None = Field(
-        default=None, description="The owning Deployment/StatefulSet/DaemonSet, or the bare Pod."
-    )
+    workload: KubeObject | None = Field(default=None, description="The owning Deployment/StatefulSet/DaemonSet, or the bare Pod.")
     pods: list[KubeObject] = Field(default_factory=list, description="Pods of the target, worst first.")
     replicasets: list[KubeObject] = Field(default_factory=list)
     revisions: list[KubeObject] = Field(default_factory=list, description="ControllerRevisions.")
@@ -46,9 +44,7 @@ class ObjectBundle(BaseModel):
     pvcs: list[KubeObject] = Field(default_factory=list)
     nodes: list[KubeObject] = Field(default_factory=list)
     logs: list[ContainerLogs] = Field(default_factory=list)
-    uncollected_kinds: list[str] = Field(
-        default_factory=list, description="Kinds the source did not look for: unknown, not absent."
-    )
+    uncollected_kinds: list[str] = Field(default_factory=list, description="Kinds the source did not look for: unknown, not absent.")
     observed_at: datetime
 
     @property
@@ -84,12 +80,7 @@ class ObjectBundle(BaseModel):
         return None
 
     def events_for(self, kind: str, name: str) -> list[KubeObject]:
-        return [
-            e
-            for e in self.events
-            if (e.get("involvedObject") or {}).get("kind") == kind
-            and (e.get("involvedObject") or {}).get("name") == name
-        ]
+        return [e for e in self.events if (e.get("involvedObject") or {}).get("kind") == kind and (e.get("involvedObject") or {}).get("name") == name]
 
     def current_replicaset(self) -> KubeObject | None:
         """The ReplicaSet of the workload's newest revision."""
@@ -106,8 +97,16 @@ class ObjectBundle(BaseModel):
         seen: list[KubeObject] = []
         groups: list[list[KubeObject]] = [
             [self.workload] if self.workload else [],
-            self.pods, self.replicasets, self.revisions, self.events, self.configmaps,
-            self.secrets, self.services, self.endpoints, self.pvcs, self.nodes,
+            self.pods,
+            self.replicasets,
+            self.revisions,
+            self.events,
+            self.configmaps,
+            self.secrets,
+            self.services,
+            self.endpoints,
+            self.pvcs,
+            self.nodes,
         ]
         for group in groups:
             for obj in group:

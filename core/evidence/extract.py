@@ -36,7 +36,12 @@ class EvidenceSet:
     by_key: dict[str, Evidence] = field(default_factory=dict)
 
     def add(
-        self, key: str, kind: EvidenceKind, summary: str, excerpt: str = "", source: ObjectRef | None = None,
+        self,
+        key: str,
+        kind: EvidenceKind,
+        summary: str,
+        excerpt: str = "",
+        source: ObjectRef | None = None,
         link: str | None = None,
     ) -> EvidenceId:
         if key in self.by_key:
@@ -73,6 +78,9 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _logs(bundle, evidence)
     _rollout_change(bundle, evidence)
     _config(bundle, evidence)
+    _claims(bundle, evidence)
+    _services(bundle, evidence)
+    _nodes(bundle, evidence)
     return evidence
 
 
@@ -91,9 +99,11 @@ def _workload_status(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         if cond.get("status") != "True" or cond.get("reason") == "ProgressDeadlineExceeded":
             parts.append(f"{cond.get('type')} {cond.get('reason', cond.get('status'))}")
     ev.add(
-        "status:workload", EvidenceKind.STATUS,
+        "status:workload",
+        EvidenceKind.STATUS,
         f"{workload.get('kind')} {objects.name(workload)}: " + ", ".join(parts),
-        "\n".join(lines), objects.ref(workload),
+        "\n".join(lines),
+        objects.ref(workload),
     )
 
 
@@ -145,8 +155,11 @@ def _container_status(pod: KubeObject, cs: dict[str, Any], init: bool, ev: Evide
             excerpt.append(f"{name_}.message: {term['message']}")
     excerpt.append(f"image: {cs.get('image', '')}")
     ev.add(
-        f"status:container:{objects.name(pod)}/{cs.get('name')}", EvidenceKind.STATUS,
-        f"{label} of pod {objects.name(pod)}: " + "; ".join(bits), "\n".join(excerpt), objects.ref(pod),
+        f"status:container:{objects.name(pod)}/{cs.get('name')}",
+        EvidenceKind.STATUS,
+        f"{label} of pod {objects.name(pod)}: " + "; ".join(bits),
+        "\n".join(excerpt),
+        objects.ref(pod),
     )
 
 
@@ -162,7 +175,8 @@ def _events(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         last = events[-1]
         involved = last.get("involvedObject") or {}
         ev.add(
-            f"event:{reason}", EvidenceKind.EVENT,
+            f"event:{reason}",
+            EvidenceKind.EVENT,
             f"{last.get('type')} {reason} x{count} on {str(involved.get('kind', '')).lower()}/{involved.get('name')}: "
             + _first_line(str(last.get("message", ""))),
             "\n".join(f"{e.get('lastTimestamp') or e.get('eventTime') or ''} {e.get('reason')}: {e.get('message', '')}" for e in events[-4:]),
@@ -179,7 +193,8 @@ def _logs(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         key_line = errors[-1] if errors else lines[-1]
         which = "previous" if entry.previous else "current"
         ev.add(
-            f"log:{entry.pod}/{entry.container}:{which}", EvidenceKind.LOG,
+            f"log:{entry.pod}/{entry.container}:{which}",
+            EvidenceKind.LOG,
             f"{which} log of {entry.pod}/{entry.container}: {_first_line(key_line)[:160]}",
             "\n".join(lines[-_MAX_EXCERPT_LINES:]),
             ObjectRef(kind="Pod", namespace=bundle.namespace, name=entry.pod),
@@ -196,9 +211,11 @@ def _rollout_change(bundle: ObjectBundle, ev: EvidenceSet) -> None:
     cur_rev, prev_rev = current_revision_numbers(bundle)
     changes = summarize_template_change(previous, current)
     ev.add(
-        "change:rollout", EvidenceKind.CHANGE,
+        "change:rollout",
+        EvidenceKind.CHANGE,
         f"rollout revision {prev_rev} → {cur_rev} changed the pod template: {changes}",
-        diff, bundle.workload_ref,
+        diff,
+        bundle.workload_ref,
     )
 
 
@@ -215,14 +232,83 @@ def _config(bundle: ObjectBundle, ev: EvidenceSet) -> None:
             continue
         obj = bundle.find(ref.kind, ref.name)
         if obj is None:
-            ev.add(f"config:{ref.kind}/{ref.name}", EvidenceKind.CONFIG,
-                   f"{ref.kind} {ref.name} (referenced by {ref.via}) does not exist in namespace {bundle.namespace}",
-                   source=ObjectRef(kind=ref.kind, namespace=bundle.namespace, name=ref.name))
+            ev.add(
+                f"config:{ref.kind}/{ref.name}",
+                EvidenceKind.CONFIG,
+                f"{ref.kind} {ref.name} (referenced by {ref.via}) does not exist in namespace {bundle.namespace}",
+                source=ObjectRef(kind=ref.kind, namespace=bundle.namespace, name=ref.name),
+            )
         else:
             keys = sorted(objects.data_keys(obj))
-            ev.add(f"config:{ref.kind}/{ref.name}", EvidenceKind.CONFIG,
-                   f"{ref.kind} {ref.name} exists with keys: {', '.join(keys) or '(none)'}",
-                   source=objects.ref(obj))
+            ev.add(
+                f"config:{ref.kind}/{ref.name}",
+                EvidenceKind.CONFIG,
+                f"{ref.kind} {ref.name} exists with keys: {', '.join(keys) or '(none)'}",
+                source=objects.ref(obj),
+            )
+
+
+def _claims(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    for pvc in bundle.pvcs:
+        spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+        size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "?")
+        ev.add(
+            f"config:PersistentVolumeClaim/{objects.name(pvc)}",
+            EvidenceKind.CONFIG,
+            f"PersistentVolumeClaim {objects.name(pvc)} is {status.get('phase', 'Unknown')} "
+            f"(storageClass {spec.get('storageClassName') or 'default'}, {size}, volume {spec.get('volumeName') or 'none'})",
+            source=objects.ref(pvc),
+        )
+
+
+def _services(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """Services whose selector matches the workload's pod labels, or shares a key with them."""
+    pod = bundle.pod or bundle.workload
+    if pod is None:
+        return
+    pod_labels = objects.labels(pod) if pod.get("kind") == "Pod" else ((pod.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    endpoints = {objects.name(e): e for e in bundle.endpoints}
+    for svc in bundle.services:
+        selector: dict[str, str] = (svc.get("spec") or {}).get("selector") or {}
+        if not selector or (not set(selector) & set(pod_labels) and objects.name(svc) not in (objects.name(bundle.workload or {}), pod_labels.get("app"))):
+            continue
+        matches = all(pod_labels.get(k) == v for k, v in selector.items())
+        name = objects.name(svc)
+        ev.add(
+            f"config:Service/{name}",
+            EvidenceKind.CONFIG,
+            f"Service {name} selects {_labels(selector)}: {'matches' if matches else 'does not match'} the pods' labels {_labels(pod_labels)}",
+            source=objects.ref(svc),
+        )
+        if name in endpoints:
+            ready = sum(len(subset.get("addresses") or []) for subset in endpoints[name].get("subsets") or [])
+            not_ready = sum(len(subset.get("notReadyAddresses") or []) for subset in endpoints[name].get("subsets") or [])
+            ev.add(
+                f"config:Endpoints/{name}",
+                EvidenceKind.CONFIG,
+                f"Endpoints {name}: {ready} ready address(es), {not_ready} not ready",
+                source=objects.ref(endpoints[name]),
+            )
+
+
+def _nodes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """For unscheduled pods: what the nodes offer (allocatable, taints, readiness)."""
+    pod = bundle.pod
+    if pod is None or (pod.get("spec") or {}).get("nodeName") or not bundle.nodes:
+        return
+    lines = []
+    for node in bundle.nodes[:20]:
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        taints = ", ".join(f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}" for t in (node.get("spec") or {}).get("taints") or [])
+        ready = (objects.condition(node, "Ready") or {}).get("status", "Unknown")
+        lines.append(
+            f"{objects.name(node)}: cpu {alloc.get('cpu', '?')}, memory {alloc.get('memory', '?')}, Ready={ready}" + (f", taints {taints}" if taints else "")
+        )
+    ev.add("status:nodes", EvidenceKind.STATUS, f"{len(bundle.nodes)} node(s) could run the pod", "\n".join(lines))
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(none)"
 
 
 # --- change detection helpers, shared with the analyzers and fix builders -------------------------
@@ -278,14 +364,27 @@ def summarize_template_change(previous: dict[str, Any], current: dict[str, Any])
             if old is None:
                 changes.append(f"container {container.get('name')} added")
                 continue
-            for field_name in ("image", "command", "args", "env", "envFrom", "resources", "livenessProbe", "readinessProbe", "ports"):
+            for field_name in (
+                "image",
+                "command",
+                "args",
+                "env",
+                "envFrom",
+                "resources",
+                "livenessProbe",
+                "readinessProbe",
+                "startupProbe",
+                "ports",
+                "volumeMounts",
+            ):
                 if old.get(field_name) != container.get(field_name):
                     if field_name == "image":
                         changes.append(f"{container.get('name')} image {old.get('image')} → {container.get('image')}")
                     else:
                         changes.append(f"{container.get('name')} {field_name}")
-    if prev_spec.get("volumes") != cur_spec.get("volumes"):
-        changes.append("volumes")
+    for field_name in ("volumes", "serviceAccountName", "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "securityContext"):
+        if prev_spec.get(field_name) != cur_spec.get(field_name):
+            changes.append(field_name)
     return ", ".join(changes) or "metadata only"
 
 

@@ -49,14 +49,22 @@ class Collector:
         pods = [root] if target.kind == "Pod" else await self._pods_of(root, replicasets, revisions, ns)
         pods.sort(key=_badness, reverse=True)
 
-        configmaps, secrets, services, endpoints, events = await asyncio.gather(
-            self._list("ConfigMap", ns), self._list("Secret", ns), self._list("Service", ns),
-            self._list("Endpoints", ns), self._list("Event", ns),
+        configmaps, secrets, services, endpoints, events, claims = await asyncio.gather(
+            self._list("ConfigMap", ns),
+            self._list("Secret", ns),
+            self._list("Service", ns),
+            self._list("Endpoints", ns),
+            self._list("Event", ns),
+            self._list("PersistentVolumeClaim", ns),
         )
         # Secret values are read only to be masked wherever they appear (logs, env, args).
         self._redactor = self._redactor.with_secrets(_secret_values(secrets))
-        spec = objects.pod_spec(pods[0] if pods else root)
-        pvcs = [p for p in [await self._get_optional("PersistentVolumeClaim", ns, n) for n in objects.pvc_names(spec)] if p]
+        # Claims of the current pod and of the workload's earlier templates (a rollout may have renamed one).
+        claim_names = set(objects.pvc_names(objects.pod_spec(pods[0] if pods else root)))
+        for template_owner in [workload, *replicasets]:
+            claim_names.update(objects.pvc_names(objects.pod_spec(template_owner)))
+        claim_names.update(_claim_template_names(workload))
+        pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in _claim_template_names(workload))]
         nodes = await self._nodes_for(pods)
         logs = await self._logs(pods[:1] if pods else [])
 
@@ -105,16 +113,12 @@ class Collector:
             revisions = [r for r in await self._list("ControllerRevision", ns) if _owned_by(r, workload)]
         return workload, replicasets, revisions
 
-    async def _pods_of(
-        self, workload: KubeObject, replicasets: list[KubeObject], revisions: list[KubeObject], ns: str
-    ) -> list[KubeObject]:
+    async def _pods_of(self, workload: KubeObject, replicasets: list[KubeObject], revisions: list[KubeObject], ns: str) -> list[KubeObject]:
         selector = (workload.get("spec") or {}).get("selector") or {}
         owners = {objects.name(workload), *(objects.name(r) for r in replicasets)}
         candidates = await self._list("Pod", ns, selectors.to_string(selector.get("matchLabels") or {}) or None)
         return [
-            p for p in candidates
-            if selectors.matches_label_selector(objects.labels(p), selector)
-            and (objects.controller_of(p) or {}).get("name") in owners
+            p for p in candidates if selectors.matches_label_selector(objects.labels(p), selector) and (objects.controller_of(p) or {}).get("name") in owners
         ]
 
     async def _nodes_for(self, pods: list[KubeObject]) -> list[KubeObject]:
@@ -136,9 +140,7 @@ class Collector:
                     if (status.get("state") or {}).get("running") or (status.get("state") or {}).get("terminated"):
                         wanted.append((objects.name(pod), cname, False))
         ns = objects.namespace(pods[0]) if pods else ""
-        texts = await asyncio.gather(
-            *(self._guard("pods/log", self._gw.logs(ns, p, c, previous=prev, tail_lines=self._tail), None) for p, c, prev in wanted)
-        )
+        texts = await asyncio.gather(*(self._guard("pods/log", self._gw.logs(ns, p, c, previous=prev, tail_lines=self._tail), None) for p, c, prev in wanted))
         return [(p, c, prev, t) for (p, c, prev), t in zip(wanted, texts, strict=True) if t]
 
     async def _list(self, kind: str, ns: str | None, label_selector: str | None = None) -> list[KubeObject]:
@@ -167,6 +169,11 @@ class Collector:
             return default
 
 
+def _claim_template_names(workload: KubeObject) -> list[str]:
+    """StatefulSet volumeClaimTemplates: their PVCs are named <template>-<statefulset>-<ordinal>."""
+    return [str((t.get("metadata") or {}).get("name", "")) for t in (workload.get("spec") or {}).get("volumeClaimTemplates") or []]
+
+
 def _owned_by(obj: KubeObject, owner: KubeObject) -> bool:
     ctrl = objects.controller_of(obj) or {}
     return ctrl.get("kind") == owner.get("kind") and ctrl.get("name") == objects.name(owner)
@@ -182,9 +189,7 @@ def _badness(pod: KubeObject) -> tuple[int, int, int]:
     return (max(waiting, pending * 4) + not_ready, restarts, len(objects.name(pod)))
 
 
-def _involved_names(
-    workload: KubeObject, pods: list[KubeObject], replicasets: list[KubeObject], pvcs: list[KubeObject]
-) -> set[tuple[Any, Any]]:
+def _involved_names(workload: KubeObject, pods: list[KubeObject], replicasets: list[KubeObject], pvcs: list[KubeObject]) -> set[tuple[Any, Any]]:
     return {(o.get("kind"), objects.name(o)) for o in [workload, *pods, *replicasets, *pvcs]}
 
 
@@ -238,7 +243,13 @@ def _timestamps(node: Any) -> list[str]:
     if isinstance(node, dict):
         for key, value in node.items():
             if isinstance(value, str) and key in (
-                "lastTimestamp", "eventTime", "lastTransitionTime", "startedAt", "finishedAt", "creationTimestamp", "lastUpdateTime",
+                "lastTimestamp",
+                "eventTime",
+                "lastTransitionTime",
+                "startedAt",
+                "finishedAt",
+                "creationTimestamp",
+                "lastUpdateTime",
             ):
                 found.append(value)
             elif isinstance(value, dict | list):
@@ -247,4 +258,3 @@ def _timestamps(node: Any) -> list[str]:
         for item in node:
             found.extend(_timestamps(item))
     return found
-

@@ -32,21 +32,15 @@ class KubeGateway(Protocol):
         """The object, or NotFoundError."""
         ...
 
-    async def list_objects(
-        self, kind: str, namespace: str | None, label_selector: str | None = None
-    ) -> list[KubeObject]:
+    async def list_objects(self, kind: str, namespace: str | None, label_selector: str | None = None) -> list[KubeObject]:
         """All objects of a kind in a namespace (None: all namespaces / cluster scope)."""
         ...
 
-    async def logs(
-        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
-    ) -> str | None:
+    async def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int) -> str | None:
         """The container's log tail, or None when there is none to read."""
         ...
 
-    async def patch_json(
-        self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool
-    ) -> KubeObject:
+    async def patch_json(self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool) -> KubeObject:
         """Apply an RFC 6902 patch (server-side dry-run when asked); ConflictError on a failed test op."""
         ...
 

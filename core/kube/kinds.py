@@ -81,6 +81,5 @@ def resolve_alias(word: str) -> str:
         return _ALIASES[word.lower()]
     except KeyError:
         raise UsageError(
-            f"unknown kind {word!r}: use pod/NAME, deployment/NAME (deploy/), "
-            "statefulset/NAME (sts/), daemonset/NAME (ds/) or a bare pod name"
+            f"unknown kind {word!r}: use pod/NAME, deployment/NAME (deploy/), statefulset/NAME (sts/), daemonset/NAME (ds/) or a bare pod name"
         ) from None

@@ -35,9 +35,7 @@ class LiveGateway:
         self._description = description
 
     @classmethod
-    async def connect(
-        cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False
-    ) -> LiveGateway:
+    async def connect(cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> LiveGateway:
         """Load credentials the way kubectl does (or in-cluster) and return a gateway."""
         from kubernetes_asyncio import client, config
         from kubernetes_asyncio.config.config_exception import ConfigException
@@ -50,9 +48,7 @@ class LiveGateway:
                 where = "in-cluster"
             else:
                 kubeconfig = _existing_kubeconfig(kubeconfig)
-                await config.load_kube_config(
-                    config_file=kubeconfig, context=context, client_configuration=configuration
-                )
+                await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
                 where = f"context {context}" if context else "current kubeconfig context"
         except (ConfigException, FileNotFoundError) as exc:
             raise UsageError(f"cannot load Kubernetes credentials: {exc}") from exc
@@ -98,14 +94,10 @@ class LiveGateway:
                 _request_timeout=_TIMEOUT_SECONDS,
             )
         except (TimeoutError, OSError) as exc:
-            raise ClusterUnreachableError(
-                f"cannot reach the Kubernetes API server ({self._description}): {exc}"
-            ) from exc
+            raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
         except Exception as exc:  # aiohttp.ClientError and friends: not importable at module level
             if type(exc).__module__.startswith("aiohttp"):
-                raise ClusterUnreachableError(
-                    f"cannot reach the Kubernetes API server ({self._description}): {exc}"
-                ) from exc
+                raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
             raise
         async with response:
             data = await response.read()
@@ -118,39 +110,41 @@ class LiveGateway:
         info = kinds.info(kind)
         try:
             _, data = await self._request(
-                "GET", info.object_path(namespace, name), verb="get", resource=info.plural,
-                namespace=namespace, name=name,
+                "GET",
+                info.object_path(namespace, name),
+                verb="get",
+                resource=info.plural,
+                namespace=namespace,
+                name=name,
             )
         except _NotFoundError:
             raise NotFoundError(kind, name, namespace if info.namespaced else None) from None
         return _with_kind(json.loads(data), info)
 
-    async def list_objects(
-        self, kind: str, namespace: str | None, label_selector: str | None = None
-    ) -> list[KubeObject]:
+    async def list_objects(self, kind: str, namespace: str | None, label_selector: str | None = None) -> list[KubeObject]:
         info = kinds.info(kind)
         query = [("labelSelector", label_selector)] if label_selector else []
         try:
             _, data = await self._request(
-                "GET", info.collection_path(namespace), verb="list", resource=info.plural,
-                namespace=namespace, query=query,
+                "GET",
+                info.collection_path(namespace),
+                verb="list",
+                resource=info.plural,
+                namespace=namespace,
+                query=query,
             )
         except _NotFoundError:
             return []
         items = json.loads(data).get("items") or []
         return [_with_kind(item, info) for item in items]
 
-    async def logs(
-        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
-    ) -> str | None:
+    async def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int) -> str | None:
         query = [("container", container), ("tailLines", str(tail_lines))]
         if previous:
             query.append(("previous", "true"))
         path = kinds.info("Pod").object_path(namespace, pod) + "/log"
         try:
-            _, data = await self._request(
-                "GET", path, verb="get", resource="pods/log", namespace=namespace, query=query
-            )
+            _, data = await self._request("GET", path, verb="get", resource="pods/log", namespace=namespace, query=query)
         except (_NotFoundError, _BadRequestError):
             # No previous container, container not started yet, or pod gone: there is no log.
             return None
@@ -160,16 +154,20 @@ class LiveGateway:
             return None
         return data.decode("utf-8", errors="replace")
 
-    async def patch_json(
-        self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool
-    ) -> KubeObject:
+    async def patch_json(self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool) -> KubeObject:
         info = kinds.info(kind)
         query = [("dryRun", "All")] if dry_run else []
         try:
             _, data = await self._request(
-                "PATCH", info.object_path(namespace, name), verb="patch", resource=info.plural,
-                namespace=namespace, query=query, body=patch,
-                content_type="application/json-patch+json", name=name,
+                "PATCH",
+                info.object_path(namespace, name),
+                verb="patch",
+                resource=info.plural,
+                namespace=namespace,
+                query=query,
+                body=patch,
+                content_type="application/json-patch+json",
+                name=name,
             )
         except _NotFoundError:
             raise NotFoundError(kind, name, namespace) from None
@@ -204,9 +202,7 @@ def _with_kind(obj: KubeObject, info: kinds.KindInfo) -> KubeObject:
     return obj
 
 
-def _translate(
-    status: int, data: bytes, *, verb: str, resource: str, namespace: str | None, name: str
-) -> Exception:
+def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace: str | None, name: str) -> Exception:
     try:
         message = str(json.loads(data).get("message", ""))
     except ValueError:
@@ -220,9 +216,7 @@ def _translate(
     if status == 403:
         return ForbiddenError(verb, resource, namespace, message)
     if status == 409 or (status == 422 and _is_failed_test_op(message)):
-        return ConflictError(
-            f"{resource}/{name} changed since it was diagnosed; nothing was changed ({message})"
-        )
+        return ConflictError(f"{resource}/{name} changed since it was diagnosed; nothing was changed ({message})")
     if status == 422:
         return UsageError(f"the API server rejected the change to {resource}/{name}: {message}")
     if status == 429:

@@ -138,17 +138,13 @@ def config_refs(spec: dict[str, Any]) -> list[ConfigRef]:
                     key_ref = source.get(field)
                     if key_ref:
                         refs.append(
-                            ConfigRef(kind, key_ref.get("name", ""), key_ref.get("key"),
-                                      bool(key_ref.get("optional")), cname, f"env {env.get('name')}")
+                            ConfigRef(kind, key_ref.get("name", ""), key_ref.get("key"), bool(key_ref.get("optional")), cname, f"env {env.get('name')}")
                         )
             for env_from in container.get("envFrom") or []:
                 for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
                     from_ref = env_from.get(field)
                     if from_ref:
-                        refs.append(
-                            ConfigRef(kind, from_ref.get("name", ""), None,
-                                      bool(from_ref.get("optional")), cname, "envFrom")
-                        )
+                        refs.append(ConfigRef(kind, from_ref.get("name", ""), None, bool(from_ref.get("optional")), cname, "envFrom"))
     for volume in spec.get("volumes") or []:
         vname = volume.get("name")
         if volume.get("configMap"):
@@ -166,11 +162,7 @@ def config_refs(spec: dict[str, Any]) -> list[ConfigRef]:
 
 
 def pvc_names(spec: dict[str, Any]) -> list[str]:
-    return [
-        v["persistentVolumeClaim"]["claimName"]
-        for v in spec.get("volumes") or []
-        if v.get("persistentVolumeClaim", {}).get("claimName")
-    ]
+    return [v["persistentVolumeClaim"]["claimName"] for v in spec.get("volumes") or [] if v.get("persistentVolumeClaim", {}).get("claimName")]
 
 
 def data_keys(obj: KubeObject) -> set[str]:

@@ -65,8 +65,7 @@ class SnapshotGateway:
         if (path / "nodes.json").is_file() or any(path.glob("*/pods.json")):
             return cls._open_cluster_dump(path)
         raise SnapshotError(
-            f"{path} is not a snapshot: expected objects.yaml (aegis snapshot) "
-            "or nodes.json and <namespace>/pods.json (kubectl cluster-info dump)"
+            f"{path} is not a snapshot: expected objects.yaml (aegis snapshot) or nodes.json and <namespace>/pods.json (kubectl cluster-info dump)"
         )
 
     @classmethod
@@ -124,15 +123,11 @@ class SnapshotGateway:
         namespaced = kinds.KINDS[kind].namespaced if kind in kinds.KINDS else True
         for obj in self._objects:
             meta = obj.get("metadata") or {}
-            if obj.get("kind") == kind and meta.get("name") == name and (
-                not namespaced or meta.get("namespace", "default") == namespace
-            ):
+            if obj.get("kind") == kind and meta.get("name") == name and (not namespaced or meta.get("namespace", "default") == namespace):
                 return obj
         raise NotFoundError(kind, name, namespace if namespaced else None)
 
-    async def list_objects(
-        self, kind: str, namespace: str | None, label_selector: str | None = None
-    ) -> list[KubeObject]:
+    async def list_objects(self, kind: str, namespace: str | None, label_selector: str | None = None) -> list[KubeObject]:
         found = []
         for obj in self._objects:
             meta = obj.get("metadata") or {}
@@ -144,18 +139,14 @@ class SnapshotGateway:
                 found.append(obj)
         return found
 
-    async def logs(
-        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int
-    ) -> str | None:
+    async def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int) -> str | None:
         text = self._logs.get((namespace, pod, container, previous))
         if text is None:
             return None
         lines = text.splitlines()
         return "\n".join(lines[-tail_lines:]) + ("\n" if lines else "")
 
-    async def patch_json(
-        self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool
-    ) -> KubeObject:
+    async def patch_json(self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool) -> KubeObject:
         raise UsageError(
             f"{self.description} is read-only: changing {kind}/{name} needs a live cluster "
             "(run without --snapshot, with a kubeconfig or in-cluster credentials)"

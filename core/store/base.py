@@ -25,7 +25,9 @@ from aegis.core.errors import AegisError
 from aegis.core.models import AuditRecord, Incident, IncidentId, IncidentState, Transition
 
 # Fields `update()` may change. The state is not among them: only transition() moves it.
-UPDATABLE_FIELDS = frozenset({"channel", "thread_ts", "diagnosis", "repeat_count", "alert_fingerprints", "labels", "annotations", "proposal_revision", "diagnosis_ts", "last_error"})
+UPDATABLE_FIELDS = frozenset(
+    {"channel", "thread_ts", "diagnosis", "repeat_count", "alert_fingerprints", "labels", "annotations", "proposal_revision", "diagnosis_ts", "last_error"}
+)
 
 
 class StoreError(AegisError):

@@ -11,8 +11,16 @@ from aegis.core.targets import parse_target
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("pod/api-1", "Pod"), ("api-1", "Pod"), ("deploy/api", "Deployment"), ("deployment/api", "Deployment"),
-     ("sts/db", "StatefulSet"), ("statefulset/db", "StatefulSet"), ("ds/agent", "DaemonSet"), ("daemonset/agent", "DaemonSet")],
+    [
+        ("pod/api-1", "Pod"),
+        ("api-1", "Pod"),
+        ("deploy/api", "Deployment"),
+        ("deployment/api", "Deployment"),
+        ("sts/db", "StatefulSet"),
+        ("statefulset/db", "StatefulSet"),
+        ("ds/agent", "DaemonSet"),
+        ("daemonset/agent", "DaemonSet"),
+    ],
 )
 def test_kubectl_style_targets(text: str, kind: str) -> None:
     """Short names, full names and bare pod names resolve to the right kind."""
@@ -27,8 +35,13 @@ def test_namespace_defaults_to_default() -> None:
 
 @pytest.mark.parametrize(
     ("text", "ns", "message"),
-    [("svc/api", None, "not Service"), ("foo/api", None, "unknown kind 'foo'"), ("pod/API", None, "not a valid Kubernetes name"),
-     ("", None, "no target given"), ("pod/x", "Bad_NS", "not a valid namespace")],
+    [
+        ("svc/api", None, "not Service"),
+        ("foo/api", None, "unknown kind 'foo'"),
+        ("pod/API", None, "not a valid Kubernetes name"),
+        ("", None, "no target given"),
+        ("pod/x", "Bad_NS", "not a valid namespace"),
+    ],
 )
 def test_bad_targets_say_how_to_write_them(text: str, ns: str | None, message: str) -> None:
     """Every refusal names the problem."""

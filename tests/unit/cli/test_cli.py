@@ -15,9 +15,7 @@ SNAPSHOT = str(EXAMPLES / "crashloop-missing-env" / "snapshot")
 
 
 def _aegis(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aegis.bot.cli", *args], capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
-    )
+    return subprocess.run([sys.executable, "-m", "aegis.bot.cli", *args], capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
 
 
 def test_json_output_matches_the_contract() -> None:

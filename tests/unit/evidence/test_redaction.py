@@ -69,10 +69,7 @@ def test_seeded_secrets_never_reach_output_or_logs(leaky_snapshot: Path, output:
 
 def test_mask_patterns() -> None:
     """Each kind of credential in free text is masked while the surrounding words stay readable."""
-    text = (
-        f"Authorization: Bearer {BEARER} url=https://user:{LITERAL_PASSWORD}@host/x "
-        f"PASSWORD='{LITERAL_PASSWORD}' token: {SLACK_TOKEN} AKIAIOSFODNN7EXAMPLE"
-    )
+    text = f"Authorization: Bearer {BEARER} url=https://user:{LITERAL_PASSWORD}@host/x PASSWORD='{LITERAL_PASSWORD}' token: {SLACK_TOKEN} AKIAIOSFODNN7EXAMPLE"
     masked = redaction.mask(text)
     for secret in (BEARER, LITERAL_PASSWORD, SLACK_TOKEN, "AKIAIOSFODNN7EXAMPLE"):
         assert secret not in masked
@@ -83,8 +80,10 @@ def test_redact_object_masks_secret_data_and_secret_env_only() -> None:
     """Secret data and secret-named env values are masked; ordinary env values are kept for diagnosis."""
     secret = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"K": "dmFsdWU="}}
     assert redaction.redact_object(secret)["data"] == {"K": redaction.MARKER}
-    pod = {"kind": "Pod", "spec": {"containers": [{"name": "a", "env": [
-        {"name": "API_TOKEN", "value": "abc123def456"}, {"name": "LOG_LEVEL", "value": "debug"}]}]}}
+    pod = {
+        "kind": "Pod",
+        "spec": {"containers": [{"name": "a", "env": [{"name": "API_TOKEN", "value": "abc123def456"}, {"name": "LOG_LEVEL", "value": "debug"}]}]},
+    }
     env = redaction.redact_object(pod)["spec"]["containers"][0]["env"]
     assert env == [{"name": "API_TOKEN", "value": redaction.MARKER}, {"name": "LOG_LEVEL", "value": "debug"}]
 

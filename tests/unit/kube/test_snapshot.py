@@ -58,9 +58,7 @@ async def test_cluster_info_dump(tmp_path: Path) -> None:
     (ns / "a").mkdir(parents=True)
     (ns / "pods.json").write_text(json.dumps({"kind": "PodList", "items": [_pod("a")]}))
     (ns / "events.json").write_text(json.dumps({"kind": "EventList", "items": []}))
-    (ns / "a" / "logs.txt").write_text(
-        "==== START logs for container c of pod web/a ====\nboom\n==== END logs for container c of pod web/a ====\n"
-    )
+    (ns / "a" / "logs.txt").write_text("==== START logs for container c of pod web/a ====\nboom\n==== END logs for container c of pod web/a ====\n")
     gw = SnapshotGateway.open(tmp_path)
     assert (await gw.get("Pod", "web", "a"))["kind"] == "Pod"
     assert (await gw.get("Node", None, "n1"))["kind"] == "Node"

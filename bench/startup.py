@@ -1,0 +1,43 @@
+"""Start-up time and memory of `aegis analyze --snapshot` (the whole process, as a person runs it).
+
+DESIGN.md §7: it should finish in under half a second. Prints p50/p95 wall time over N runs,
+peak RSS, and the ratio to the goal.
+Run: .venv/bin/python bench/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT = ROOT / "examples" / "incidents" / "crashloop-missing-env" / "snapshot"
+GOAL_SECONDS = 0.5
+
+
+def main(runs: int) -> int:
+    aegis = Path(sys.executable).parent / "aegis"
+    cmd = [str(aegis), "analyze", "deploy/checkout", "-n", "shop", "--snapshot", str(SNAPSHOT), "--output", "json"]
+    subprocess.run(cmd, capture_output=True, check=True)  # warm the page cache and .pyc files
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    times.sort()
+    p50, p95 = statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    print(f"aegis analyze --snapshot: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms over {runs} runs; peak RSS {peak_mib:.0f} MiB")
+    print(f"goal < {GOAL_SECONDS * 1000:.0f} ms: p50 is {p50 / GOAL_SECONDS:.2f}x the goal ({'met' if p50 < GOAL_SECONDS else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    sys.exit(main(parser.parse_args().runs))

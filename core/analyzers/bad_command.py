@@ -1,0 +1,174 @@
+"""bad_command: a container cannot run its command — the executable is missing or not executable.
+
+Signal: an app container that fails to start with StartError/ContainerCannotRun exit 128 and a
+runtime message `exec: "X": executable file not found in $PATH`, `stat X: no such file or
+directory` or `permission denied`; or one that exits 127/126 (the shell's "command not found" /
+"cannot execute") with a log that says so. Fix: when the last rollout changed the container's
+command/args, restore the previous revision's; otherwise no patch — a human must correct the
+command or the image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aegis.core.analyzers import patching, signals
+from aegis.core.analyzers.base import Context, Finding, FixDraft
+from aegis.core.analyzers.signals import ContainerState
+from aegis.core.evidence.extract import template_pair
+from aegis.core.evidence.redaction import MARKER
+from aegis.core.kube import objects
+from aegis.core.models import Category, KubeObject, PatchOperation, Risk
+
+# The OCI runtime's words, as containerd/CRI-O report them in the terminated/waiting message.
+_EXEC = re.compile(
+    r'exec: "?([^":]+)"?: (executable file not found in \$PATH|stat [^:]+: no such file or directory|'
+    r"permission denied|no such file or directory|exec format error)"
+)
+# A shell or exec wrapper failing to find or run the program (exit 127 / 126).
+_SHELL = re.compile(
+    r"(?:([^:\s]+): (?:command )?not found$|exec ([^:\s]+): no such file or directory"
+    r"|([^:\s]+): [Pp]ermission denied|([^:\s]+): cannot execute|can't open '?([^'\s]+)'?)"
+)
+_START_REASONS = ("StartError", "ContainerCannotRun", "RunContainerError", "CreateContainerError")
+
+
+@dataclass(frozen=True)
+class CommandFailure:
+    """Why the runtime or shell could not run the container's program."""
+
+    executable: str
+    problem: str
+    exit_code: int | None
+    evidence_key: str
+    strong: bool  # the runtime's own message (exit 128), not an inference from exit 126/127
+
+
+def detect(ctx: Context, state: ContainerState) -> CommandFailure | None:
+    """The command failure of one container (app or init), if its status or log shows one."""
+    term = state.last_terminated
+    code = term.get("exitCode")
+    message = " ".join(str(m) for m in (term.get("message"), state.waiting_message) if m)
+    reason = str(term.get("reason") or "")
+    if (reason in _START_REASONS or state.waiting_reason in _START_REASONS or code == 128) and (m := _EXEC.search(message)):
+        return CommandFailure(m.group(1), m.group(2), code, state.key, True)
+    if code in (126, 127):
+        text, log_key = signals.log_text(ctx, state)
+        for line in reversed(text.splitlines()):
+            found = _SHELL.search(line.strip())
+            if found:
+                exe = next(g for g in found.groups() if g)
+                problem = "permission denied" if code == 126 else "command not found"
+                return CommandFailure(exe.rstrip(":"), f"{problem} ({line.strip()[:120]})", code, log_key or state.key, True)
+        exe = next(iter(_command(state.spec)), "the image's entrypoint")
+        return CommandFailure(exe, "not executable" if code == 126 else "not found", code, state.key, False)
+    return None
+
+
+def analyze(ctx: Context) -> Finding | None:
+    for state in signals.container_states(ctx, init=False):
+        if not (state.crashing or state.waiting_reason in _START_REASONS):
+            continue
+        failure = detect(ctx, state)
+        if failure:
+            return _finding(ctx, state, failure)
+    return None
+
+
+def _command(container: dict[str, Any]) -> list[str]:
+    return [str(c) for c in (container.get("command") or []) + (container.get("args") or [])]
+
+
+def previous_container(ctx: Context, name: str, *, init: bool) -> dict[str, Any] | None:
+    """The container of this name in the previous revision's pod template."""
+    _, previous = template_pair(ctx.bundle)
+    if not previous:
+        return None
+    spec = previous.get("spec") or {}
+    index = objects.container_index(spec, name, init=init)
+    return None if index is None else objects.containers(spec, init=init)[index]
+
+
+def restore_fields(workload: KubeObject, index: int, init: bool, old: dict[str, Any], fields: tuple[str, ...]) -> list[PatchOperation]:
+    """Guarded ops setting `fields` of a workload container back to `old`'s values (added, replaced or removed).
+
+    Returns [] when a value is redacted (it can be neither guarded nor written back) or nothing differs.
+    """
+    base = patching.container_path(workload, index, init=init)
+    current = objects.containers(objects.pod_spec(workload), init=init)[index]
+    ops: list[PatchOperation] = []
+    for field in fields:
+        now, then = current.get(field), old.get(field)
+        if now == then:
+            continue
+        if MARKER in repr(now) or MARKER in repr(then):
+            return []
+        path = f"{base}/{field}"
+        if then is None:
+            ops += [patching.test(path, now), PatchOperation(op="remove", path=path)]
+        else:
+            ops += patching.set_field(path, now, then)
+    return [patching.test(f"{base}/name", current.get("name")), *ops] if ops else []
+
+
+def _finding(ctx: Context, state: ContainerState, failure: CommandFailure) -> Finding:
+    term = state.last_terminated
+    previous = previous_container(ctx, state.name, init=False)
+    changed = previous is not None and _command(previous) != _command(state.spec)
+    shown = " ".join(_command(state.spec)) or "(the image's entrypoint)"
+    steps = [
+        f"Container {state.name} of pod {state.pod_name} is {state.waiting_reason or 'failing'} with {state.restarts} restarts; "
+        f"it last ended with exit code {term.get('exitCode')} ({term.get('reason')}){ctx.cite(state.key, 'event:BackOff', 'event:Failed')}",
+        f"The {'runtime' if failure.exit_code == 128 or not failure.exit_code else 'shell'} could not run {failure.executable}: "
+        f"{failure.problem}{ctx.cite(failure.evidence_key)}",
+        f"The container's command is `{shown}` in image {state.spec.get('image')}{ctx.cite(state.key)}",
+    ]
+    if changed and previous is not None:
+        steps.append(f"The last rollout changed the command from `{' '.join(_command(previous)) or '(image entrypoint)'}`{ctx.cite('change:rollout')}")
+    draft, manual = _fix(ctx, state, previous if changed else None, failure)
+    steps.append(f"Fix: {draft.summary}" if draft else "The previous revision ran the same command — no known-good command to restore, no patch")
+    confidence = 0.95 if changed else (0.9 if failure.strong else 0.75)
+    return Finding(
+        category=Category.BAD_COMMAND,
+        confidence=confidence,
+        summary=(
+            f"Container {state.name} cannot start: {failure.executable}: {failure.problem.split(' (')[0]}"
+            + ("; the last rollout changed its command." if changed else ".")
+        ),
+        steps=steps,
+        evidence_ids=ctx.evidence.ids(*dict.fromkeys([state.key, failure.evidence_key, "event:BackOff", "event:Failed", "change:rollout"])),
+        fix=draft,
+        manual_steps=manual,
+    )
+
+
+def _fix(ctx: Context, state: ContainerState, previous: dict[str, Any] | None, failure: CommandFailure) -> tuple[FixDraft | None, list[str]]:
+    workload = ctx.workload
+    index = signals.workload_container_index(ctx, state.name, init=False)
+    manual = [
+        f"Correct the command of container {state.name}: {failure.executable} does not run in image {state.spec.get('image')} "
+        f"({failure.problem.split(' (')[0]}). Check the image's entrypoint and paths (e.g. `docker inspect`, or `ls -l` in a debug container).",
+        "If the image changed, confirm it still ships that binary with the executable bit set; then re-deploy.",
+    ]
+    if workload is None or index is None or previous is None:
+        return None, manual
+    ops = restore_fields(workload, index, False, previous, ("command", "args"))
+    if not ops:
+        return None, manual
+    old = " ".join(_command(previous)) or "the image's entrypoint"
+    return FixDraft(
+        ops=ops,
+        summary=f"restore container {state.name}'s command to the previous revision's `{old}`",
+        rationale=(
+            f"The runtime cannot run {failure.executable}, and the last rollout is what changed the command; the previous "
+            "revision ran with its command. Restoring only command/args keeps the rest of the rollout (image, env, resources)."
+        ),
+        risk=Risk.LOW,
+        risk_notes="Rolling restart of the workload's pods. If the new command was meant to enable a new behaviour, that change is undone until corrected.",
+        alternatives_rejected=[
+            "Restarting the pod: the same command would fail the same way.",
+            "Rolling back the whole workload: also reverts the image and other changes; the command alone is what broke.",
+        ],
+    ), []

@@ -1,0 +1,114 @@
+"""rollout_stuck: fires only when nothing more specific explains the stall; rolls back guarded, never past a quota."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from aegis.core.analyzers import rollout_stuck as rs
+from aegis.core.analyzers.base import Context
+from aegis.core.evidence.bundle import ObjectBundle
+from aegis.core.evidence.extract import extract
+from aegis.core.models import AnalysisPolicy, Category, ObjectRef
+
+
+def _template(sa: str, image: str) -> dict[str, Any]:
+    return {"metadata": {"labels": {"app": "w"}}, "spec": {"serviceAccountName": sa, "containers": [{"name": "w", "image": image}]}}
+
+
+def _replicaset(name: str, revision: int, template: dict[str, Any], available: int) -> dict[str, Any]:
+    labelled = copy.deepcopy(template)
+    labelled["metadata"]["labels"]["pod-template-hash"] = name
+    return {
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "annotations": {"deployment.kubernetes.io/revision": str(revision)}},
+        "spec": {"replicas": 1, "template": labelled},
+        "status": {"availableReplicas": available},
+    }
+
+
+def _ctx(create_error: str | None = None, new_pod: dict[str, Any] | None = None, workload_image: str = "w:2") -> Context:
+    new, old = _template("w-sa", "w:2"), _template("w", "w:1")
+    workload_template = copy.deepcopy(new)
+    workload_template["spec"]["containers"][0]["image"] = workload_image
+    workload = {
+        "kind": "Deployment",
+        "metadata": {"name": "w", "namespace": "ns"},
+        "spec": {"template": workload_template},
+        "status": {
+            "conditions": [
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": 'ReplicaSet "w-b" has timed out progressing.'},
+            ]
+        },
+    }
+    events = []
+    if create_error:
+        events.append(
+            {
+                "kind": "Event",
+                "type": "Warning",
+                "reason": "FailedCreate",
+                "message": "Error creating: " + create_error,
+                "involvedObject": {"kind": "ReplicaSet", "name": "w-b"},
+                "lastTimestamp": "2026-12-01T10:00:00Z",
+            }
+        )
+    bundle = ObjectBundle(
+        target=ObjectRef(kind="Deployment", namespace="ns", name="w"),
+        namespace="ns",
+        workload=workload,
+        pods=[new_pod] if new_pod else [],
+        replicasets=[_replicaset("w-b", 2, new, 0), _replicaset("w-a", 1, old, 1)],
+        events=events,
+        observed_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    return Context(bundle=bundle, evidence=extract(bundle), policy=AnalysisPolicy())
+
+
+SA_ERROR = 'pods "w-b-" is forbidden: error looking up service account ns/w-sa: serviceaccount "w-sa" not found'
+
+
+def test_admission_rejection_rolls_back_the_changed_fields_only() -> None:
+    """A missing ServiceAccount stalls the rollout; the fix restores exactly the fields revision 1 had, each guarded."""
+    finding = rs.analyze(_ctx(SA_ERROR))
+    assert finding is not None and finding.category is Category.ROLLOUT_STUCK and finding.fix is not None
+    ops = [op.as_json() for op in finding.fix.ops]
+    assert {"op": "test", "path": "/spec/template/spec/serviceAccountName", "value": "w-sa"} in ops
+    assert {"op": "replace", "path": "/spec/template/spec/serviceAccountName", "value": "w"} in ops
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "w:1"} in ops
+    assert not any("pod-template-hash" in str(op) for op in ops)
+
+
+def test_quota_stall_proposes_no_patch_and_names_the_quota() -> None:
+    """Exceeded quota is outside the workload: no rollback, the steps name the quota and its numbers."""
+    message = 'pods "w-b-x1" is forbidden: exceeded quota: team-quota, requested: requests.cpu=500m, used: requests.cpu=2, limited: requests.cpu=2'
+    finding = rs.analyze(_ctx(message))
+    assert finding is not None and finding.fix is None
+    assert "team-quota" in finding.manual_steps[0] and "requests.cpu=2" in finding.manual_steps[0]
+
+
+def test_crashing_new_pod_defers_to_the_specific_class() -> None:
+    """A new pod in CrashLoopBackOff is the crash's class, not a stuck rollout."""
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "w-b-1", "ownerReferences": [{"kind": "ReplicaSet", "name": "w-b", "controller": True}]},
+        "spec": {"containers": [{"name": "w"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "w", "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]},
+    }
+    assert rs.analyze(_ctx(new_pod=pod)) is None
+
+
+def test_workload_edited_since_the_rollout_gets_no_rollback() -> None:
+    """When the workload's template no longer equals the newest ReplicaSet's, the guarded rollback is refused."""
+    finding = rs.analyze(_ctx(SA_ERROR, workload_image="w:3"))
+    assert finding is not None and finding.fix is None
+    assert "rollout undo" in finding.manual_steps[0]
+
+
+def test_redacted_values_are_never_restored() -> None:
+    """A previous template carrying a redacted value cannot be written back: no ops."""
+    workload = {"kind": "Deployment", "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "w", "env": [{"name": "K", "value": "a"}]}]}}}}
+    current = {"metadata": {}, "spec": {"containers": [{"name": "w", "env": [{"name": "K", "value": "a"}]}]}}
+    previous = {"metadata": {}, "spec": {"containers": [{"name": "w", "env": [{"name": "K", "value": "[REDACTED]"}]}]}}
+    assert rs.rollback_ops(workload, current, previous) == []
