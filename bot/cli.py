@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_source(snapshot)
     snapshot.add_argument("-o", "--output-dir", required=True, metavar="DIR")
 
+    serve = sub.add_parser("serve", help="run the Slack bot (Socket Mode by default; --http for HTTP mode)")
+    serve.add_argument("--http", action="store_true", help="HTTP mode: Slack posts to /slack/events (needs SLACK_SIGNING_SECRET)")
+    serve.add_argument("--host", default=None, help="listen address (default AEGIS_HTTP_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default AEGIS_HTTP_PORT, 8080)")
+    serve.add_argument("--snapshot", metavar="DIR", default=None, help="read-only: diagnose from a snapshot instead of a live cluster")
+    serve.add_argument("--context", default=None, help="kubeconfig context to use")
+    serve.add_argument("--kubeconfig", default=None, help="kubeconfig file")
+
     sub.add_parser("schema", help="print the JSON Schema of `analyze --output json`")
 
     demo = sub.add_parser("demo", help="diagnose a bundled example incident (no cluster, no Slack)")
@@ -63,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load()
         # A one-shot command prints its result; its own progress logs are only wanted when asked for.
-        level = settings.log_level if "log_level" in settings.model_fields_set else "warning"
+        level = settings.log_level if "log_level" in settings.model_fields_set or args.command == "serve" else "warning"
         telemetry.configure_logging(settings.log_format, level)
         return asyncio.run(_dispatch(args, settings))
     except AegisError as exc:
@@ -87,34 +95,46 @@ async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         incident = EXAMPLES_DIR / args.incident
         expected = _read_expected(incident)
         return await _analyze(
-            f"{expected['target']['kind'].lower()}/{expected['target']['name']}", expected["target"]["namespace"],
-            str(incident / "snapshot"), None, None, args.output, settings,
+            f"{expected['target']['kind'].lower()}/{expected['target']['name']}",
+            expected["target"]["namespace"],
+            str(incident / "snapshot"),
+            None,
+            None,
+            args.output,
+            settings,
         )
     if args.command == "analyze":
         output = "slack" if args.slack_preview else args.output
         return await _analyze(args.target, args.namespace, args.snapshot, args.context, args.kubeconfig, output, settings)
     if args.command == "snapshot":
         return await _snapshot(args, settings)
+    if args.command == "serve":
+        from aegis.bot import serve
+
+        gateway = await _open_gateway(args.snapshot, args.context, args.kubeconfig, settings)
+        await serve.run(settings, gateway=gateway, http=args.http, host=args.host or settings.http_host, port=args.port or settings.http_port)
+        return 0
     raise UsageError(f"unknown command {args.command}")
 
 
-async def _open_gateway(
-    snapshot: str | None, context: str | None, kubeconfig: str | None, settings: config.Settings
-) -> KubeGateway:
+async def _open_gateway(snapshot: str | None, context: str | None, kubeconfig: str | None, settings: config.Settings) -> KubeGateway:
     if snapshot:
         from aegis.core.kube.snapshot import SnapshotGateway
 
         return SnapshotGateway.open(snapshot)
     from aegis.core.kube.live import LiveGateway
 
-    return await LiveGateway.connect(
-        kubeconfig=kubeconfig or settings.kubeconfig, context=context or settings.kube_context, in_cluster=settings.in_cluster
-    )
+    return await LiveGateway.connect(kubeconfig=kubeconfig or settings.kubeconfig, context=context or settings.kube_context, in_cluster=settings.in_cluster)
 
 
 async def _analyze(
-    target_text: str, namespace: str | None, snapshot: str | None, context: str | None, kubeconfig: str | None,
-    output: str, settings: config.Settings,
+    target_text: str,
+    namespace: str | None,
+    snapshot: str | None,
+    context: str | None,
+    kubeconfig: str | None,
+    output: str,
+    settings: config.Settings,
 ) -> int:
     from aegis.core.investigator import Investigator
 
@@ -158,12 +178,18 @@ async def _snapshot(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def _slack_preview(diagnosis: Diagnosis) -> str:
     """The parent message and the diagnosis reply as Slack would receive them, plus Builder links."""
-    from aegis.bot.render import blocks  # noqa: PLC0415 - slack_sdk models, preview path only
-    from aegis.core.models import Incident, IncidentId, IncidentSource, IncidentState  # noqa: PLC0415
+    from aegis.bot.render import blocks
+    from aegis.core.models import Incident, IncidentId, IncidentSource, IncidentState
 
     incident = Incident(
-        id=IncidentId("INC-preview"), source=IncidentSource.CLI, state=IncidentState.DIAGNOSED, title=f"{diagnosis.rca.category.value} on {diagnosis.target.name}",
-        target=diagnosis.target, diagnosis=diagnosis, created_at=diagnosis.analyzed_at, updated_at=diagnosis.analyzed_at,
+        id=IncidentId("INC-preview"),
+        source=IncidentSource.CLI,
+        state=IncidentState.DIAGNOSED,
+        title=f"{diagnosis.rca.category.value} on {diagnosis.target.name}",
+        target=diagnosis.target,
+        diagnosis=diagnosis,
+        created_at=diagnosis.analyzed_at,
+        updated_at=diagnosis.analyzed_at,
     )
     messages = {"parent": blocks.parent(incident), "diagnosis_reply": blocks.diagnosis_reply(incident, diagnosis)}
     out = {name: {**m.model_dump(), "block_kit_builder": blocks.block_kit_builder_url(m)} for name, m in messages.items()}

@@ -115,22 +115,38 @@ def fallback_text(incident: Incident) -> str:
 def parent(incident: Incident) -> SlackMessage:
     """The one parent message of an incident, edited in place at every state change."""
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"*{status_word(incident.state)}* · {escape(incident.severity)} · *{escape(incident.title)}* ({incident.id})")),
+        SectionBlock(
+            text=MarkdownTextObject(text=f"*{status_word(incident.state)}* · {escape(incident.severity)} · *{escape(incident.title)}* ({incident.id})")
+        ),
         ContextBlock(elements=[MarkdownTextObject(text=escape(" · ".join(_context_bits(incident))) + f" · started {date_token(incident.created_at)}")]),
     ]
     if incident.diagnosis:
         rca = incident.diagnosis.rca
         fix = "fix proposed in thread" if incident.diagnosis.fix else "no automatic fix; see thread"
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"Likely cause: *{rca.category.value}* ({rca.confidence:.0%}) — {escape(_clip(rca.summary, 400))} · {fix}")))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=f"Likely cause: *{rca.category.value}* ({rca.confidence:.0%}) — {escape(_clip(rca.summary, 400))} · {fix}")
+            )
+        )
     elif incident.target is None:
         details = [f"`{escape(k)}`={escape(v)}" for k, v in sorted(incident.labels.items())]
         details += [f"*{escape(k)}*: {escape(v)}" for k, v in sorted(incident.annotations.items())]
         if details:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(details), MAX_SECTION))))
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="No Kubernetes target in the alert labels (namespace with pod, deployment, statefulset or daemonset): nothing to analyze.")]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="No Kubernetes target in the alert labels (namespace with pod, deployment, statefulset or daemonset): nothing to analyze."
+                    )
+                ]
+            )
+        )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=lifecycle_line(incident))]))
     if incident.repeat_count:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"fired {incident.repeat_count + 1}× · last {date_token(incident.updated_at, '{time}')}")]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"fired {incident.repeat_count + 1}× · last {date_token(incident.updated_at, '{time}')}")])
+        )
     return fit(fallback_text(incident), blocks)
 
 
@@ -188,9 +204,17 @@ def diagnosis_reply(incident: Incident, diagnosis: Diagnosis, links: Links | Non
     if diagnosis.fix:
         fix = diagnosis.fix
         blocks.append(DividerBlock())
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(
-            f"*Proposed fix* on `{fix.target.kind.lower()}/{escape(fix.target.name)}` (JSON patch, {len(fix.patch)} ops, {fix.risk.value} risk): {escape(fix.summary)}",
-            MAX_SECTION))))
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=_clip(
+                        f"*Proposed fix* on `{fix.target.kind.lower()}/{escape(fix.target.name)}` "
+                        f"(JSON patch, {len(fix.patch)} ops, {fix.risk.value} risk): {escape(fix.summary)}",
+                        MAX_SECTION,
+                    )
+                )
+            )
+        )
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_code(fix.diff, 2400))))
         why = f"*Why this fix* {escape(fix.decision_rationale)}"
         if fix.risk_notes:
@@ -229,15 +253,29 @@ def _buttons(incident: Incident, diagnosis: Diagnosis, actions: Sequence[str]) -
     if ACTION_VERIFY in actions and diagnosis.fix:
         made.append(ButtonElement(text="Verify in shadow", action_id=ACTION_VERIFY, value=value, style="primary"))
     if ACTION_APPLY in actions and diagnosis.fix:
-        made.append(ButtonElement(
-            text="Apply fix…", action_id=ACTION_APPLY, value=value, style="danger",
-            confirm=ConfirmObject(title="Apply this fix?", text=_clip(f"Patch {where}: {diagnosis.fix.summary}", 300), confirm="Apply", deny="Cancel", style="danger"),
-        ))
+        made.append(
+            ButtonElement(
+                text="Apply fix…",
+                action_id=ACTION_APPLY,
+                value=value,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Apply this fix?", text=_clip(f"Patch {where}: {diagnosis.fix.summary}", 300), confirm="Apply", deny="Cancel", style="danger"
+                ),
+            )
+        )
     if ACTION_ROLLBACK in actions:
-        made.append(ButtonElement(
-            text="Roll back…", action_id=ACTION_ROLLBACK, value=value, style="danger",
-            confirm=ConfirmObject(title="Roll back the fix?", text=_clip(f"Restore {where} as it was before the fix.", 300), confirm="Roll back", deny="Cancel"),
-        ))
+        made.append(
+            ButtonElement(
+                text="Roll back…",
+                action_id=ACTION_ROLLBACK,
+                value=value,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Roll back the fix?", text=_clip(f"Restore {where} as it was before the fix.", 300), confirm="Roll back", deny="Cancel"
+                ),
+            )
+        )
     if ACTION_REJECT in actions:
         made.append(ButtonElement(text="Reject…", action_id=ACTION_REJECT, value=value))
     return made
@@ -261,7 +299,10 @@ def fit(text: str, blocks: Sequence[Block | dict[str, Any]]) -> SlackMessage:
     """Serialize (validating each block) and keep the message inside Slack's limits."""
     dicts = [b.to_dict() if isinstance(b, Block) else dict(b) for b in blocks]
     if len(dicts) > MAX_BLOCKS:
-        dicts = [*dicts[: MAX_BLOCKS - 1], {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…{len(dicts) - MAX_BLOCKS + 1} more blocks not shown"}]}]
+        dicts = [
+            *dicts[: MAX_BLOCKS - 1],
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…{len(dicts) - MAX_BLOCKS + 1} more blocks not shown"}]},
+        ]
     total = 0
     kept: list[dict[str, Any]] = []
     for block in dicts:

@@ -1,0 +1,41 @@
+"""Who may act on incidents: Slack user ids and user groups from the policy in config.
+
+Group membership is resolved through the ChatClient (usergroups.users.list, cached there). An
+empty policy allows nobody: acting on production is opt-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aegis.bot.slack_client import ChatClient, ChatError
+from aegis.core import telemetry
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+class Authorizer:
+    def __init__(self, *, approvers: list[str], approver_groups: list[str], chat: ChatClient) -> None:
+        self._users = frozenset(approvers)
+        self._groups = tuple(approver_groups)
+        self._chat = chat
+
+    async def check(self, user: str) -> Decision:
+        if user in self._users:
+            return Decision(True, "listed approver")
+        for group in self._groups:
+            try:
+                members = await self._chat.usergroup_members(group)
+            except ChatError as exc:
+                # A group we cannot read grants nothing; say so in the log, refuse in Slack.
+                telemetry.get_logger(group=group).warning("authz.group.unreadable", error=str(exc))
+                continue
+            if user in members:
+                return Decision(True, f"member of {group}")
+        if not self._users and not self._groups:
+            return Decision(False, "no approvers configured (AEGIS_APPROVERS / AEGIS_APPROVER_GROUPS)")
+        return Decision(False, "not an approver")

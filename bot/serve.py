@@ -1,0 +1,69 @@
+"""`aegis serve`: run the bot until SIGTERM/SIGINT, in Socket Mode or HTTP mode.
+
+Opens the one gateway (live cluster, or a read-only snapshot), the incident store and the Slack
+client, builds the app, serves the webhook/probes/metrics (and Slack's requests in HTTP mode),
+and on shutdown lets in-flight work finish before closing everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from aegis.bot import app as app_factory
+from aegis.bot.slack_client import SlackChatClient
+from aegis.core import telemetry
+from aegis.core.config import Settings
+from aegis.core.errors import ConfigError
+from aegis.core.investigator import Investigator
+from aegis.core.kube.gateway import KubeGateway
+from aegis.core.store import open_store
+
+
+async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str, port: int, stop: asyncio.Event | None = None) -> None:
+    log = telemetry.get_logger(mode="http" if http else "socket")
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    if not http and not app_token:
+        raise ConfigError("SLACK_APP_TOKEN: required for Socket Mode (an xapp- token with connections:write); or run `aegis serve --http`")
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    store = await open_store(settings.store_url)
+    chat = SlackChatClient(token, settings.slack_api_url)
+    investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines)
+    socket_handler: Any = None
+    runner: web.AppRunner | None = None
+    try:
+        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator, socket_mode=not http)
+        runner = web.AppRunner(bot.web, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        if not http:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            # The handler's methods are untyped in slack_bolt; keep it as Any.
+            socket_handler = AsyncSocketModeHandler(bot.bolt, app_token)
+            await socket_handler.connect_async()
+        log.info("bot.serve.start", listen=f"http://{host}:{port}", source=gateway.description, read_only=gateway.read_only)
+        stop = stop or _stop_on_signals()
+        await stop.wait()
+        log.info("bot.serve.stopping")
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await bot.service.drain()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await chat.aclose()
+        await store.close()
+        await gateway.close()
+        log.info("bot.serve.stopped")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
