@@ -50,6 +50,9 @@ AEGIS_SA = "aegis"
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
+STORAGE_CLASS = "standard"
+PROVISIONER = "sim.aegis.dev/hostpath"
+
 ANN_MISSING_REFS = "sim.aegis.dev/missing-refs"
 ANN_MISSING_VOLUMES = "sim.aegis.dev/missing-volumes"
 
@@ -364,18 +367,84 @@ def _missing_refs(pod: JSONObj, cms: Objects, secrets: Objects) -> tuple[dict[st
     return env_missing, vol_missing
 
 
+def _cri(ts: str, lines: list[tuple[str, str]]) -> str:
+    """CRI log format, as containerd writes it: `<RFC3339Nano> <stream> F <line>`."""
+    base = ts.replace("Z", "") if ts else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    return "".join(f"{base}.{i:09d}Z {stream} F {text}\n" for i, (stream, text) in enumerate(lines))
+
+
+def _ann_json(pod: JSONObj, key: str) -> Any:
+    raw = (pod["metadata"].get("annotations") or {}).get(f"sim.aegis.dev/{key}")
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+
+
+def app_logs(pod: JSONObj, c: JSONObj, status: JSONObj) -> tuple[str, str | None]:
+    """(current, previous) log text of the simulated app in container c (previous None: no earlier run)."""
+    name, image = c["name"], c.get("image", "")
+    version = image.rsplit(":", 1)[-1] if ":" in image else "latest"
+    serves = _ann_json(pod, "serves").get(name) or {}
+    port = serves.get("port", 8080)
+    boot = [("stdout", f"INFO starting {name} version={version}")]
+    listening = [*boot, ("stdout", f"INFO listening on :{port}")]
+    state, last = status.get("state", {}), status.get("lastState", {})
+    term = last.get("terminated") or {}
+    started = (state.get("running") or {}).get("startedAt") or term.get("startedAt") or pod.get("status", {}).get("startTime", "")
+
+    crashed: list[tuple[str, str]] | None = None
+    if term:
+        reason, code = term.get("reason"), term.get("exitCode")
+        if reason == "OOMKilled":
+            crashed = [*boot, ("stdout", "INFO loading working set into memory"), ("stdout", "INFO loaded 131072 entries")]
+        elif reason == "StartError":
+            crashed = []
+        elif code == 143:
+            crashed = [*listening, ("stdout", "INFO received SIGTERM, shutting down")]
+        elif code == 1:
+            need = _ann_json(pod, "requires-env").get(name) or []
+            have = {e.get("name") for e in c.get("env") or []}
+            missing = [v for v in need if v not in have]
+            if missing:
+                crashed = [*boot, ("stderr", f"FATAL: required environment variable {missing[0]} is not set")]
+            else:
+                crashed = [
+                    *listening,
+                    ("stderr", "Traceback (most recent call last):"),
+                    ("stderr", '  File "/app/server.py", line 214, in handle_request'),
+                    ("stderr", "    amount = order['pricing']['total']"),
+                    ("stderr", "KeyError: 'pricing'"),
+                ]
+        else:
+            crashed = boot
+    previous = _cri(term.get("startedAt", started), crashed) if crashed is not None else None
+    if state.get("running"):
+        lines = list(listening)
+        probe = (c.get("readinessProbe") or {}).get("httpGet") or {}
+        if serves and probe and probe.get("path", "/") != serves.get("readyPath", "/"):
+            lines.append(("stdout", f'INFO 10.244.0.1 - "GET {probe.get("path", "/")} HTTP/1.1" 404 (kube-probe/1.36)'))
+        return _cri(started, lines), previous
+    if (state.get("waiting") or {}).get("reason") == "CrashLoopBackOff" and previous is not None:
+        return previous, previous  # kubelet serves the last (dead) container's log
+    return "", previous
+
+
 class RefWatcher(threading.Thread):
     """Stamps pods whose env/envFrom/volumes reference a missing ConfigMap/Secret (or key)
     with sim.aegis.dev/missing-refs / missing-volumes, and clears the stamp once the
     reference resolves; posts the kubelet-style Failed / FailedMount events."""
 
-    def __init__(self, api: Api, interval: float = 0.25) -> None:
+    def __init__(self, api: Api, interval: float = 0.25, logs_dir: Path | None = None) -> None:
         super().__init__(name="aegis-ref-watcher", daemon=True)
         self.api = api
         self.interval = interval
+        self.logs_dir = logs_dir
         self.stop_event = threading.Event()
         self.errors: list[str] = []
         self._events: dict[str, tuple[int, float]] = {}
+        self._logs_objects: set[str] = set()
+        self._files: dict[Path, str] = {}
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -386,9 +455,15 @@ class RefWatcher(threading.Thread):
             self.stop_event.wait(self.interval)
 
     def tick(self) -> None:
+        self.provision()
         pods = self.api.get("/api/v1/pods")["items"]
-        if not any(self._references(p) for p in pods):
-            return
+        if any(self._references(p) for p in pods):
+            self.stamp(pods)
+        if self.logs_dir is not None:
+            for pod in pods:
+                self.write_logs(pod, self.logs_dir)
+
+    def stamp(self, pods: list[JSONObj]) -> None:
         cms = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/configmaps")["items"]}  # fmt: skip
         secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/secrets")["items"]}  # fmt: skip
         for pod in pods:
@@ -414,6 +489,93 @@ class RefWatcher(threading.Thread):
                 elif env_missing:
                     c, msg = sorted(env_missing.items())[0]
                     self._event(pod, "Failed", f"Error: {msg}", f"config-{c}", f"spec.containers{{{c}}}")
+
+    def write_logs(self, pod: JSONObj, root: Path) -> None:
+        """What the simulated app printed, per container, for KWOK to serve to `kubectl logs [--previous]`."""
+        meta, spec, st = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
+        if not spec.get("nodeName") or meta.get("deletionTimestamp"):
+            return
+        if not st.get("containerStatuses") and not st.get("initContainerStatuses"):
+            return
+        ns, name = meta["namespace"], meta["name"]
+        entries = []
+        for kind, key in (("initContainers", "initContainerStatuses"), ("containers", "containerStatuses")):
+            statuses = {s["name"]: s for s in st.get(key) or []}
+            for c in spec.get(kind) or []:
+                current, previous = app_logs(pod, c, statuses.get(c["name"], {}))
+                base = root / ns / name
+                cur_file, prev_file = base / f"{c['name']}.log", base / f"{c['name']}.previous.log"
+                self._write(cur_file, current)
+                if previous is not None:
+                    self._write(prev_file, previous)
+                entries.append({"containers": [c["name"]], "logsFile": str(cur_file), "previousLogsFile": str(prev_file)})
+        key = f"{ns}/{name}/{meta['uid']}"
+        if key in self._logs_objects:
+            return
+        self.api.create(
+            f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{ns}/logs",
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "Logs",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": meta["uid"]}],
+                },
+                "spec": {"logs": entries},
+            },
+            exist_ok=True,
+        )
+        self._logs_objects.add(key)
+
+    def _write(self, path: Path, text: str) -> None:
+        if self._files.get(path) == text:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        self._files[path] = text
+
+    def provision(self) -> None:
+        """Play the volume provisioner of the `standard` StorageClass: a PV pre-bound to each
+        pending claim of that class (the PV controller then binds them), deleted once released."""
+        pvcs = self.api.get("/api/v1/persistentvolumeclaims")["items"]
+        for pvc in pvcs:
+            meta, spec = pvc["metadata"], pvc.get("spec", {})
+            if pvc.get("status", {}).get("phase") != "Pending" or spec.get("volumeName") or meta.get("deletionTimestamp"):
+                continue
+            if spec.get("storageClassName") != STORAGE_CLASS:
+                continue
+            name = f"pvc-{meta['uid']}"
+            pv = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER}},
+                "spec": {
+                    "capacity": {"storage": spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")},
+                    "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                    "volumeMode": spec.get("volumeMode", "Filesystem"),
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "storageClassName": STORAGE_CLASS,
+                    "hostPath": {"path": f"/var/lib/aegis-sim/{name}", "type": "DirectoryOrCreate"},
+                    "claimRef": {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    },
+                },
+            }
+            self.api.create("/api/v1/persistentvolumes", pv, exist_ok=True)
+        for pv in self.api.get("/api/v1/persistentvolumes")["items"]:
+            if (
+                pv["metadata"].get("annotations", {}).get("pv.kubernetes.io/provisioned-by") == PROVISIONER
+                and pv.get("status", {}).get("phase") in ("Released", "Failed")
+                and not pv["metadata"].get("deletionTimestamp")
+            ):
+                self.api.delete(f"/api/v1/persistentvolumes/{pv['metadata']['name']}")
 
     @staticmethod
     def _references(pod: JSONObj) -> bool:
@@ -628,6 +790,11 @@ class ControlPlane:
                 logs / "kube-scheduler.log",
             )
         )
+        for crd_file in sorted((HERE / "crds").glob("*.yaml")):
+            for crd in yaml.safe_load_all(crd_file.read_text()):
+                if crd:
+                    self.api.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd, exist_ok=True)
+                    self._wait(f"CRD {crd['metadata']['name']} established", deadline, lambda n=crd["metadata"]["name"]: self._crd_established(n))
         stage_args = [f"--config={p}" for p in sorted((STAGES_DIR / "default").glob("*.yaml"))]
         stage_args += [f"--config={p}" for p in sorted(STAGES_DIR.glob("*.yaml"))]
         self._launch(
@@ -638,6 +805,7 @@ class ControlPlane:
                     f"--server-address=127.0.0.1:{kwok_port}", "--node-ip=127.0.0.1", f"--node-port={kwok_port}",
                     f"--cidr={POD_CIDR.replace('/16', '/24')}",
                     "--node-lease-duration-seconds=40",
+                    "--enable-crds=Logs",
                     f"--tls-cert-file={pki / 'serving.crt'}", f"--tls-private-key-file={pki / 'serving.key'}",
                     *stage_args,
                 ],
@@ -645,7 +813,19 @@ class ControlPlane:
             )
         )  # fmt: skip
 
-        self.watcher = RefWatcher(self.api)
+        self.api.create(
+            "/apis/storage.k8s.io/v1/storageclasses",
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": PROVISIONER,
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate",
+            },
+            exist_ok=True,
+        )
+        self.watcher = RefWatcher(self.api, logs_dir=self.workdir / "podlogs")
         self.watcher.start()
 
         for i in range(self.nodes):
@@ -743,6 +923,11 @@ class ControlPlane:
             timeout=3,
         )
         return r.status_code == 200 and r.text.strip() == "ok"
+
+    def _crd_established(self, name: str) -> bool:
+        crd = self.api.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        conds = ((crd or {}).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
 
     def _nodes_ready(self) -> bool:
         items = self.api.get("/api/v1/nodes")["items"]
