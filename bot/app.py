@@ -71,7 +71,6 @@ def build(settings: Settings, *, chat: ChatClient, store: IncidentStore, investi
     if not socket_mode and not secret:
         raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (Slack app → Basic Information → Signing Secret)")
     bolt = AsyncApp(
-        token=token,
         signing_secret=secret or "socket-mode-does-not-sign",
         client=AsyncWebClient(token=token, base_url=settings.slack_api_url),
         request_verification_enabled=not socket_mode,

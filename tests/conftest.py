@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
+pytest_plugins = ["tests.slack_standin.fixtures"]
+
 
 @pytest_asyncio.fixture(autouse=True)
 async def _no_leaked_tasks() -> AsyncIterator[None]:
