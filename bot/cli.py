@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_source(analyze)
     analyze.add_argument("--snapshot", metavar="DIR", default=None, help="read a snapshot directory instead of a cluster")
     analyze.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    analyze.add_argument(
+        "--llm", metavar="PROVIDER:MODEL", default=None, help="refine with a language model, e.g. openai:gpt-4.1-mini (overrides AEGIS_LLM_MODEL)"
+    )
     analyze.add_argument("--slack-preview", action="store_true", help="print the Slack messages as Block Kit JSON and a Block Kit Builder link")
 
     snapshot = sub.add_parser("snapshot", help="write a redacted snapshot of a target from a live cluster")
@@ -69,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = config.load()
+        settings = config.load(**({"llm_model": args.llm} if getattr(args, "llm", None) else {}))
         # A one-shot command prints its result; its own progress logs are only wanted when asked for.
         level = settings.log_level if "log_level" in settings.model_fields_set or args.command == "serve" else "warning"
         telemetry.configure_logging(settings.log_format, level)
@@ -141,7 +144,8 @@ async def _analyze(
     target = parse_target(target_text, namespace)
     gateway = await _open_gateway(snapshot, context, kubeconfig, settings)
     try:
-        diagnosis = await Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines).investigate(target)
+        investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines, settings=settings)
+        diagnosis = await investigator.investigate(target)
     finally:
         await gateway.close()
     if output == "json":

@@ -31,7 +31,11 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     store = await open_store(settings.store_url)
     chat = SlackChatClient(token, settings.slack_api_url)
-    investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines)
+    investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines, settings=settings)
+    if settings.llm_model:
+        from aegis.core.agents import pipeline
+
+        pipeline.from_settings(settings)
     socket_handler: Any = None
     runner: web.AppRunner | None = None
     try:

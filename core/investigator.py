@@ -1,26 +1,41 @@
 """Investigator: collect evidence for a target through a gateway, then diagnose it.
 
 The one entry point the CLI, the bot and the tests share. Logs `analysis.<phase>.<event>` with
-durations and records the analysis duration metric.
+durations and records the analysis duration metric. When settings name a language model, the
+deterministic diagnosis is handed to core.agents as a hypothesis to refine; the agents are
+imported only then, so the plain path never loads LangChain.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aegis.core import telemetry
 from aegis.core.analyzers.engine import diagnose
+from aegis.core.config import Settings
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.kubernetes import Collector
 from aegis.core.kube.gateway import KubeGateway
-from aegis.core.models import AnalysisPolicy, Diagnosis, ObjectRef
+from aegis.core.models import AnalysisPolicy, Diagnosis, FixProposal, ObjectRef
 
 
 class Investigator:
-    def __init__(self, gateway: KubeGateway, *, policy: AnalysisPolicy | None = None, log_tail_lines: int = 200) -> None:
+    def __init__(
+        self,
+        gateway: KubeGateway,
+        *,
+        policy: AnalysisPolicy | None = None,
+        log_tail_lines: int = 200,
+        settings: Settings | None = None,
+        llm: Any = None,
+    ) -> None:
         self._gateway = gateway
         self._policy = policy or AnalysisPolicy()
         self._tail = log_tail_lines
+        self._settings = settings
+        # A LangChain chat model; built from settings on first use unless one is given (tests inject fakes).
+        self._llm: Any = llm
 
     async def collect(self, target: ObjectRef) -> tuple[ObjectBundle, list[str]]:
         """The redacted bundle for a target and the gaps noticed while collecting it."""
@@ -45,4 +60,17 @@ class Investigator:
             fix=diagnosis.fix is not None,
             duration_ms=round(elapsed * 1000, 1),
         )
-        return diagnosis.model_copy(update={"duration_ms": elapsed * 1000})
+        diagnosis = diagnosis.model_copy(update={"duration_ms": elapsed * 1000})
+        if self._settings is not None and self._settings.llm_model:
+            diagnosis = await self._refine(diagnosis, bundle, self._settings)
+        return diagnosis
+
+    async def _refine(self, diagnosis: Diagnosis, bundle: ObjectBundle, settings: Settings) -> Diagnosis:
+        from aegis.core.agents import pipeline
+
+        self._llm = self._llm or pipeline.from_settings(settings)
+
+        async def dry_run(fix: FixProposal) -> Any:
+            return await self._gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=True)
+
+        return await pipeline.refine(diagnosis, settings=settings, bundle=bundle, model=self._llm, dry_run=None if self._gateway.read_only else dry_run)
