@@ -61,6 +61,8 @@ class IncidentService:
         self._alert_channel = alert_channel
         self._tasks: set[asyncio.Task[Any]] = set()
         self._group_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._refreshing: set[IncidentId] = set()
+        self._stale: set[IncidentId] = set()
 
     # --- background work -------------------------------------------------------------------------
 
@@ -77,14 +79,18 @@ class IncidentService:
             telemetry.get_logger(task=task.get_name()).error("bot.task.failed", error=repr(task.exception()))
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for background work (shutdown, tests); cancel what is left at the deadline."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        """Wait for background work, including work it spawns (shutdown, tests); cancel what is left at the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                pending = set(self._tasks)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)
 
     # --- slash command ---------------------------------------------------------------------------
 
@@ -228,7 +234,8 @@ class IncidentService:
             await self._post_in_thread(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(new), names), blocks=[]))
         else:
             incident = await self._store.record_repeat(incident.id, []) or incident
-        await self._refresh_parent(incident)
+        # Not awaited under the group lock: a storm of repeats coalesces into one or two edits.
+        self.spawn(self._refresh_parent(incident), name=f"refresh:{incident.id}")
         return incident
 
     # --- actions ---------------------------------------------------------------------------------
@@ -268,14 +275,28 @@ class IncidentService:
         return await self._update(incident.id, channel=ref.channel, thread_ts=ref.ts)
 
     async def _refresh_parent(self, incident: Incident) -> None:
-        fresh = await self._store.get(incident.id) or incident
-        if not (fresh.channel and fresh.thread_ts):
+        """Re-render the parent from the store. Edits coalesce: while one is in flight (Slack paces
+        a channel to about one call a second), later requests only mark it stale, and the one in
+        flight renders once more at the end — a burst of 20 repeats is two edits, not twenty."""
+        if incident.id in self._refreshing:
+            self._stale.add(incident.id)
             return
-        message = blocks.parent(fresh)
+        self._refreshing.add(incident.id)
         try:
-            await self._chat.update_message(fresh.channel, fresh.thread_ts, message.text, message.blocks)
-        except ChatError as exc:
-            await self._record_post_failure(fresh, exc)
+            while True:
+                self._stale.discard(incident.id)
+                fresh = await self._store.get(incident.id) or incident
+                if not (fresh.channel and fresh.thread_ts):
+                    return
+                message = blocks.parent(fresh)
+                try:
+                    await self._chat.update_message(fresh.channel, fresh.thread_ts, message.text, message.blocks)
+                except ChatError as exc:
+                    await self._record_post_failure(fresh, exc)
+                if incident.id not in self._stale:
+                    return
+        finally:
+            self._refreshing.discard(incident.id)
 
     async def _post_in_thread(self, incident: Incident, message: blocks.SlackMessage) -> str | None:
         fresh = await self._store.get(incident.id) or incident

@@ -48,22 +48,11 @@ def reject_modal(incident_id: str, revision: int, channel: str) -> dict[str, Any
 def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
     @app.action(blocks.ACTION_REJECT)
     async def reject_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        service.spawn(_open_reject_modal(chat, body), name="reject:modal")
         await ack()
-        user = str(body.get("user", {}).get("id", ""))
-        channel = str(body.get("channel", {}).get("id", ""))
-        parsed = parse_value(str((body.get("actions") or [{}])[0].get("value", "")))
-        if parsed is None:
-            await _tell(chat, channel, user, "That button is not an AEGIS action I understand: nothing changed.")
-            return
-        incident_id, revision = parsed
-        try:
-            await chat.open_view(str(body.get("trigger_id", "")), reject_modal(incident_id, revision, channel))
-        except ChatError as exc:
-            await _tell(chat, channel, user, f"Could not open the reject dialog ({exc}): nothing changed.")
 
     @app.view(REJECT_MODAL)
     async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
         user = str(body.get("user", {}).get("id", ""))
         meta = json.loads(view.get("private_metadata") or "{}")
         reason = str(view.get("state", {}).get("values", {}).get("reason", {}).get("reason", {}).get("value") or "").strip()
@@ -71,6 +60,21 @@ def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
             _reject(service, chat, IncidentId(meta.get("incident", "")), int(meta.get("rev", -1)), user, reason, str(meta.get("channel", ""))),
             name=f"reject:{meta.get('incident')}",
         )
+        await ack()
+
+
+async def _open_reject_modal(chat: ChatClient, body: dict[str, Any]) -> None:
+    user = str(body.get("user", {}).get("id", ""))
+    channel = str(body.get("channel", {}).get("id", ""))
+    parsed = parse_value(str((body.get("actions") or [{}])[0].get("value", "")))
+    if parsed is None:
+        await _tell(chat, channel, user, "That button is not an AEGIS action I understand: nothing changed.")
+        return
+    incident_id, revision = parsed
+    try:
+        await chat.open_view(str(body.get("trigger_id", "")), reject_modal(incident_id, revision, channel))
+    except ChatError as exc:
+        await _tell(chat, channel, user, f"Could not open the reject dialog ({exc}): nothing changed.")
 
 
 async def _reject(service: IncidentService, chat: ChatClient, incident_id: IncidentId, revision: int, user: str, reason: str, channel: str) -> None:

@@ -78,11 +78,12 @@ def register(app: AsyncApp, service: IncidentService) -> None:
             return
         assert parsed.target is not None
         target = parsed.target
-        await ack(response_type="ephemeral", text=messages.ack_analyzing(f"{target.kind.lower()}/{target.name} -n {target.namespace}"))
+        # Schedule before acking: the work is tracked by the service from the moment Slack has its answer.
         service.spawn(
             _open(service, target, user=str(command.get("user_id", "")), channel=str(command.get("channel_id", ""))),
             name=f"slash:{target}",
         )
+        await ack(response_type="ephemeral", text=messages.ack_analyzing(f"{target.kind.lower()}/{target.name} -n {target.namespace}"))
 
 
 async def _open(service: IncidentService, target: ObjectRef, *, user: str, channel: str) -> None:

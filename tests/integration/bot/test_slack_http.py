@@ -87,7 +87,7 @@ def interaction_body(payload: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
-async def start(tmp_path: Path, standin: SlackStandIn, store_file: Path) -> AsyncIterator[Running]:
+async def start(tmp_path: Path, standin: SlackStandIn, store_file: Path, pacing: float = 0.0) -> AsyncIterator[Running]:
     settings = config.load(
         slack_bot_token=standin.token,
         slack_signing_secret=SECRET,
@@ -98,7 +98,7 @@ async def start(tmp_path: Path, standin: SlackStandIn, store_file: Path) -> Asyn
         store_url=str(store_file),
     )
     store = await open_store(settings.store_url)
-    chat = SlackChatClient(standin.token, standin.url, per_channel_interval=0.0)
+    chat = SlackChatClient(standin.token, standin.url, per_channel_interval=pacing)
     bot = app_factory.build(settings, chat=chat, store=store, investigator=Investigator(SnapshotGateway.open(SNAPSHOT)))
     runner = web.AppRunner(bot.web)
     await runner.setup()
@@ -344,3 +344,20 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
             await reject_flow(second, APPROVER)
             rejected = await second.store.get(IncidentId("INC-1"))
             assert rejected is not None and rejected.state is IncidentState.REJECTED
+
+
+async def test_repeat_storm_coalesces_parent_edits(tmp_path: Path) -> None:
+    """Twenty repeat notifications within a second, with Slack's real pacing, edit the parent a few times, never post."""
+    async with SlackStandIn().serve() as standin:
+        async for r in start(tmp_path, standin, tmp_path / "aegis.db", pacing=1.0):
+            await post_alert(r, alert_payload())
+            await r.settle()
+            (parent,) = [m for m in standin.recorder.messages(CHANNEL) if m.thread_ts is None]
+            posts, edits = len(standin.recorder.of("chat.postMessage")), len(parent.updates)
+            for _ in range(20):
+                assert (await post_alert(r, alert_payload())).status_code in (200, 202)
+            await r.settle()
+            assert len(standin.recorder.of("chat.postMessage")) == posts
+            assert 1 <= len(parent.updates) - edits <= 3, f"{len(parent.updates) - edits} edits for 20 repeats"
+            assert "fired 21×" in json.dumps(parent.updates[-1], ensure_ascii=False)
+            assert not [r for r in standin.recorder.requests if r.status == 429], "the client stays under Slack's pace"
