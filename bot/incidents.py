@@ -63,6 +63,7 @@ class IncidentService:
         self._group_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._refreshing: set[IncidentId] = set()
         self._stale: set[IncidentId] = set()
+        self._new_alerts: dict[IncidentId, list[str]] = {}
 
     # --- background work -------------------------------------------------------------------------
 
@@ -128,7 +129,8 @@ class IncidentService:
         if incident is None or incident.target is None:
             return
         await self._refresh_parent(incident)
-        reply = await self._post_in_thread(incident, blocks.investigating(incident))
+        # A person who typed /aegis sees "Investigating…" at once; an alert's parent already says INVESTIGATING.
+        reply = await self._post_in_thread(incident, blocks.investigating(incident)) if incident.source is IncidentSource.SLASH_COMMAND else None
         log.info("incident.investigate.start", target=str(incident.target))
         try:
             diagnosis = await self._investigator.investigate(incident.target)
@@ -231,7 +233,7 @@ class IncidentService:
             fingerprints = sorted(known | {a.fingerprint for a in new})
             incident = await self._update(incident.id, alert_fingerprints=fingerprints)
             names = [a.labels.get("pod") or a.labels.get("alertname", "alert") for a in new]
-            await self._post_in_thread(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(new), names), blocks=[]))
+            self._announce_new_alerts(incident, names)
         else:
             incident = await self._store.record_repeat(incident.id, []) or incident
         # Not awaited under the group lock: a storm of repeats coalesces into one or two edits.
@@ -264,6 +266,22 @@ class IncidentService:
         return ActionOutcome(True)
 
     # --- Slack plumbing --------------------------------------------------------------------------
+
+    def _announce_new_alerts(self, incident: Incident, names: list[str]) -> None:
+        """One thread reply per batch of newly firing alerts: while a reply is being posted, later ones queue into the next."""
+        queued = self._new_alerts.setdefault(incident.id, [])
+        queued.extend(names)
+        if len(queued) == len(names):  # nobody is posting for this incident yet
+            self.spawn(self._post_new_alerts(incident), name=f"new-alerts:{incident.id}")
+
+    async def _post_new_alerts(self, incident: Incident) -> None:
+        while self._new_alerts.get(incident.id):
+            batch = self._new_alerts[incident.id]
+            self._new_alerts[incident.id] = []
+            await self._post_in_thread(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(batch), batch), blocks=[]))
+            if not self._new_alerts[incident.id]:
+                del self._new_alerts[incident.id]
+                return
 
     async def _post_parent(self, incident: Incident, channel: str) -> Incident:
         message = blocks.parent(incident)

@@ -55,6 +55,11 @@ class Running:
         await self.bot.service.drain()
 
 
+def latest(message: Any) -> dict[str, Any]:
+    """A message as it reads now: its last edit, or as posted."""
+    return dict(message.updates[-1]) if message.updates else {"text": message.text, "blocks": message.blocks}
+
+
 def sign(body: bytes, timestamp: int, secret: str = SECRET) -> dict[str, str]:
     base = b"v0:" + str(timestamp).encode() + b":" + body
     return {
@@ -139,7 +144,7 @@ async def test_slash_analyze_posts_a_diagnosed_thread(running: Running) -> None:
     assert len(parents) == 1
     replies = running.standin.recorder.thread(CHANNEL, parents[0].ts)
     assert len(replies) == 1, [m.text for m in replies]
-    final_reply = (replies[0].updates or [{"text": replies[0].text}])[-1]
+    final_reply = latest(replies[0])
     assert "missing_env_var" in final_reply["text"] and "DATABASE_URL" in json.dumps(final_reply)
     assert "DIAGNOSED" in parents[0].updates[-1]["text"]
     incident = (await running.store.list_open())[0]
@@ -222,7 +227,7 @@ async def test_alert_group_lifecycle(running: Running) -> None:
     assert len(parents) == 1
     parent = parents[0]
     replies_after_first = len(running.standin.recorder.thread(CHANNEL, parent.ts))
-    assert "missing_env_var" in json.dumps(running.standin.recorder.thread(CHANNEL, parent.ts)[0].updates[-1])
+    assert "missing_env_var" in json.dumps(latest(running.standin.recorder.thread(CHANNEL, parent.ts)[0]))
 
     posts_before = len(running.standin.recorder.of("chat.postMessage"))
     assert (await post_alert(running, alert_payload())).status_code in (200, 202)
@@ -321,7 +326,7 @@ async def test_reject_authorized_once_unauthorized_never(running: Running) -> No
     assert "REJECTED" in parent.updates[-1]["text"]
     assert any("known issue, fix in flight" in m.text for m in running.standin.recorder.thread(CHANNEL, parent.ts))
     diagnosis_reply = running.standin.recorder.message(CHANNEL, incident.diagnosis_ts or "")
-    assert not [b for b in diagnosis_reply.updates[-1]["blocks"] if b["type"] == "actions"], "buttons go away after a decision"
+    assert not [b for b in latest(diagnosis_reply)["blocks"] if b["type"] == "actions"], "buttons go away after a decision"
 
     await running.bot.service.reject(incident.id, revision=incident.proposal_revision, user=APPROVER, reason="again")
     outcome = await running.bot.service.reject(incident.id, revision=incident.proposal_revision, user=APPROVER, reason="again")
