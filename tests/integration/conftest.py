@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -78,7 +79,7 @@ class Cluster:
         return name
 
     def apply(self, manifest: Mapping[str, Any] | str, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Create each object (server-side apply would also do; create keeps errors loud)."""
+        """Server-side apply each object (create or update, like `kubectl apply --server-side --force-conflicts`)."""
         docs = [dict(d) for d in yaml.safe_load_all(manifest)] if isinstance(manifest, str) else [dict(manifest)]
         out = []
         for doc in docs:
@@ -87,7 +88,8 @@ class Cluster:
             ns = namespace or doc.get("metadata", {}).get("namespace")
             if ns:
                 doc.setdefault("metadata", {})["namespace"] = ns
-            out.append(self.api.create(resource_path(doc["kind"], ns), doc))
+            path = resource_path(doc["kind"], ns, doc["metadata"]["name"])
+            out.append(self.api.patch(path, doc, kind="apply", params={"fieldManager": "aegis-test", "force": "true"}))
         return out
 
     def patch_deployment(self, ns: str, name: str, body: Any, kind: str = "strategic") -> dict[str, Any]:
@@ -168,3 +170,5 @@ def control_plane() -> Iterator[Cluster]:
         yield Cluster(cp)
     finally:
         cp.stop()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -45,7 +45,8 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
             "/api/v1/nodes",
             "/api/v1/namespaces",
             "/apis/discovery.k8s.io/v1/endpointslices",
-            f"/api/v1/namespaces/{ns}/secrets/db",  # a named Secret: to check that a key exists
+            f"/api/v1/namespaces/{ns}/secrets",  # names and keys (values are masked by AEGIS)
+            f"/api/v1/namespaces/{ns}/secrets/db",
         ):
             r = api.request("GET", path)
             assert r.status_code == 200, (path, r.status_code, r.text)
@@ -107,8 +108,9 @@ def test_aegis_identity_is_least_privilege(control_plane: Cluster) -> None:
         denied: list[tuple[str, str, object]] = [
             ("DELETE", "/api/v1/nodes/kwok-node-0", None),
             ("PATCH", "/api/v1/nodes/kwok-node-0", {"metadata": {"labels": {"x": "y"}}}),
-            ("GET", "/api/v1/secrets", None),  # no bulk read of secrets
-            ("GET", f"/api/v1/namespaces/{ns}/secrets", None),
+            ("DELETE", f"/api/v1/namespaces/{ns}/secrets/db", None),
+            ("PATCH", f"/api/v1/namespaces/{ns}/configmaps/missing", {"data": {"a": "b"}}),
+            ("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "rogue"}}),
             ("DELETE", f"/apis/apps/v1/namespaces/{ns}/deployments/web", None),
             ("DELETE", f"/api/v1/namespaces/{ns}/pods/{pod}", None),
             ("PUT", f"/apis/apps/v1/namespaces/{ns}/deployments/web", cluster.deployment(ns, "web")),
