@@ -870,8 +870,8 @@ class ControlPlane:
             },
             "spec": {},
             "status": {
-                "allocatable": {"cpu": self.node_cpu, "memory": self.node_memory, "pods": "110"},
-                "capacity": {"cpu": self.node_cpu, "memory": self.node_memory, "pods": "110"},
+                "allocatable": {"cpu": self.node_cpu, "memory": self.node_memory, "pods": "110", "ephemeral-storage": "95Gi"},
+                "capacity": {"cpu": self.node_cpu, "memory": self.node_memory, "pods": "110", "ephemeral-storage": "100Gi"},
                 "addresses": [
                     {"type": "InternalIP", "address": "127.0.0.1"},
                     {"type": "Hostname", "address": name},

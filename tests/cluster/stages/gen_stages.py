@@ -501,6 +501,69 @@ FAILURES.append(
         jitter_ms=1000,
     )
 )
+# eviction: the app writes sim.aegis.dev/ephemeral-storage-usage to its container's disk;
+# evicted when that exceeds the container's ephemeral-storage limit, or (node disk pressure)
+# its request; protected when request >= usage and no lower limit.
+EVICT_CHECK = (
+    '{{ $fail := false }}{{ $detail := "" }}'
+    "{{ $use := index $usage $c.name }}"
+    "{{ if $use }}"
+    '{{ $lim := "" }}{{ $req := "0" }}'
+    '{{ with $c.resources }}{{ with .limits }}{{ with index . "ephemeral-storage" }}{{ $lim = toString . }}{{ end }}{{ end }}'
+    '{{ with .requests }}{{ with index . "ephemeral-storage" }}{{ $req = toString . }}{{ end }}{{ end }}{{ end }}'
+    + tpl_bytes("ub", "(toString $use)")
+    + tpl_bytes("rb", "$req")
+    + "{{ if $lim }}"
+    + tpl_bytes("lbb", "$lim")
+    + "{{ if gt $ub $lbb }}{{ $fail = true }}"
+    + '{{ $detail = printf "Container %s exceeded its local ephemeral storage limit \\"%s\\". " $c.name $lim }}{{ end }}{{ end }}'
+    + "{{ if and (not $fail) (lt $rb $ub) }}{{ $fail = true }}"
+    + '{{ $detail = printf "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 3Gi. Container %s was using %s, request is %s, has larger consumption of ephemeral-storage. " $c.name (toString $use) $req }}{{ end }}'
+    + "{{ end }}"
+)
+CHECK["evict"] = EVICT_CHECK
+PRE["evict"] = pre_json("usage", "ephemeral-storage-usage")
+JQ["evict"] = (
+    JQ_BYTES
+    + jq_ann("ephemeral-storage-usage")
+    + " as $u | [.spec.containers[] | . as $c | $u[$c.name] as $use"
+    + ' | ($c.resources.limits["ephemeral-storage"]? // null) as $lim'
+    + ' | ($c.resources.requests["ephemeral-storage"]? // "0") as $req'
+    + " | $use != null and (($lim != null and (($use | bytes) > ($lim | bytes))) or (($req | bytes) < ($use | bytes)))] | any"
+)
+EVICTED_EVENT = Event(
+    "evicted",
+    "Warning",
+    "Evicted",
+    "{{ $detail | Quote }}",
+    "1",
+)
+FAILURES.append(
+    Failure(
+        "aegis-evicted-start",
+        "evict",
+        "pods that will be evicted start, not Ready yet",
+        "evict-run",
+        100,
+        events=[],
+        extra_selector=[{"jq": {"key": ".status.phase", "operator": "In", "values": ["Pending"]}}],
+        delay_ms=1000,
+        jitter_ms=1500,
+    )
+)
+FAILURES.append(
+    Failure(
+        "aegis-evicted",
+        "evict",
+        "evicted (phase Failed, reason Evicted) while ephemeral-storage usage exceeds the container's limit or request",
+        "evict",
+        100,
+        events=[EVICTED_EVENT, Event("killing-evicted", "Normal", "Killing", '{{ printf "Stopping container %s" $t.name | Quote }}', "1")],
+        extra_selector=[{"jq": {"key": ".status.phase", "operator": "In", "values": ["Running"]}}],
+        delay_ms=2500,
+        jitter_ms=4000,
+    )
+)
 CHECK["missing-volumes"] = '{{ $fail := true }}{{ $detail := "" }}'
 PRE["missing-volumes"] = ""
 JQ["missing-volumes"] = '(.metadata.annotations // {})["' + A + 'missing-volumes"] // "" | length > 0'
@@ -607,6 +670,55 @@ containerStatuses:
 """
         )
         t += conditions(True) + "phase: Pending\n" + IPS
+    elif f.kind == "evict-run":
+        # started, not Ready yet: the app is warming up (and filling its disk)
+        t += "{{ $notready = append $notready $c.name }}\n"
+        t += """- name: {{ $c.name | Quote }}
+  image: {{ $c.image | Quote }}
+  imageID: ""
+  ready: false
+  started: true
+  restartCount: 0
+  state:
+    running:
+      startedAt: {{ or $root.status.startTime $now | Quote }}
+{{ end }}
+"""
+        t += conditions(True) + "phase: Running\n" + IPS
+    elif f.kind == "evict":
+        t += "{{ if and $fail (not $evmsg) }}{{ $evmsg = $detail }}{{ end }}\n"
+        t += """- name: {{ $c.name | Quote }}
+  image: {{ $c.image | Quote }}
+  imageID: ""
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: 137
+      reason: Error
+      startedAt: {{ or $root.status.startTime $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+conditions:
+- type: DisruptionTarget
+  status: "True"
+  reason: TerminationByKubelet
+  message: {{ $evmsg | Quote }}
+  lastTransitionTime: {{ $now | Quote }}
+- type: Ready
+  status: "False"
+  reason: PodFailed
+  lastTransitionTime: {{ $now | Quote }}
+- type: ContainersReady
+  status: "False"
+  reason: PodFailed
+  lastTransitionTime: {{ $now | Quote }}
+phase: Failed
+reason: Evicted
+message: {{ $evmsg | Quote }}
+"""
+        t = t.replace("{{ $failing := list }}", '{{ $evmsg := "" }}{{ $failing := list }}', 1)
     else:
         raise ValueError(f.kind)
     return t

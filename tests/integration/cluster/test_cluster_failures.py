@@ -122,6 +122,18 @@ def init_crash(pod: Pod, events: Events) -> bool:
     )
 
 
+def evicted_or_starting(pod: Pod, events: Events) -> bool:
+    """Every pod of the workload is either evicted already or not Ready yet (its replacement)."""
+    st = pod["status"]
+    if st.get("phase") == "Failed":
+        return bool(st.get("reason") == "Evicted" and "ephemeral" in (st.get("message") or "") and has_event(events, "Evicted"))
+    return not cs(pod).get("ready", False)
+
+
+def some_evicted(pods: list[Pod]) -> bool:
+    return any(p["status"].get("phase") == "Failed" and p["status"].get("reason") == "Evicted" for p in pods)
+
+
 def unschedulable(pod: Pod, events: Events) -> bool:
     conds = {c["type"]: c for c in pod["status"].get("conditions", [])}
     return (
@@ -162,6 +174,8 @@ class Case:
     # after the wrong fix the pod must still satisfy this (defaults to `broken`)
     still_broken: Callable[[Pod, Events], bool] | None = None
     before: list[Action] = field(default_factory=list)
+    # a condition on all current pods together (e.g. at least one evicted)
+    some: Callable[[list[Pod]], bool] | None = None
 
 
 CASES = [
@@ -267,6 +281,14 @@ CASES = [
         patch({"spec": {"template": {"spec": {"initContainers": [{"name": "migrate", "env": [{"name": "DB_HOST", "value": "db"}]}]}}}}),
     ),
     Case(
+        "evicted",
+        deployment("evict", {"sim.aegis.dev/ephemeral-storage-usage": '{"app": "6Gi"}'}, {"resources": {"requests": {"memory": "128Mi"}}}),
+        evicted_or_starting,
+        patch(container_patch(resources={"requests": {"memory": "128Mi", "ephemeral-storage": "2Gi"}})),
+        patch(container_patch(resources={"requests": {"memory": "128Mi", "ephemeral-storage": "7Gi"}, "limits": {"ephemeral-storage": "12Gi"}})),
+        some=some_evicted,
+    ),
+    Case(
         "unschedulable",
         deployment("big", {}, {"resources": {"requests": {"cpu": "16", "memory": "1Gi"}}}),
         unschedulable,
@@ -276,8 +298,10 @@ CASES = [
 ]
 
 
-def _current_pod_state(cluster: Cluster, ns: str, name: str, check: Callable[[Pod, Events], bool]) -> bool:
+def _current_pod_state(cluster: Cluster, ns: str, name: str, check: Callable[[Pod, Events], bool], some: Callable[[list[Pod]], bool] | None = None) -> bool:
     pods = cluster.current_pods(ns, name)
+    if some is not None and not some(pods):
+        return False
     return bool(pods) and all(check(p, cluster.events(ns, p["metadata"]["name"])) for p in pods)
 
 
@@ -293,7 +317,7 @@ def test_failure_follows_from_spec(control_plane: Cluster, case: Case) -> None:
 
     # 1. broken, with the reasons, restart counts and events a real kubelet shows
     try:
-        wait_until(f"{case.id}: broken state", lambda: _current_pod_state(cluster, ns, name, case.broken), timeout=60)
+        wait_until(f"{case.id}: broken state", lambda: _current_pod_state(cluster, ns, name, case.broken, case.some), timeout=60)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster.dump(ns)}") from None
     assert not cluster.rolled_out(ns, name) or case.before, cluster.dump(ns)
@@ -302,7 +326,7 @@ def test_failure_follows_from_spec(control_plane: Cluster, case: Case) -> None:
     case.wrong_fix(cluster, ns, name)
     still = case.still_broken or case.broken
     try:
-        wait_until(f"{case.id}: still broken after the wrong fix", lambda: _current_pod_state(cluster, ns, name, still), timeout=60)
+        wait_until(f"{case.id}: still broken after the wrong fix", lambda: _current_pod_state(cluster, ns, name, still, case.some), timeout=60)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster.dump(ns)}") from None
     settle = time.monotonic() + 3
