@@ -24,7 +24,7 @@ import yaml
 
 from tests.cluster.controlplane import Api, BinariesMissing, ControlPlane, bin_dir, missing_binaries, resource_path, wait_until
 
-BUILD_HINT = "run tests/cluster/build.sh (builds Kubernetes, etcd and KWOK into ~/.cache/aegis/cluster; 15-30 min the first time)"
+BUILD_HINT = "run tests/cluster/build.sh (builds Kubernetes, etcd and KWOK into ~/.cache/aegis/cluster; about 10 min the first time)"
 
 
 @dataclass
