@@ -2,71 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from aegis.core.analyzers import bad_command
-from aegis.core.analyzers.base import AnalysisPolicy, Context
-from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
-from aegis.core.evidence.extract import extract
-from aegis.core.models import Category, ObjectRef
-
-
-def _ctx(
-    spec: dict[str, Any],
-    *,
-    statuses: Sequence[dict[str, Any]] = (),
-    init_statuses: Sequence[dict[str, Any]] = (),
-    previous: dict[str, Any] | None = None,
-    previous_ready: int = 2,
-    events: Sequence[dict[str, Any]] = (),
-    configmaps: dict[str, list[str]] | None = None,
-    secrets: dict[str, list[str]] | None = None,
-    logs: dict[tuple[str, bool], str] | None = None,
-) -> Context:
-    """A Deployment 'app' whose newest revision (2) runs `spec`, one pod of it with these statuses."""
-
-    def rs(rev: int, pod_spec: dict[str, Any], ready: int) -> dict[str, Any]:
-        labels = {"app": "app", "pod-template-hash": f"h{rev}"}
-        return {
-            "kind": "ReplicaSet",
-            "metadata": {"name": f"app-h{rev}", "namespace": "ns", "labels": labels, "annotations": {"deployment.kubernetes.io/revision": str(rev)}},
-            "spec": {"template": {"metadata": {"labels": labels}, "spec": copy.deepcopy(pod_spec)}},
-            "status": {"replicas": 1, "readyReplicas": ready} if ready else {"replicas": 1},
-        }
-
-    workload = {
-        "kind": "Deployment",
-        "metadata": {"name": "app", "namespace": "ns"},
-        "spec": {"template": {"metadata": {"labels": {"app": "app"}}, "spec": copy.deepcopy(spec)}},
-    }
-    pod = {
-        "kind": "Pod",
-        "metadata": {"name": "app-h2-x1", "namespace": "ns", "labels": {"app": "app", "pod-template-hash": "h2"}},
-        "spec": copy.deepcopy(spec),
-        "status": {"phase": "Running", "containerStatuses": list(statuses), "initContainerStatuses": list(init_statuses)},
-    }
-    replicasets = [rs(2, spec, 0)] + ([rs(1, previous, previous_ready)] if previous is not None else [])
-    keyed = [
-        {"kind": kind, "metadata": {"name": n, "namespace": "ns"}, "data": {k: "[REDACTED]" for k in keys}}
-        for kind, pool in (("ConfigMap", configmaps or {}), ("Secret", secrets or {}))
-        for n, keys in pool.items()
-    ]
-    bundle = ObjectBundle(
-        target=ObjectRef(kind="Deployment", namespace="ns", name="app"),
-        namespace="ns",
-        workload=workload,
-        pods=[pod],
-        replicasets=replicasets,
-        events=list(events),
-        configmaps=[o for o in keyed if o["kind"] == "ConfigMap"],
-        secrets=[o for o in keyed if o["kind"] == "Secret"],
-        logs=[ContainerLogs(pod="app-h2-x1", container=c, previous=p, text=t) for (c, p), t in (logs or {}).items()],
-        observed_at=datetime(2026, 11, 25, tzinfo=UTC),
-    )
-    return Context(bundle=bundle, evidence=extract(bundle), policy=AnalysisPolicy())
+from aegis.core.models import Category
+from tests.unit.analyzers.contexts import deployment_context
 
 
 def _crashed(name: str, code: int, reason: str, message: str = "") -> dict[str, Any]:
@@ -90,7 +30,7 @@ def test_runtime_messages_name_the_executable() -> None:
     """Both containerd phrasings (not in $PATH, stat: no such file) give the executable and a strong signal."""
     for message, exe in ((_NOT_IN_PATH, "srv"), (_NO_FILE, "/opt/app/run")):
         spec = {"containers": [{"name": "app", "image": "app:1", "command": [exe]}]}
-        finding = bad_command.analyze(_ctx(spec, statuses=[_crashed("app", 128, "StartError", message)]))
+        finding = bad_command.analyze(deployment_context(spec, statuses=[_crashed("app", 128, "StartError", message)]))
         assert finding is not None and finding.category is Category.BAD_COMMAND
         assert exe in finding.summary and finding.confidence >= 0.9
 
@@ -99,7 +39,7 @@ def test_changed_command_is_restored_and_new_args_removed() -> None:
     """When the rollout changed command and added args, the fix restores the command and removes the args, each guarded."""
     spec = {"containers": [{"name": "app", "image": "app:1", "command": ["srv"], "args": ["--fast"]}]}
     previous = {"containers": [{"name": "app", "image": "app:1", "command": ["server"]}]}
-    finding = bad_command.analyze(_ctx(spec, statuses=[_crashed("app", 128, "StartError", _NOT_IN_PATH)], previous=previous))
+    finding = bad_command.analyze(deployment_context(spec, statuses=[_crashed("app", 128, "StartError", _NOT_IN_PATH)], previous=previous))
     assert finding is not None and finding.fix is not None and finding.confidence == 0.95
     ops = [op.as_json() for op in finding.fix.ops]
     base = "/spec/template/spec/containers/0"
@@ -115,7 +55,7 @@ def test_changed_command_is_restored_and_new_args_removed() -> None:
 def test_shell_exit_127_without_a_known_good_command_gives_manual_steps() -> None:
     """Exit 127 with '/bin/sh: 1: gunicorn: not found' is bad_command; with no earlier command to restore, no patch."""
     spec = {"containers": [{"name": "web", "image": "py:1", "command": ["/bin/sh", "-c", "gunicorn app:app"]}]}
-    ctx = _ctx(spec, statuses=[_crashed("web", 127, "Error")], logs={("web", True): "/bin/sh: 1: gunicorn: not found\n"})
+    ctx = deployment_context(spec, statuses=[_crashed("web", 127, "Error")], logs={("web", True): "/bin/sh: 1: gunicorn: not found\n"})
     finding = bad_command.analyze(ctx)
     assert finding is not None and finding.fix is None
     assert "gunicorn" in finding.summary
@@ -125,7 +65,9 @@ def test_shell_exit_127_without_a_known_good_command_gives_manual_steps() -> Non
 def test_app_exit_1_mentioning_a_missing_file_is_not_bad_command() -> None:
     """An app that exits 1 because its config file is missing ran its command fine: not bad_command."""
     spec = {"containers": [{"name": "api", "image": "api:1", "command": ["/usr/local/bin/api"]}]}
-    ctx = _ctx(spec, statuses=[_crashed("api", 1, "Error")], logs={("api", True): "fatal: open /etc/api/config.yaml: no such file or directory\n"})
+    ctx = deployment_context(
+        spec, statuses=[_crashed("api", 1, "Error")], logs={("api", True): "fatal: open /etc/api/config.yaml: no such file or directory\n"}
+    )
     assert bad_command.analyze(ctx) is None
 
 
@@ -133,5 +75,5 @@ def test_redacted_command_is_never_written_back() -> None:
     """A previous command holding a redacted value is not restored (it could be neither guarded nor written)."""
     spec = {"containers": [{"name": "app", "image": "app:1", "command": ["srv", "--token=abc"]}]}
     previous = {"containers": [{"name": "app", "image": "app:1", "command": ["server", "--token=[REDACTED]"]}]}
-    finding = bad_command.analyze(_ctx(spec, statuses=[_crashed("app", 128, "StartError", _NOT_IN_PATH)], previous=previous))
+    finding = bad_command.analyze(deployment_context(spec, statuses=[_crashed("app", 128, "StartError", _NOT_IN_PATH)], previous=previous))
     assert finding is not None and finding.fix is None and finding.manual_steps

@@ -30,7 +30,7 @@ def _ops(finding: Finding) -> list[dict[str, object]]:
 
 def test_registry_answers_are_classified() -> None:
     """containerd, Docker Hub, ECR and DNS phrasings map to missing / denied / network."""
-    assert pull.classify("failed to resolve reference \"ghcr.io/a/b:1\": ghcr.io/a/b:1: not found", "ErrImagePull") == "missing"
+    assert pull.classify('failed to resolve reference "ghcr.io/a/b:1": ghcr.io/a/b:1: not found', "ErrImagePull") == "missing"
     assert pull.classify("manifest for acme/api:2.0 not found: manifest unknown: manifest unknown", "ErrImagePull") == "missing"
     ecr = "unexpected status from HEAD request to https://x.dkr.ecr.eu-west-1.amazonaws.com/v2/a/manifests/1: 401 Unauthorized"
     assert pull.classify(ecr, "ErrImagePull") == "denied"

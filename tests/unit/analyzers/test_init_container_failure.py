@@ -2,71 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from aegis.core.analyzers import init_container_failure
-from aegis.core.analyzers.base import AnalysisPolicy, Context
-from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
-from aegis.core.evidence.extract import extract
-from aegis.core.models import Category, ObjectRef
-
-
-def _ctx(
-    spec: dict[str, Any],
-    *,
-    statuses: Sequence[dict[str, Any]] = (),
-    init_statuses: Sequence[dict[str, Any]] = (),
-    previous: dict[str, Any] | None = None,
-    previous_ready: int = 2,
-    events: Sequence[dict[str, Any]] = (),
-    configmaps: dict[str, list[str]] | None = None,
-    secrets: dict[str, list[str]] | None = None,
-    logs: dict[tuple[str, bool], str] | None = None,
-) -> Context:
-    """A Deployment 'app' whose newest revision (2) runs `spec`, one pod of it with these statuses."""
-
-    def rs(rev: int, pod_spec: dict[str, Any], ready: int) -> dict[str, Any]:
-        labels = {"app": "app", "pod-template-hash": f"h{rev}"}
-        return {
-            "kind": "ReplicaSet",
-            "metadata": {"name": f"app-h{rev}", "namespace": "ns", "labels": labels, "annotations": {"deployment.kubernetes.io/revision": str(rev)}},
-            "spec": {"template": {"metadata": {"labels": labels}, "spec": copy.deepcopy(pod_spec)}},
-            "status": {"replicas": 1, "readyReplicas": ready} if ready else {"replicas": 1},
-        }
-
-    workload = {
-        "kind": "Deployment",
-        "metadata": {"name": "app", "namespace": "ns"},
-        "spec": {"template": {"metadata": {"labels": {"app": "app"}}, "spec": copy.deepcopy(spec)}},
-    }
-    pod = {
-        "kind": "Pod",
-        "metadata": {"name": "app-h2-x1", "namespace": "ns", "labels": {"app": "app", "pod-template-hash": "h2"}},
-        "spec": copy.deepcopy(spec),
-        "status": {"phase": "Running", "containerStatuses": list(statuses), "initContainerStatuses": list(init_statuses)},
-    }
-    replicasets = [rs(2, spec, 0)] + ([rs(1, previous, previous_ready)] if previous is not None else [])
-    keyed = [
-        {"kind": kind, "metadata": {"name": n, "namespace": "ns"}, "data": {k: "[REDACTED]" for k in keys}}
-        for kind, pool in (("ConfigMap", configmaps or {}), ("Secret", secrets or {}))
-        for n, keys in pool.items()
-    ]
-    bundle = ObjectBundle(
-        target=ObjectRef(kind="Deployment", namespace="ns", name="app"),
-        namespace="ns",
-        workload=workload,
-        pods=[pod],
-        replicasets=replicasets,
-        events=list(events),
-        configmaps=[o for o in keyed if o["kind"] == "ConfigMap"],
-        secrets=[o for o in keyed if o["kind"] == "Secret"],
-        logs=[ContainerLogs(pod="app-h2-x1", container=c, previous=p, text=t) for (c, p), t in (logs or {}).items()],
-        observed_at=datetime(2026, 11, 25, tzinfo=UTC),
-    )
-    return Context(bundle=bundle, evidence=extract(bundle), policy=AnalysisPolicy())
+from aegis.core.models import Category
+from tests.unit.analyzers.contexts import deployment_context
 
 
 def _init_crashed(name: str = "setup", code: int = 1, reason: str = "Error", message: str = "") -> dict[str, Any]:
@@ -85,7 +25,7 @@ def _spec(init: dict[str, Any]) -> dict[str, Any]:
 
 def test_shell_unset_variable_is_added_from_a_configmap_key() -> None:
     """'PGHOST: parameter not set' from a shell init script adds PGHOST from the ConfigMap that holds it."""
-    ctx = _ctx(
+    ctx = deployment_context(
         _spec({"command": ["sh", "-c", "set -u; pg_isready -h ${PGHOST}"]}),
         statuses=_APP,
         init_statuses=[_init_crashed(code=2)],
@@ -105,7 +45,7 @@ def test_shell_unset_variable_is_added_from_a_configmap_key() -> None:
 def test_init_start_error_restores_the_previous_command() -> None:
     """An init container the runtime cannot exec, whose command the rollout changed, gets the previous command back."""
     message = 'exec: "/bin/migrate": stat /bin/migrate: no such file or directory: unknown'
-    ctx = _ctx(
+    ctx = deployment_context(
         _spec({"command": ["/bin/migrate"]}),
         statuses=_APP,
         init_statuses=[_init_crashed(code=128, reason="StartError", message=message)],
@@ -120,7 +60,7 @@ def test_init_start_error_restores_the_previous_command() -> None:
 
 def test_unchanged_init_container_failing_on_a_dependency_gives_manual_steps() -> None:
     """An unchanged init container that fails on its dependency has no known-good state to restore: no patch, steps quote its error."""
-    ctx = _ctx(
+    ctx = deployment_context(
         _spec({"command": ["wait-for", "db:5432"]}),
         statuses=_APP,
         init_statuses=[_init_crashed()],
@@ -135,11 +75,11 @@ def test_unchanged_init_container_failing_on_a_dependency_gives_manual_steps() -
 def test_completed_init_container_is_not_a_failure() -> None:
     """An init container that exited 0 (even after logging errors while it waited) is not init_container_failure."""
     done = {"name": "setup", "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
-    ctx = _ctx(_spec({}), statuses=_APP, init_statuses=[done], logs={("setup", False): "error: db not ready, retrying\ndb is up\n"})
+    ctx = deployment_context(_spec({}), statuses=_APP, init_statuses=[done], logs={("setup", False): "error: db not ready, retrying\ndb is up\n"})
     assert init_container_failure.analyze(ctx) is None
 
 
 def test_oom_killed_init_container_is_left_to_oom_killed() -> None:
     """An init container killed for memory is the OOM class's, not this one's."""
-    ctx = _ctx(_spec({}), statuses=_APP, init_statuses=[_init_crashed(code=137, reason="OOMKilled")])
+    ctx = deployment_context(_spec({}), statuses=_APP, init_statuses=[_init_crashed(code=137, reason="OOMKilled")])
     assert init_container_failure.analyze(ctx) is None

@@ -75,7 +75,7 @@ async def test_slow_start_raises_initial_delay_capped_at_five_minutes() -> None:
     """A logged 400 s start-up asks for 600 s of initial delay; the patch stops at the 300 s bound."""
     bundle = await _bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
     pod = objects.name(bundle.pods[0])
-    bundle.logs = [ContainerLogs(pod=pod, container="tiles", previous=True, text="level=INFO msg=\"tile-server ready in 400s\"\n")]
+    bundle.logs = [ContainerLogs(pod=pod, container="tiles", previous=True, text='level=INFO msg="tile-server ready in 400s"\n')]
     finding = live.analyze(_ctx(bundle))
     assert finding is not None
     path = "/spec/template/spec/containers/0/livenessProbe/initialDelaySeconds"
