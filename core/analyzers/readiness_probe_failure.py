@@ -16,7 +16,7 @@ from typing import Any
 
 from aegis.core.analyzers import patching, signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.analyzers.liveness_probe_failure import (
+from aegis.core.analyzers.probes import (
     ProbeFailures,
     choose_port,
     describe,
@@ -68,9 +68,7 @@ def _finding(ctx: Context, state: ContainerState, probe: dict[str, Any], failure
             f"fails with '{failures.first[:100]}'."
         ),
         steps=steps,
-        evidence_ids=ctx.evidence.ids(
-            f"status:pod:{state.pod_name}", state.key, "event:Unhealthy", "status:workload", log_key or "", "change:rollout"
-        ),
+        evidence_ids=ctx.evidence.ids(f"status:pod:{state.pod_name}", state.key, "event:Unhealthy", "status:workload", log_key or "", "change:rollout"),
         fix=draft,
         manual_steps=manual,
     )
@@ -98,64 +96,100 @@ def _fix(
     prev_handler = handler(previous or {})
     if previous and prev_handler and (prev_handler[0] == "grpc" or port_declared(container, prev_handler[1].get("port"))):
         summary = f"restore the readiness probe of container {state.name} to the previous revision's {describe(previous)}"
-        return FixDraft(
-            ops=guard + handler_ops(base, "readinessProbe", probe, prev_handler), summary=summary,
-            rationale=(
-                f"The last rollout changed the readiness probe from {describe(previous)} to {describe(probe)}; since then no pod "
-                "of the new revision turns Ready. The previous probe passed, and restoring only the probe target leaves the rest "
-                "of the release in place."
+        return (
+            FixDraft(
+                ops=guard + handler_ops(base, "readinessProbe", probe, prev_handler),
+                summary=summary,
+                rationale=(
+                    f"The last rollout changed the readiness probe from {describe(previous)} to {describe(probe)}; since then no pod "
+                    "of the new revision turns Ready. The previous probe passed, and restoring only the probe target leaves the rest "
+                    "of the release in place."
+                ),
+                risk=Risk.LOW,
+                risk_notes="Rolling restart; only the probe target changes.",
+                alternatives_rejected=[*alternatives, "Rolling back the whole workload: reverts unrelated changes too."],
             ),
-            risk=Risk.LOW, risk_notes="Rolling restart; only the probe target changes.",
-            alternatives_rejected=[*alternatives, "Rolling back the whole workload: reverts unrelated changes too."],
-        ), [], [
-            f"The last rollout changed this probe; the previous revision probed {describe(previous)}{ctx.cite('change:rollout')}",
-            f"Fix: {summary}",
-        ], 0.92
+            [],
+            [
+                f"The last rollout changed this probe; the previous revision probed {describe(previous)}{ctx.cite('change:rollout')}",
+                f"Fix: {summary}",
+            ],
+            0.92,
+        )
 
     if found and found[0] in ("httpGet", "tcpSocket") and not port_declared(container, found[1].get("port")):
         step = f"Port {found[1].get('port')} of the probe is not a port the container declares, so the connection is refused{ctx.cite(state.key)}"
         choice = choose_port(container, found[1].get("port"), container.get("livenessProbe"), log)
         if choice is None:
-            return None, [
-                f"The readiness probe of {state.name} targets port {found[1].get('port')}, which the container does not declare; "
-                "set it to the port the application serves on."
-            ], [step, "No fix — no single declared port to use"], 0.8
+            return (
+                None,
+                [
+                    f"The readiness probe of {state.name} targets port {found[1].get('port')}, which the container does not declare; "
+                    "set it to the port the application serves on."
+                ],
+                [step, "No fix — no single declared port to use"],
+                0.8,
+            )
         value, why = choice
         summary = f"point the readiness probe of container {state.name} at port {value} instead of {found[1].get('port')}"
-        return FixDraft(
-            ops=guard + patching.set_field(f"{base}/readinessProbe/{found[0]}/port", found[1].get("port"), value),
-            summary=summary,
-            rationale=f"Nothing listens on port {found[1].get('port')}, so every readiness check fails. Port {value} is {why}.",
-            risk=Risk.LOW, risk_notes="Rolling restart; only the probe port changes.", alternatives_rejected=alternatives,
-        ), [], [step, f"Fix: {summary} — {why}"], 0.9
+        return (
+            FixDraft(
+                ops=guard + patching.set_field(f"{base}/readinessProbe/{found[0]}/port", found[1].get("port"), value),
+                summary=summary,
+                rationale=f"Nothing listens on port {found[1].get('port')}, so every readiness check fails. Port {value} is {why}.",
+                risk=Risk.LOW,
+                risk_notes="Rolling restart; only the probe port changes.",
+                alternatives_rejected=alternatives,
+            ),
+            [],
+            [step, f"Fix: {summary} — {why}"],
+            0.9,
+        )
 
     if found and found[0] == "httpGet" and any(400 <= s < 500 for s in failures.statuses):
         step = (
-            f"The probe reaches the server but GET {found[1].get('path', '/')} answers {failures.statuses[0]}: "
-            f"the path is wrong{ctx.cite('event:Unhealthy')}"
+            f"The probe reaches the server but GET {found[1].get('path', '/')} answers {failures.statuses[0]}: the path is wrong{ctx.cite('event:Unhealthy')}"
         )
         source = _path_source(ctx, state, container)
         if source is None:
-            return None, [
-                f"The readiness path {found[1].get('path', '/')} of {state.name} answers {failures.statuses[0]}. "
-                "Set readinessProbe.httpGet.path to the application's readiness endpoint."
-            ], [step, "No fix — neither an earlier revision nor a passing probe gives the right path"], 0.8
+            return (
+                None,
+                [
+                    f"The readiness path {found[1].get('path', '/')} of {state.name} answers {failures.statuses[0]}. "
+                    "Set readinessProbe.httpGet.path to the application's readiness endpoint."
+                ],
+                [step, "No fix — neither an earlier revision nor a passing probe gives the right path"],
+                0.8,
+            )
         path, why = source
         summary = f"change the readiness probe path of container {state.name} from {found[1].get('path', '/')} to {path}"
-        return FixDraft(
-            ops=guard + patching.set_field(f"{base}/readinessProbe/httpGet/path", found[1].get("path"), path),
-            summary=summary,
-            rationale=f"The server answers {failures.statuses[0]} at {found[1].get('path', '/')}; {path} is {why}.",
-            risk=Risk.LOW, risk_notes="Rolling restart; only the probe path changes.", alternatives_rejected=alternatives,
-        ), [], [step, f"Fix: {summary} — {why}"], 0.85
+        return (
+            FixDraft(
+                ops=guard + patching.set_field(f"{base}/readinessProbe/httpGet/path", found[1].get("path"), path),
+                summary=summary,
+                rationale=f"The server answers {failures.statuses[0]} at {found[1].get('path', '/')}; {path} is {why}.",
+                risk=Risk.LOW,
+                risk_notes="Rolling restart; only the probe path changes.",
+                alternatives_rejected=alternatives,
+            ),
+            [],
+            [step, f"Fix: {summary} — {why}"],
+            0.85,
+        )
 
-    return None, [
-        f"The readiness probe of {state.name} targets a declared port and path, and the application itself reports "
-        f"not ready ('{failures.first[:120]}').",
-        "Read the container log for what it waits on (a database, a cache, a migration) and fix that dependency; "
-        "the probe configuration is not the problem.",
-    ], [f"The probe targets a declared port; the application itself answers not ready{ctx.cite(log_key or '')}",
-        "No fix — the probe is right, the application is not ready"], 0.6
+    return (
+        None,
+        [
+            f"The readiness probe of {state.name} targets a declared port and path, and the application itself reports not ready ('{failures.first[:120]}').",
+            "Read the container log for what it waits on (a database, a cache, a migration) and fix that dependency; "
+            "the probe configuration is not the problem.",
+        ],
+        [
+            f"The probe targets a declared port; the application itself answers not ready{ctx.cite(log_key or '')}",
+            "No fix — the probe is right, the application is not ready",
+        ],
+        0.6,
+    )
 
 
 def _path_source(ctx: Context, state: ContainerState, container: dict[str, Any]) -> tuple[str, str] | None:
