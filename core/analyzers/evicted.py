@@ -22,8 +22,7 @@ from typing import Any
 
 from aegis.core.analyzers import patching, signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.analyzers.oom_killed import MIB, mib_ceil, quantity_bytes
-from aegis.core.kube import objects
+from aegis.core.kube import objects, quantity
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
 
 EPHEMERAL_MAX_MIB = 50 * 1024  # no policy bound for disk yet: never propose more than 50Gi
@@ -142,7 +141,7 @@ def verdict_container(eviction: Eviction) -> str | None:
     if eviction.over_limit:
         return eviction.over_limit[0]
     for usage in eviction.usages:
-        used, request = quantity_bytes(usage.used), quantity_bytes(usage.request)
+        used, request = quantity.parse(usage.used), quantity.parse(usage.request)
         if used is not None and request is not None and used > request:
             return usage.container
     return None
@@ -153,7 +152,8 @@ def _node_pressure(ctx: Context, node: str) -> str:
     if not found:
         return ""
     conditions = [
-        f"{c.get('type')}={c.get('status')}" for c in (found.get("status") or {}).get("conditions") or []
+        f"{c.get('type')}={c.get('status')}"
+        for c in (found.get("status") or {}).get("conditions") or []
         if c.get("type") in ("MemoryPressure", "DiskPressure", "PIDPressure") and c.get("status") == "True"
     ]
     return ", ".join(conditions)
@@ -162,8 +162,8 @@ def _node_pressure(ctx: Context, node: str) -> str:
 def _allocatable_mib(ctx: Context, node: str, resource: str) -> int | None:
     found = ctx.bundle.find("Node", node)
     value = ((found or {}).get("status") or {}).get("allocatable", {}).get(resource)
-    size = quantity_bytes(value)
-    return mib_ceil(size) if size is not None else None
+    size = quantity.parse(value)
+    return quantity.mib_ceil(size) if size is not None else None
 
 
 def _fix(ctx: Context, eviction: Eviction, node: str, found: list[Eviction]) -> tuple[FixDraft | None, list[str], list[str]]:
@@ -180,41 +180,51 @@ def _fix(ctx: Context, eviction: Eviction, node: str, found: list[Eviction]) -> 
         return _raise_own_limit(ctx, workload, container, limit)
     blamed = verdict_container(eviction)
     if blamed is None:
-        return None, [
-            f"Pod {eviction.name} used no more {eviction.resource or 'resources'} than it requested: it was evicted because "
-            f"other pods pushed node {node} over its eviction threshold.",
-            *victim_steps,
-        ], ["No container of this workload used more than it requested: it is a victim of node pressure from others",
-            "No fix — changing this workload would not relieve the node"]
+        return (
+            None,
+            [
+                f"Pod {eviction.name} used no more {eviction.resource or 'resources'} than it requested: it was evicted because "
+                f"other pods pushed node {node} over its eviction threshold.",
+                *victim_steps,
+            ],
+            [
+                "No container of this workload used more than it requested: it is a victim of node pressure from others",
+                "No fix — changing this workload would not relieve the node",
+            ],
+        )
     usages = [u for e in found for u in e.usages if u.container == blamed and u.resource == eviction.resource]
-    usage = max(usages or [next(u for u in eviction.usages if u.container == blamed)], key=lambda u: quantity_bytes(u.used) or 0.0)
+    usage = max(usages or [next(u for u in eviction.usages if u.container == blamed)], key=lambda u: quantity.parse(u.used) or 0.0)
     index = signals.workload_container_index(ctx, blamed, init=False)
     if workload is None or index is None:
         return None, [f"Set {usage.resource} requests and limits on container {blamed} to cover its use of {usage.used}."], []
-    used_b = quantity_bytes(usage.used) or 0.0
+    used_b = quantity.parse(usage.used) or 0.0
     ceiling = ctx.policy.memory_limit_max_mib if usage.resource == "memory" else EPHEMERAL_MAX_MIB
     allocatable = _allocatable_mib(ctx, node, usage.resource)
     if allocatable:
         ceiling = min(ceiling, allocatable)
-    request_mib = mib_ceil(used_b * HEADROOM)
+    request_mib = quantity.mib_ceil(used_b * HEADROOM)
     step = (
         f"Container {blamed} was using up to {usage.used} of {usage.resource} with a request of {usage.request}: the kubelet evicts "
         "pods over their requests first, so this workload caused its own eviction"
     )
     if request_mib > ceiling:
-        return None, [
-            f"Container {blamed} used {usage.used} of {usage.resource}; covering it needs a request of {request_mib}Mi, above "
-            f"the {ceiling}Mi AEGIS may propose (policy or node allocatable).",
-            "Reduce what the container writes or holds (log rotation, temp-file cleanup, a PVC instead of node disk), "
-            "then set requests and limits by hand.",
-        ], [step, f"No fix — the use is above the {ceiling}Mi bound"]
+        return (
+            None,
+            [
+                f"Container {blamed} used {usage.used} of {usage.resource}; covering it needs a request of {request_mib}Mi, above "
+                f"the {ceiling}Mi AEGIS may propose (policy or node allocatable).",
+                "Reduce what the container writes or holds (log rotation, temp-file cleanup, a PVC instead of node disk), "
+                "then set requests and limits by hand.",
+            ],
+            [step, f"No fix — the use is above the {ceiling}Mi bound"],
+        )
     container_spec = objects.containers(objects.pod_spec(workload), init=False)[index]
     resources = container_spec.get("resources") or {}
     old_request = (resources.get("requests") or {}).get(usage.resource)
     old_limit = (resources.get("limits") or {}).get(usage.resource)
-    limit_mib = min(max(mib_ceil(used_b * ctx.policy.memory_limit_factor), request_mib), ceiling)
-    old_limit_b = quantity_bytes(old_limit)
-    keep_limit = old_limit_b is not None and old_limit_b >= request_mib * MIB
+    limit_mib = min(max(quantity.mib_ceil(used_b * ctx.policy.memory_limit_factor), request_mib), ceiling)
+    old_limit_b = quantity.parse(old_limit)
+    keep_limit = old_limit_b is not None and old_limit_b >= request_mib * quantity.MIB
     base = patching.container_path(workload, index)
     ops: list[PatchOperation] = [patching.test(f"{base}/name", blamed)]
     ops += _set_resource(base, resources, "requests", usage.resource, old_request, f"{request_mib}Mi")
@@ -226,23 +236,35 @@ def _fix(ctx: Context, eviction: Eviction, node: str, found: list[Eviction]) -> 
         f"Container {blamed} used {usage.used} of {usage.resource} while requesting {usage.request}, so the scheduler placed it "
         f"on a node without reserving that space and the kubelet evicted it first when node {node} ran low. A request of "
         f"{request_mib}Mi (the {usage.used} it used plus 25% headroom, rounded up to whole Mi) makes the scheduler reserve it; "
-        + (f"the existing {old_limit} limit already covers that." if keep_limit else
-           f"the {limit_mib}Mi limit ({ctx.policy.memory_limit_factor:g}× the use, bounded at {ceiling}Mi) contains a runaway "
-           "container to its own pod instead of the node.")
+        + (
+            f"the existing {old_limit} limit already covers that."
+            if keep_limit
+            else f"the {limit_mib}Mi limit ({ctx.policy.memory_limit_factor:g}× the use, bounded at {ceiling}Mi) contains a runaway "
+            "container to its own pod instead of the node."
+        )
     )
-    return FixDraft(
-        ops=ops, summary=summary, rationale=rationale,
-        risk=Risk.MEDIUM,
-        risk_notes=(
-            f"Each pod now reserves {request_mib}Mi of {usage.resource}: pods may stay Pending if no node has that much free. "
-            + ("Exceeding the new limit evicts the pod instead of the node's other tenants." if usage.resource == "ephemeral-storage"
-               else "Exceeding the new limit OOM-kills the container instead of pressuring the node.")
+    return (
+        FixDraft(
+            ops=ops,
+            summary=summary,
+            rationale=rationale,
+            risk=Risk.MEDIUM,
+            risk_notes=(
+                f"Each pod now reserves {request_mib}Mi of {usage.resource}: pods may stay Pending if no node has that much free. "
+                + (
+                    "Exceeding the new limit evicts the pod instead of the node's other tenants."
+                    if usage.resource == "ephemeral-storage"
+                    else "Exceeding the new limit OOM-kills the container instead of pressuring the node."
+                )
+            ),
+            alternatives_rejected=[
+                "Deleting the evicted pods: they are already replaced; the replacements would be evicted the same way.",
+                "Adding node capacity: treats the symptom for every tenant instead of the one that overran its request.",
+            ],
         ),
-        alternatives_rejected=[
-            "Deleting the evicted pods: they are already replaced; the replacements would be evicted the same way.",
-            "Adding node capacity: treats the symptom for every tenant instead of the one that overran its request.",
-        ],
-    ), [], [step, f"Fix: {summary}"]
+        [],
+        [step, f"Fix: {summary}"],
+    )
 
 
 def _set_resource(base: str, resources: dict[str, Any], section: str, resource: str, old: Any, new: str) -> list[PatchOperation]:
@@ -256,7 +278,7 @@ def _set_resource(base: str, resources: dict[str, Any], section: str, resource: 
 def _raise_own_limit(ctx: Context, workload: KubeObject | None, container: str, limit: str) -> tuple[FixDraft | None, list[str], list[str]]:
     index = signals.workload_container_index(ctx, container, init=False)
     step = f"Container {container} exceeded its own ephemeral-storage limit of {limit}: the eviction enforces that limit"
-    limit_b = quantity_bytes(limit)
+    limit_b = quantity.parse(limit)
     if workload is None or index is None or limit_b is None:
         return None, [f"Raise the ephemeral-storage limit of container {container} or make it write less to local disk."], [step]
     container_spec = objects.containers(objects.pod_spec(workload), init=False)[index]
@@ -264,26 +286,32 @@ def _raise_own_limit(ctx: Context, workload: KubeObject | None, container: str, 
     current = (resources.get("limits") or {}).get("ephemeral-storage")
     if current is None:
         return None, [f"Raise the ephemeral-storage limit of container {container} (the workload no longer sets one)."], [step]
-    wanted = mib_ceil((quantity_bytes(current) or limit_b) * ctx.policy.memory_limit_factor)
+    wanted = quantity.mib_ceil((quantity.parse(current) or limit_b) * ctx.policy.memory_limit_factor)
     new_mib = min(wanted, EPHEMERAL_MAX_MIB)
-    if new_mib <= mib_ceil(quantity_bytes(current) or limit_b):
-        return None, [
-            f"Container {container} is already at the {EPHEMERAL_MAX_MIB}Mi ceiling for ephemeral storage: make it write less "
-            "(rotate logs, clean temp files) or give it a PersistentVolumeClaim."
-        ], [step, "No fix — already at the ephemeral-storage ceiling"]
+    if new_mib <= quantity.mib_ceil(quantity.parse(current) or limit_b):
+        return (
+            None,
+            [
+                f"Container {container} is already at the {EPHEMERAL_MAX_MIB}Mi ceiling for ephemeral storage: make it write less "
+                "(rotate logs, clean temp files) or give it a PersistentVolumeClaim."
+            ],
+            [step, "No fix — already at the ephemeral-storage ceiling"],
+        )
     base = patching.container_path(workload, index)
     summary = f"raise the ephemeral-storage limit of container {container} from {current} to {new_mib}Mi"
-    return FixDraft(
-        ops=[patching.test(f"{base}/name", container),
-             *patching.replace(f"{base}/resources/limits/ephemeral-storage", current, f"{new_mib}Mi")],
-        summary=summary,
-        rationale=(
-            f"The kubelet evicts the pod whenever {container} writes more than {limit} to local disk. {new_mib}Mi is "
-            f"{ctx.policy.memory_limit_factor:g}× the current limit (at most {EPHEMERAL_MAX_MIB}Mi), enough if the growth is "
-            "legitimate and still bounded if it is not."
+    return (
+        FixDraft(
+            ops=[patching.test(f"{base}/name", container), *patching.replace(f"{base}/resources/limits/ephemeral-storage", current, f"{new_mib}Mi")],
+            summary=summary,
+            rationale=(
+                f"The kubelet evicts the pod whenever {container} writes more than {limit} to local disk. {new_mib}Mi is "
+                f"{ctx.policy.memory_limit_factor:g}× the current limit (at most {EPHEMERAL_MAX_MIB}Mi), enough if the growth is "
+                "legitimate and still bounded if it is not."
+            ),
+            risk=Risk.MEDIUM,
+            risk_notes="The pod may fill more of its node's disk before it is stopped.",
+            alternatives_rejected=["Removing the limit: one container could then fill the node's disk and get every pod on it evicted."],
         ),
-        risk=Risk.MEDIUM,
-        risk_notes="The pod may fill more of its node's disk before it is stopped.",
-        alternatives_rejected=["Removing the limit: one container could then fill the node's disk and get every pod on it evicted."],
-    ), [], [step, f"Fix: {summary}"]
-
+        [],
+        [step, f"Fix: {summary}"],
+    )

@@ -12,47 +12,21 @@ look at the memory use itself.
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any
 
 from aegis.core.analyzers import patching, signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.kube import objects, quantity
 from aegis.core.models import Category, PatchOperation, Risk
 
-MIB = 1024 * 1024
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(?:e([0-9]+))?([a-zA-Z]*)$")
-_SUFFIX = {
-    "": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "m": 0.001,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-}  # fmt: skip
 # What runtimes print when they run out of heap: supporting evidence only, never the signal.
 _LOG_HINTS = re.compile(
     r"OutOfMemoryError|out of memory|JavaScript heap out of memory|MemoryError|Cannot allocate memory|"
     r"memory allocation of \d+ bytes failed|fatal error: runtime: out of memory|NoMemoryError|heap limit|Pause Full|GC overhead",
     re.I,
 )
-
-
-def quantity_bytes(value: Any) -> float | None:
-    """Bytes in a Kubernetes quantity ("256Mi", "1G", "268435456", "1.5Gi"); None when unreadable."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    match = _QUANTITY.match(str(value).strip())
-    if not match or match.group(3) not in _SUFFIX:
-        return None
-    number = float(match.group(1)) * (10 ** int(match.group(2)) if match.group(2) else 1)
-    return number * _SUFFIX[match.group(3)]
-
-
-def mib_ceil(num_bytes: float) -> int:
-    """Whole MiB, rounded up."""
-    return math.ceil(num_bytes / MIB - 1e-9)
 
 
 def oom_victim(ctx: Context) -> ContainerState | None:
@@ -82,8 +56,7 @@ def analyze(ctx: Context) -> Finding | None:
         f"{kind.capitalize()} {state.name}{role} of pod {state.pod_name} last terminated with reason OOMKilled, "
         f"exit code {term.get('exitCode')}, after {state.restarts} restarts; it is now "
         f"{state.waiting_reason or ('running' if state.running else 'not running')}{ctx.cite(state.key, 'event:BackOff')}",
-        f"Its memory limit is {limit or 'not set'}: the kernel's OOM killer ended the process when the container's "
-        f"memory use reached it{ctx.cite(state.key)}",
+        f"Its memory limit is {limit or 'not set'}: the kernel's OOM killer ended the process when the container's memory use reached it{ctx.cite(state.key)}",
     ]
     if hint:
         steps.append(f"Its log shows the memory exhaustion from inside the process: {hint[:140]}{ctx.cite(log_key or '')}")
@@ -99,9 +72,9 @@ def analyze(ctx: Context) -> Finding | None:
     draft, manual, verdict = _fix(ctx, state, previous_limit)
     steps.append(verdict)
     summary = (
-        f"{kind.capitalize()} {state.name}{role} of pod {state.pod_name} is repeatedly OOMKilled: its memory use exceeds "
-        f"its limit of {limit}." if limit else
-        f"{kind.capitalize()} {state.name} of pod {state.pod_name} was OOMKilled with no memory limit set: the node ran out of memory."
+        f"{kind.capitalize()} {state.name}{role} of pod {state.pod_name} is repeatedly OOMKilled: its memory use exceeds its limit of {limit}."
+        if limit
+        else f"{kind.capitalize()} {state.name} of pod {state.pod_name} was OOMKilled with no memory limit set: the node ran out of memory."
     )
     return Finding(
         category=Category.OOM_KILLED,
@@ -109,7 +82,9 @@ def analyze(ctx: Context) -> Finding | None:
         summary=summary,
         steps=steps,
         evidence_ids=ctx.evidence.ids(
-            state.key, "event:BackOff", *([log_key] if log_key and hint else []),
+            state.key,
+            "event:BackOff",
+            *([log_key] if log_key and hint else []),
             *(["event:Unhealthy", "event:Killing"] if probe_kills else []),
             *(["change:rollout"] if previous_limit is not None else []),
         ),
@@ -139,7 +114,7 @@ def _previous_limit(ctx: Context, state: ContainerState) -> str | None:
         return None
     old = ((found[0].get("resources") or {}).get("limits") or {}).get("memory")
     now = ((state.spec.get("resources") or {}).get("limits") or {}).get("memory")
-    old_b, now_b = quantity_bytes(old), quantity_bytes(now)
+    old_b, now_b = quantity.parse(old), quantity.parse(now)
     if old_b is not None and now_b is not None and old_b > now_b:
         return str(old)
     return None
@@ -150,37 +125,47 @@ def _fix(ctx: Context, state: ContainerState, previous_limit: str | None) -> tup
     workload = ctx.workload
     index = signals.workload_container_index(ctx, state.name, init=state.init)
     if workload is None or index is None:
-        return None, [f"Raise the memory limit of container {state.name} in its owning workload."], (
-            f"No fix — container {state.name} is not in a workload template AEGIS can patch"
+        return (
+            None,
+            [f"Raise the memory limit of container {state.name} in its owning workload."],
+            (f"No fix — container {state.name} is not in a workload template AEGIS can patch"),
         )
     container = objects.containers(objects.pod_spec(workload), init=state.init)[index]
     resources = container.get("resources") or {}
     limit = (resources.get("limits") or {}).get("memory")
     request = (resources.get("requests") or {}).get("memory")
-    limit_b = quantity_bytes(limit)
+    limit_b = quantity.parse(limit)
     ceiling = ctx.policy.memory_limit_max_mib
     if limit is None or limit_b is None:
-        return None, [
-            f"Container {state.name} has no memory limit, so the kill came from memory pressure on node "
-            f"{(state.pod.get('spec') or {}).get('nodeName', '(unknown)')}, not from a limit AEGIS could raise.",
-            f"Measure its real use (kubectl top pod {state.pod_name} --containers) and set requests.memory to it so the "
-            "scheduler reserves the memory, and a limit above it.",
-        ], f"No fix — container {state.name} has no memory limit to raise"
-    limit_mib = mib_ceil(limit_b)
+        return (
+            None,
+            [
+                f"Container {state.name} has no memory limit, so the kill came from memory pressure on node "
+                f"{(state.pod.get('spec') or {}).get('nodeName', '(unknown)')}, not from a limit AEGIS could raise.",
+                f"Measure its real use (kubectl top pod {state.pod_name} --containers) and set requests.memory to it so the "
+                "scheduler reserves the memory, and a limit above it.",
+            ],
+            f"No fix — container {state.name} has no memory limit to raise",
+        )
+    limit_mib = quantity.mib_ceil(limit_b)
     if limit_mib >= ceiling:
-        return None, [
-            f"Container {state.name} already has a memory limit of {limit}, at or above the ceiling AEGIS may propose "
-            f"({ceiling}Mi, policy memory_limit_max_mib): raising it further needs a human decision.",
-            "Look for a leak or an unbounded cache (heap dump, memory profile of the previous run's log), or lower the "
-            "application's own memory settings (e.g. -Xmx, worker count, batch size).",
-            "If the workload truly needs more, raise the limit by hand and check that the nodes can fit it.",
-        ], f"No fix — the memory limit {limit} is already at the {ceiling}Mi ceiling of the analysis policy"
+        return (
+            None,
+            [
+                f"Container {state.name} already has a memory limit of {limit}, at or above the ceiling AEGIS may propose "
+                f"({ceiling}Mi, policy memory_limit_max_mib): raising it further needs a human decision.",
+                "Look for a leak or an unbounded cache (heap dump, memory profile of the previous run's log), or lower the "
+                "application's own memory settings (e.g. -Xmx, worker count, batch size).",
+                "If the workload truly needs more, raise the limit by hand and check that the nodes can fit it.",
+            ],
+            f"No fix — the memory limit {limit} is already at the {ceiling}Mi ceiling of the analysis policy",
+        )
     factor = ctx.policy.memory_limit_factor
-    wanted = mib_ceil(limit_b * factor)
+    wanted = quantity.mib_ceil(limit_b * factor)
     reason = f"{factor:g}× the current {limit}"
-    previous_b = quantity_bytes(previous_limit)
-    if previous_b is not None and mib_ceil(previous_b) > wanted:
-        wanted, reason = mib_ceil(previous_b), f"the previous revision's {previous_limit}"
+    previous_b = quantity.parse(previous_limit)
+    if previous_b is not None and quantity.mib_ceil(previous_b) > wanted:
+        wanted, reason = quantity.mib_ceil(previous_b), f"the previous revision's {previous_limit}"
     new_mib = min(wanted, ceiling)
     capped = new_mib < wanted
     new_limit = f"{new_mib}Mi"
@@ -188,7 +173,7 @@ def _fix(ctx: Context, state: ContainerState, previous_limit: str | None) -> tup
     ops: list[PatchOperation] = [patching.test(f"{base}/name", state.name)]
     ops += patching.replace(f"{base}/resources/limits/memory", limit, new_limit)
     request_note = ""
-    request_b = quantity_bytes(request)
+    request_b = quantity.parse(request)
     if request is None:
         # Without a request the API server defaults it to the limit: pin it to the old limit so the
         # scheduling footprint does not silently grow with the new limit.
@@ -200,7 +185,7 @@ def _fix(ctx: Context, state: ContainerState, previous_limit: str | None) -> tup
             f" The container had no memory request, which defaults to the limit; the patch pins the request at the old "
             f"limit ({limit}) so each pod does not reserve {new_mib - limit_mib}Mi more on its node."
         )
-    elif request_b is not None and request_b > new_mib * MIB:
+    elif request_b is not None and request_b > new_mib * quantity.MIB:
         ops += patching.replace(f"{base}/resources/requests/memory", request, new_limit)
         request_note = " The request is lowered to the new limit so request ≤ limit holds."
     else:
@@ -212,19 +197,23 @@ def _fix(ctx: Context, state: ContainerState, previous_limit: str | None) -> tup
         + f", rounded up to whole Mi: enough headroom to stop the kills if the use is legitimate, bounded so a leak "
         f"cannot take the node.{request_note}"
     )
-    return FixDraft(
-        ops=ops,
-        summary=summary,
-        rationale=rationale,
-        risk=Risk.LOW if new_mib <= 2048 else Risk.MEDIUM,
-        risk_notes=(
-            f"Rolling restart of the workload's pods. Each {state.name} may now use up to {new_mib - limit_mib}Mi more "
-            "memory on its node; if the use is a leak, the kills come back later, only slower."
+    return (
+        FixDraft(
+            ops=ops,
+            summary=summary,
+            rationale=rationale,
+            risk=Risk.LOW if new_mib <= 2048 else Risk.MEDIUM,
+            risk_notes=(
+                f"Rolling restart of the workload's pods. Each {state.name} may now use up to {new_mib - limit_mib}Mi more "
+                "memory on its node; if the use is a leak, the kills come back later, only slower."
+            ),
+            alternatives_rejected=[
+                "Restarting the pod: it would be killed again at the same limit.",
+                "Removing the memory limit: one leaking container could then exhaust the node and get others evicted.",
+                "Rolling back the whole workload: the limit, not the code, is what the evidence points at"
+                + (" (the rollout did lower it, so the patch restores that value instead)." if previous_b is not None else "."),
+            ],
         ),
-        alternatives_rejected=[
-            "Restarting the pod: it would be killed again at the same limit.",
-            "Removing the memory limit: one leaking container could then exhaust the node and get others evicted.",
-            "Rolling back the whole workload: the limit, not the code, is what the evidence points at"
-            + (" (the rollout did lower it, so the patch restores that value instead)." if previous_b is not None else "."),
-        ],
-    ), [], f"Fix: {summary} ({reason}{', capped' if capped else ''})"
+        [],
+        f"Fix: {summary} ({reason}{', capped' if capped else ''})",
+    )

@@ -19,7 +19,7 @@ from typing import Any
 from aegis.core.analyzers import patching, signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.kube import objects, quantity
 from aegis.core.models import Category, EvidenceId, KubeObject, PatchOperation, Risk
 
 RESOURCES, CONSTRAINTS, VOLUME, BACKGROUND, OTHER = "resources", "constraints", "volume", "background", "other"
@@ -146,37 +146,11 @@ def scheduling_failure(ctx: Context) -> SchedulingFailure | None:
 
 # --- quantities and node capacity -----------------------------------------------------------------
 
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([a-zA-Z]*)$")
-_SUFFIXES = {
-    "": 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
-}  # fmt: skip
-
-
-def quantity(value: Any) -> float | None:
-    """A Kubernetes quantity in base units (cores, bytes), or None when it does not parse."""
-    if value is None:
-        return None
-    match = _QUANTITY.match(str(value).strip())
-    if not match or match.group(2) not in _SUFFIXES:
-        return None
-    return float(match.group(1)) * _SUFFIXES[match.group(2)]
-
-
-def show(resource: str, amount: float) -> str:
-    """An amount as a person reads it: cpu in cores or millicores, memory in Mi/Gi."""
-    if resource == "cpu":
-        return f"{round(amount, 3):g}" if amount >= 1 else f"{round(amount * 1000)}m"
-    if resource in ("memory", "ephemeral-storage"):
-        gib = amount / 2**30
-        return f"{gib:g}Gi" if gib >= 1 and (amount % 2**30 == 0) else f"{round(amount / 2**20)}Mi"
-    return f"{amount:g}"
-
 
 def container_request(container: dict[str, Any], resource: str) -> float:
     resources = container.get("resources") or {}
     value = (resources.get("requests") or {}).get(resource, (resources.get("limits") or {}).get(resource))
-    return quantity(value) or 0.0
+    return quantity.parse(value) or 0.0
 
 
 def pod_request(spec: dict[str, Any], resource: str) -> float:
@@ -213,7 +187,7 @@ def largest_allocatable(ctx: Context, spec: dict[str, Any], resource: str) -> tu
     """(amount, node name) of the schedulable node with the most allocatable `resource`."""
     best: tuple[float, str] | None = None
     for node in eligible_nodes(ctx, spec):
-        amount = quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource))
+        amount = quantity.parse(((node.get("status") or {}).get("allocatable") or {}).get(resource))
         if amount is not None and (best is None or amount > best[0]):
             best = (amount, objects.name(node))
     return best
@@ -246,9 +220,9 @@ def analyze(ctx: Context) -> Finding | None:
         largest = largest_allocatable(ctx, spec, resource)
         if not requested:
             continue
-        line = f"the pod requests {show(resource, requested)} {resource}"
+        line = f"the pod requests {quantity.show(resource, requested)} {resource}"
         if largest:
-            line += f"; the largest schedulable node ({largest[1]}) has {show(resource, largest[0])} allocatable"
+            line += f"; the largest schedulable node ({largest[1]}) has {quantity.show(resource, largest[0])} allocatable"
             if requested > largest[0]:
                 too_big.append(resource)
                 line += " — the pod can never fit, whatever else runs"
@@ -299,7 +273,7 @@ def _raised_requests(ctx: Context, resources: list[str]) -> list[tuple[str, str,
             for resource in resources:
                 new = ((container.get("resources") or {}).get("requests") or {}).get(resource)
                 old = ((found[0].get("resources") or {}).get("requests") or {}).get(resource)
-                if new is not None and old is not None and (quantity(new) or 0) > (quantity(old) or 0):
+                if new is not None and old is not None and (quantity.parse(new) or 0) > (quantity.parse(old) or 0):
                     raised.append((str(container.get("name")), resource, str(old), str(new), init))
     return raised
 
@@ -350,7 +324,7 @@ def _fix(
 
 def _request_after(spec: dict[str, Any], raised: list[tuple[str, str, str, str, bool]], resource: str) -> float:
     """The pod's effective request for `resource` once the raised container requests are restored."""
-    lowered = {(c, init): quantity(old) or 0.0 for c, r, old, _, init in raised if r == resource}
+    lowered = {(c, init): quantity.parse(old) or 0.0 for c, r, old, _, init in raised if r == resource}
 
     def request(container: dict[str, Any], init: bool) -> float:
         return lowered.get((str(container.get("name")), init), container_request(container, resource))
@@ -366,17 +340,17 @@ def _manual_steps(ctx: Context, spec: dict[str, Any], resources: list[str], too_
         requested = pod_request(spec, resource)
         largest = largest_allocatable(ctx, spec, resource)
         per_container = ", ".join(
-            f"{c.get('name')}: {show(resource, container_request(c, resource))}" for c in objects.containers(spec) if container_request(c, resource)
+            f"{c.get('name')}: {quantity.show(resource, container_request(c, resource))}" for c in objects.containers(spec) if container_request(c, resource)
         )
         if resource in too_big and largest:
             steps.append(
-                f"The pod requests {show(resource, requested)} {resource} ({per_container}) but the largest node offers "
-                f"{show(resource, largest[0])}: lower the {resource} requests to at most {show(resource, largest[0])} in total "
-                f"(less what daemons on the node use), or add nodes with at least {show(resource, requested)} allocatable {resource}."
+                f"The pod requests {quantity.show(resource, requested)} {resource} ({per_container}) but the largest node offers "
+                f"{quantity.show(resource, largest[0])}: lower the {resource} requests to at most {quantity.show(resource, largest[0])} in total "
+                f"(less what daemons on the node use), or add nodes with at least {quantity.show(resource, requested)} allocatable {resource}."
             )
         elif requested and largest:
             steps.append(
-                f"The pod's {show(resource, requested)} {resource} ({per_container}) fits a node ({show(resource, largest[0])} allocatable) "
+                f"The pod's {quantity.show(resource, requested)} {resource} ({per_container}) fits a node ({quantity.show(resource, largest[0])} allocatable) "
                 f"but every node's {resource} is already requested by other pods: add capacity (scale the node pool or let the "
                 "cluster autoscaler do it), free it by scaling down other workloads, or lower this pod's requests."
             )

@@ -66,16 +66,6 @@ async def test_missing_request_is_pinned_to_the_old_limit() -> None:
     assert {"op": "add", "path": "/spec/template/spec/containers/1/resources/requests", "value": {"memory": "64Mi"}} in _ops(finding)
 
 
-def test_quantities_are_read_in_every_unit() -> None:
-    """Binary and decimal suffixes and plain bytes parse; MiB round up, never down."""
-    assert oom_killed.quantity_bytes("1.5Gi") == 1536 * oom_killed.MIB
-    assert oom_killed.quantity_bytes("512M") == 512_000_000
-    assert oom_killed.quantity_bytes("268435456") == 256 * oom_killed.MIB
-    assert oom_killed.quantity_bytes("lots") is None
-    assert oom_killed.mib_ceil(512_000_000 * 2) == 977
-    assert oom_killed.mib_ceil(256 * oom_killed.MIB) == 256
-
-
 async def test_liveness_kills_around_an_oom_kill_are_left_to_oom_killed() -> None:
     """A StatefulSet pod with liveness failures and an OOMKilled last state: liveness steps aside, OOM explains the probe."""
     ctx = _ctx(await _bundle("search-indexer-flapping", "Pod", "catalog", "search-indexer-1"))

@@ -70,17 +70,6 @@ def test_pod_wide_reasons_count_for_every_node() -> None:
     assert ur.classify(reasons[0][1]) == ur.VOLUME
 
 
-def test_quantities_parse_in_base_units() -> None:
-    """CPU and memory quantities in every suffix style turn into cores and bytes."""
-    assert ur.quantity("500m") == 0.5
-    assert ur.quantity("1.5") == 1.5
-    assert ur.quantity("1Gi") == 2**30
-    assert ur.quantity("129e6") == 129e6
-    assert ur.quantity("2G") == 2e9
-    assert ur.quantity("lots") is None
-    assert ur.show("cpu", 0.25) == "250m" and ur.show("cpu", 5.05) == "5.05" and ur.show("memory", 10 * 2**30) == "10Gi"
-
-
 def test_init_container_request_counts_when_it_is_the_largest() -> None:
     """The scheduler counts max(sum of app containers, largest init container)."""
     spec = _template("500m", init_cpu="3")["spec"]
