@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class Cluster:
     """What a test gets: kubeconfigs, the API URL, admin and AEGIS clients and small helpers."""
 
     cp: ControlPlane
+    created_namespaces: list[str] = field(default_factory=list)
 
     @property
     def admin_kubeconfig(self) -> Path:
@@ -70,6 +71,7 @@ class Cluster:
     def create_namespace(self, prefix: str) -> str:
         """A fresh namespace whose default ServiceAccount exists (pods are refused before it does)."""
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.created_namespaces.append(name)
         self.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         wait_until(
             f"ServiceAccount {name}/default",
@@ -146,6 +148,30 @@ class Cluster:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs the real control plane (tests/cluster) or other real services")
+
+
+@pytest.fixture(autouse=True)
+def _delete_test_namespaces(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Namespaces a test made with create_namespace are deleted after it, passed or failed, and
+    their pods waited out, so the two 4 CPU / 8Gi nodes do not fill up over the session."""
+    cluster: Cluster | None = request.getfixturevalue("control_plane") if "control_plane" in request.fixturenames else None
+    yield
+    if cluster is None:
+        return
+    doomed = list(cluster.created_namespaces)
+    cluster.created_namespaces.clear()
+    for ns in doomed:
+        cluster.api.delete(f"/api/v1/namespaces/{ns}")
+    for ns in doomed:
+        wait_until(f"pods of namespace {ns} gone", lambda ns=ns: _no_pods_left(cluster, ns), timeout=60)
+
+
+def _no_pods_left(cluster: Cluster, ns: str) -> bool:
+    """Force-delete what is left (the namespace controller takes ~5 s to get to the pods)."""
+    for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        cluster.api.request("DELETE", resource_path(kind, ns), params={"propagationPolicy": "Background"})
+    cluster.api.request("DELETE", f"/api/v1/namespaces/{ns}/pods", params={"gracePeriodSeconds": "0"})
+    return not (cluster.api.get_or_none(f"/api/v1/namespaces/{ns}/pods") or {}).get("items")
 
 
 @pytest.fixture(scope="session")
