@@ -319,7 +319,7 @@ def _missing_refs(pod: JSONObj, cms: Objects, secrets: Objects) -> tuple[dict[st
             return None if optional else f"couldn't find key {key} in Secret {ns}/{name}"
         return None
 
-    for c in spec.get("containers", []):
+    for c in [*(spec.get("initContainers") or []), *spec.get("containers", [])]:
         msg: str | None = None
         for ef in c.get("envFrom") or []:
             if msg:
@@ -498,7 +498,9 @@ class RefWatcher(threading.Thread):
                     self._event(pod, "FailedMount", msg, f"volume-{vol}", "")
                 elif env_missing:
                     c, msg = sorted(env_missing.items())[0]
-                    self._event(pod, "Failed", f"Error: {msg}", f"config-{c}", f"spec.containers{{{c}}}")
+                    inits = {i["name"] for i in pod["spec"].get("initContainers") or []}
+                    where = "spec.initContainers" if c in inits else "spec.containers"
+                    self._event(pod, "Failed", f"Error: {msg}", f"config-{c}", f"{where}{{{c}}}")
 
     def write_logs(self, pod: JSONObj, root: Path) -> None:
         """What the simulated app printed, per container, for KWOK to serve to `kubectl logs [--previous]`."""
@@ -590,7 +592,7 @@ class RefWatcher(threading.Thread):
     @staticmethod
     def _references(pod: JSONObj) -> bool:
         spec = pod.get("spec", {})
-        for c in spec.get("containers", []):
+        for c in [*(spec.get("initContainers") or []), *spec.get("containers", [])]:
             if c.get("envFrom"):
                 return True
             for e in c.get("env") or []:

@@ -566,13 +566,30 @@ FAILURES.append(
 CHECK["missing-volumes"] = '{{ $fail := true }}{{ $detail := "" }}'
 PRE["missing-volumes"] = ""
 JQ["missing-volumes"] = '(.metadata.annotations // {})["' + A + 'missing-volumes"] // "" | length > 0'
-JQ["missing-refs"] = '(.metadata.annotations // {})["' + A + 'missing-refs"] // "" | length > 0'
+JQ["missing-refs"] = jq_ann("missing-refs") + " as $m | [.spec.containers[] | .name as $n | $m | has($n)] | any"
+JQ["init-missing-refs"] = jq_ann("missing-refs") + " as $m | [(.spec.initContainers // [])[] | .name as $n | $m | has($n)] | any"
+CHECK["init-missing-refs"] = CHECK["missing-refs"]
+PRE["init-missing-refs"] = PRE["missing-refs"]
+FAILURES.append(
+    Failure(
+        "aegis-init-missing-config-reference",
+        "init-missing-refs",
+        "Init:CreateContainerConfigError while an init container references a missing ConfigMap/Secret (key)",
+        "init-waiting",
+        20000,
+        waiting_reason="CreateContainerConfigError",
+        waiting_message="{{ $detail }}",
+        events=[],
+        delay_ms=500,
+        jitter_ms=1000,
+    )
+)
 
 
 def status_template(f: Failure) -> str:
     t = HEADER + PRE[f.klass]
-    cs = "initContainerStatuses" if f.kind == "init-crash" else "containerStatuses"
-    loop_list = ".spec.initContainers" if f.kind == "init-crash" else ".spec.containers"
+    cs = "initContainerStatuses" if f.kind.startswith("init-") else "containerStatuses"
+    loop_list = ".spec.initContainers" if f.kind.startswith("init-") else ".spec.containers"
     t += "{{ $failing := list }}{{ $notready := list }}{{ $blocked := false }}\n"
     t += f"{cs}:\n"
     t += f"{{{{ range $i, $c := {loop_list} }}}}\n"
@@ -584,7 +601,7 @@ def status_template(f: Failure) -> str:
         t += crash_status(f.exit_code, f.reason, bool(f.tmsg))
         t += "{{ else }}\n" + running_ok() + "{{ end }}\n{{ end }}\n"
         t += conditions(True) + "phase: Running\n" + IPS
-    elif f.kind == "init-crash":
+    elif f.kind in ("init-crash", "init-waiting"):
         # init containers before the failing one completed, the failing one crash-loops,
         # those after it wait; app containers wait in PodInitializing
         t += "{{ if $blocked }}\n"
@@ -599,7 +616,27 @@ def status_template(f: Failure) -> str:
       reason: PodInitializing
 """
         t += "{{ else if $fail }}{{ $blocked = true }}{{ $failing = append $failing $c.name }}"
-        t += crash_status(f.exit_code, f.reason, bool(f.tmsg))
+        if f.kind == "init-crash":
+            t += crash_status(f.exit_code, f.reason, bool(f.tmsg))
+        else:
+            t += (
+                """
+- name: {{ $c.name | Quote }}
+  image: {{ $c.image | Quote }}
+  imageID: ""
+  ready: false
+  started: false
+  restartCount: {{ $rc }}
+  state:
+    waiting:
+      reason: """
+                + f.waiting_reason
+                + """
+      message: {{ """
+                + f.waiting_message.strip("{} ")
+                + """ | Quote }}
+"""
+            )
         t += """{{ else }}
 - name: {{ $c.name | Quote }}
   image: {{ $c.image | Quote }}
@@ -732,15 +769,15 @@ def count_prelude() -> str:
 
 
 def event_template(f: Failure, ev: Event) -> str:
-    loop_list = ".spec.initContainers" if f.kind == "init-crash" else ".spec.containers"
-    cs = "initContainerStatuses" if f.kind == "init-crash" else "containerStatuses"
+    loop_list = ".spec.initContainers" if f.kind.startswith("init-") else ".spec.containers"
+    cs = "initContainerStatuses" if f.kind.startswith("init-") else "containerStatuses"
     t = HEADER + PRE[f.klass] + count_prelude()
     t += '{{ $t := dict }}{{ $rc := int64 0 }}{{ $detail := "" }}\n'
     t += f"{{{{ range $i, $c := {loop_list} }}}}{{{{ if not $t.name }}}}\n"
     t += "{{ $prev := dict }}{{ range $root.status.CS }}{{ if eq .name $c.name }}{{ $prev = . }}{{ end }}{{ end }}".replace("CS", cs)
     t += CHECK[f.klass].replace("{{ $detail := ", "{{ $detail = ").replace('{{ $detail := "" }}', "")
     t += "{{ if $fail }}{{ $t = $c }}{{ $rc = int64 (or $prev.restartCount 0) }}{{ end }}\n{{ end }}{{ end }}\n"
-    field = "spec.initContainers" if f.kind == "init-crash" else "spec.containers"
+    field = "spec.initContainers" if f.kind.startswith("init-") else "spec.containers"
     t += (
         """apiVersion: v1
 kind: Event

@@ -134,6 +134,20 @@ def some_evicted(pods: list[Pod]) -> bool:
     return any(p["status"].get("phase") == "Failed" and p["status"].get("reason") == "Evicted" for p in pods)
 
 
+def init_waiting(reason: str, message: str) -> Callable[[Pod, Events], bool]:
+    def check(pod: Pod, events: Events) -> bool:
+        w = cs(pod, "fetch-model", init=True).get("state", {}).get("waiting", {})
+        return bool(
+            pod["status"].get("phase") == "Pending"
+            and w.get("reason") == reason
+            and message in (w.get("message") or "")
+            and cs(pod).get("state", {}).get("waiting", {}).get("reason") == "PodInitializing"
+            and has_event(events, "Failed", "Error: ")
+        )
+
+    return check
+
+
 def unschedulable(pod: Pod, events: Events) -> bool:
     conds = {c["type"]: c for c in pod["status"].get("conditions", [])}
     return (
@@ -160,6 +174,14 @@ def configmap(cm_name: str, data: dict[str, str]) -> Action:
             cluster.api.create(f"/api/v1/namespaces/{ns}/configmaps", body)
         else:
             cluster.api.patch(f"/api/v1/namespaces/{ns}/configmaps/{cm_name}", {"data": data}, kind="merge")
+
+    return act
+
+
+def secret(name: str, data: dict[str, str]) -> Action:
+    def act(cluster: Cluster, ns: str, _workload: str) -> None:
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "stringData": data}
+        cluster.api.patch(f"/api/v1/namespaces/{ns}/secrets/{name}", body, kind="apply", params={"fieldManager": "aegis-test", "force": "true"})
 
     return act
 
@@ -255,6 +277,25 @@ CASES = [
         configmap("app-config", {"other": "x"}),
         configmap("app-config", {"db-url": "postgres://db"}),
         still_broken=waiting("CreateContainerConfigError", "couldn't find key db-url in ConfigMap"),
+    ),
+    Case(
+        "init_container_missing_secret",
+        deployment(
+            "initref",
+            {},
+            {},
+            initContainers=[
+                {
+                    "name": "fetch-model",
+                    "image": "repo/fetch:1.0.0",
+                    "env": [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "model-store", "key": "AWS_ACCESS_KEY_ID"}}}],
+                }
+            ],
+        ),
+        init_waiting("CreateContainerConfigError", 'secret "model-store" not found'),
+        secret("model-store", {"AWS_SECRET_ACCESS_KEY": "x"}),
+        secret("model-store", {"AWS_ACCESS_KEY_ID": "AKIA-TEST"}),
+        still_broken=init_waiting("CreateContainerConfigError", "couldn't find key AWS_ACCESS_KEY_ID in Secret"),
     ),
     Case(
         "volume_failure",
