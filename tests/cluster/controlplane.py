@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -139,6 +140,13 @@ def kubeconfig(server: str, ca_pem: bytes, user: str, token: str, context: str) 
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL me when the process that started me dies (Linux
+    PR_SET_PDEATHSIG), so a test run killed by `timeout` or SIGKILL leaves no control plane behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 @dataclass
 class Component:
     name: str
@@ -152,7 +160,7 @@ class Component:
             # a session of its own: teardown signals the whole process group
             self.proc = subprocess.Popen(
                 self.args, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509 (only a prctl call; started before the watcher thread)
             )  # fmt: skip
         finally:
             fh.close()
@@ -465,42 +473,50 @@ class RefWatcher(threading.Thread):
             self.stop_event.wait(self.interval)
 
     def tick(self) -> None:
-        self.provision()
+        self._guard(self.provision)
         pods = self.api.get("/api/v1/pods")["items"]
         if any(self._references(p) for p in pods):
-            self.stamp(pods)
-        if self.logs_dir is not None:
+            cms = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/configmaps")["items"]}  # fmt: skip
+            secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/secrets")["items"]}  # fmt: skip
             for pod in pods:
-                self.write_logs(pod, self.logs_dir)
+                self._guard(lambda pod=pod: self.stamp(pod, cms, secrets))
+        if self.logs_dir is not None:
+            root = self.logs_dir
+            for pod in pods:
+                self._guard(lambda pod=pod: self.write_logs(pod, root))
 
-    def stamp(self, pods: list[JSONObj]) -> None:
-        cms = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/configmaps")["items"]}  # fmt: skip
-        secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/secrets")["items"]}  # fmt: skip
-        for pod in pods:
-            meta = pod["metadata"]
-            if meta.get("deletionTimestamp"):
-                continue
-            ann = meta.get("annotations") or {}
-            env_missing, vol_missing = _missing_refs(pod, cms, secrets) if self._references(pod) else ({}, {})
-            want = {
-                ANN_MISSING_REFS: json.dumps(env_missing, sort_keys=True) if env_missing else None,
-                ANN_MISSING_VOLUMES: json.dumps(vol_missing, sort_keys=True) if vol_missing else None,
-            }
-            if any(ann.get(k) != v for k, v in want.items()):
-                self.api.patch(
-                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-                    {"metadata": {"annotations": want}},
-                    kind="merge",
-                )
-            if meta.get("uid") and pod.get("spec", {}).get("nodeName"):
-                if vol_missing:
-                    vol, msg = sorted(vol_missing.items())[0]
-                    self._event(pod, "FailedMount", msg, f"volume-{vol}", "")
-                elif env_missing:
-                    c, msg = sorted(env_missing.items())[0]
-                    inits = {i["name"] for i in pod["spec"].get("initContainers") or []}
-                    where = "spec.initContainers" if c in inits else "spec.containers"
-                    self._event(pod, "Failed", f"Error: {msg}", f"config-{c}", f"{where}{{{c}}}")
+    def _guard(self, fn: Any) -> None:
+        """One object's failure (e.g. its namespace is terminating) must not starve the others."""
+        try:
+            fn()
+        except (httpx.HTTPError, ControlPlaneError, OSError, KeyError) as exc:
+            self.errors = [*self.errors[-20:], repr(exc)]
+
+    def stamp(self, pod: JSONObj, cms: Objects, secrets: Objects) -> None:
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        ann = meta.get("annotations") or {}
+        env_missing, vol_missing = _missing_refs(pod, cms, secrets) if self._references(pod) else ({}, {})
+        want = {
+            ANN_MISSING_REFS: json.dumps(env_missing, sort_keys=True) if env_missing else None,
+            ANN_MISSING_VOLUMES: json.dumps(vol_missing, sort_keys=True) if vol_missing else None,
+        }
+        if any(ann.get(k) != v for k, v in want.items()):
+            self.api.patch(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                {"metadata": {"annotations": want}},
+                kind="merge",
+            )
+        if meta.get("uid") and pod.get("spec", {}).get("nodeName"):
+            if vol_missing:
+                vol, msg = sorted(vol_missing.items())[0]
+                self._event(pod, "FailedMount", msg, f"volume-{vol}", "")
+            elif env_missing:
+                c, msg = sorted(env_missing.items())[0]
+                inits = {i["name"] for i in pod["spec"].get("initContainers") or []}
+                where = "spec.initContainers" if c in inits else "spec.containers"
+                self._event(pod, "Failed", f"Error: {msg}", f"config-{c}", f"{where}{{{c}}}")
 
     def write_logs(self, pod: JSONObj, root: Path) -> None:
         """What the simulated app printed, per container, for KWOK to serve to `kubectl logs [--previous]`."""
