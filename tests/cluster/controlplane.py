@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1145,12 +1145,6 @@ def wait_until(what: str, probe: Any, timeout: float = 60.0, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
-
-
-def iter_yaml_docs(text: str) -> Iterator[JSONObj]:
-    for doc in yaml.safe_load_all(text):
-        if doc:
-            yield dict(doc)
 
 
 if __name__ == "__main__":
