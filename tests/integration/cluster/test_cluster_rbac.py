@@ -44,6 +44,7 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
             "/api/v1/configmaps",
             "/api/v1/nodes",
             "/api/v1/namespaces",
+            f"/api/v1/namespaces/{ns}/serviceaccounts",
             "/apis/discovery.k8s.io/v1/endpointslices",
             f"/api/v1/namespaces/{ns}/secrets",  # names and keys (values are masked by AEGIS)
             f"/api/v1/namespaces/{ns}/secrets/db",
