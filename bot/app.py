@@ -24,11 +24,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from aegis.bot.authz import Authorizer
 from aegis.bot.incidents import IncidentService
 from aegis.bot.listeners import actions, slash, webhook
+from aegis.bot.observability import Observability
 from aegis.bot.slack_client import ChatClient
 from aegis.core import telemetry
 from aegis.core.config import Settings
 from aegis.core.errors import ConfigError
 from aegis.core.investigator import Investigator
+from aegis.core.remediation.policy import RemediationPolicy
+from aegis.core.remediation.remediator import Remediator
+from aegis.core.shadow.manager import ShadowManager
 from aegis.core.store.base import IncidentStore
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,7 +66,16 @@ class BotApp:
     settings: Settings
 
 
-def build(settings: Settings, *, chat: ChatClient, store: IncidentStore, investigator: Investigator, socket_mode: bool = False) -> BotApp:
+def build(
+    settings: Settings,
+    *,
+    chat: ChatClient,
+    store: IncidentStore,
+    investigator: Investigator,
+    socket_mode: bool = False,
+    shadow: ShadowManager | None = None,
+    remediator: Remediator | None = None,
+) -> BotApp:
     """Wire the app from one Settings; ConfigError names the missing setting."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     if not token:
@@ -77,7 +90,17 @@ def build(settings: Settings, *, chat: ChatClient, store: IncidentStore, investi
         process_before_response=False,
     )
     authorizer = Authorizer(approvers=settings.approvers, approver_groups=settings.approver_groups, chat=chat)
-    service = IncidentService(store=store, chat=chat, investigator=investigator, authorizer=authorizer, alert_channel=settings.slack_channel)
+    service = IncidentService(
+        store=store,
+        chat=chat,
+        investigator=investigator,
+        authorizer=authorizer,
+        alert_channel=settings.slack_channel,
+        observability=Observability.from_settings(settings),
+        shadow=shadow,
+        remediator=remediator,
+        remediation_policy=RemediationPolicy.from_settings(settings),
+    )
     slash.register(bolt, service)
     actions.register(bolt, service, chat)
     alert_token = settings.alertmanager_token.get_secret_value() if settings.alertmanager_token else None

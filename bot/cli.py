@@ -1,4 +1,4 @@
-"""`aegis` command line: analyze, snapshot, schema, demo.
+"""`aegis` command line: analyze, snapshot, verify, shadow list|gc, schema, demo, serve.
 
 Exit codes: 0 diagnosed, 2 usage or input error, 3 cluster unreachable or forbidden.
 A person's mistake is one line on stderr, never a traceback. Heavy imports (kubernetes-asyncio,
@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--context", default=None, help="kubeconfig context to use")
     serve.add_argument("--kubeconfig", default=None, help="kubeconfig file")
 
+    verify = sub.add_parser("verify", help="diagnose a target and prove its fix in a shadow copy (live cluster)")
+    add_source(verify)
+    verify.add_argument("--output", "-o", choices=("text", "json"), default="text")
+
+    shadow = sub.add_parser("shadow", help="inspect or clean up shadow namespaces")
+    shadow.add_argument("action", choices=("list", "gc"), help="list: every shadow namespace; gc: delete the expired ones")
+    shadow.add_argument("--context", default=None, help="kubeconfig context to use")
+    shadow.add_argument("--kubeconfig", default=None, help="kubeconfig file")
+
     sub.add_parser("schema", help="print the JSON Schema of `analyze --output json`")
 
     demo = sub.add_parser("demo", help="diagnose a bundled example incident (no cluster, no Slack)")
@@ -111,6 +120,22 @@ async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         return await _analyze(args.target, args.namespace, args.snapshot, args.context, args.kubeconfig, output, settings)
     if args.command == "snapshot":
         return await _snapshot(args, settings)
+    if args.command == "verify":
+        from aegis.bot import verify_cli
+
+        gateway = await _open_gateway(None, args.context, args.kubeconfig, settings)
+        try:
+            return await verify_cli.verify(gateway, parse_target(args.target, args.namespace), settings, args.output)
+        finally:
+            await gateway.close()
+    if args.command == "shadow":
+        from aegis.bot import verify_cli
+
+        gateway = await _open_gateway(None, args.context, args.kubeconfig, settings)
+        try:
+            return await verify_cli.shadow(gateway, args.action)
+        finally:
+            await gateway.close()
     if args.command == "serve":
         from aegis.bot import serve
 

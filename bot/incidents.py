@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aegis.bot import messages
+from aegis.bot import fixes, messages
 from aegis.bot.alertmanager import WebhookPayload, group_target
 from aegis.bot.authz import Authorizer
+from aegis.bot.observability import Observability
 from aegis.bot.render import blocks
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
@@ -31,6 +32,9 @@ from aegis.core.models import (
     IncidentState,
     ObjectRef,
 )
+from aegis.core.remediation.policy import RemediationPolicy
+from aegis.core.remediation.remediator import Remediator
+from aegis.core.shadow.manager import ShadowManager
 from aegis.core.store.base import IncidentStore
 
 _OPEN_FOR_REJECT = set(IncidentState) - set(TERMINAL_STATES) - {IncidentState.APPLYING}
@@ -53,23 +57,37 @@ class IncidentService:
         investigator: Investigator,
         authorizer: Authorizer,
         alert_channel: str | None,
+        observability: Observability | None = None,
+        shadow: ShadowManager | None = None,
+        remediator: Remediator | None = None,
+        remediation_policy: RemediationPolicy | None = None,
     ) -> None:
+        # None (a read-only snapshot source): Verify, Apply and Roll back answer that they need a live cluster.
+        self.shadow = shadow
+        self.remediator = remediator
+        self.remediation_policy = remediation_policy or RemediationPolicy()
         self._store = store
         self._chat = chat
         self._investigator = investigator
         self._authorizer = authorizer
         self._alert_channel = alert_channel
+        self._observability = observability or Observability()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._group_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._refreshing: set[IncidentId] = set()
         self._stale: set[IncidentId] = set()
         self._new_alerts: dict[IncidentId, list[str]] = {}
+        self._announcing: set[IncidentId] = set()
+        # Investigations are CPU-heavy; a burst of 100 must not starve the acks of everyone else.
+        self._investigations = asyncio.Semaphore(4)
 
     # --- background work -------------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        """Run work after the ack; tracked so shutdown (and tests) can wait for it."""
-        task = asyncio.create_task(coro, name=name)
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str, incident_id: IncidentId | None = None) -> asyncio.Task[Any]:
+        """Run work after the ack; tracked so shutdown (and tests) can wait for it. With `incident_id`,
+        every log event of the work carries it (structlog context variables)."""
+        context = telemetry.incident_task_context(incident_id) if incident_id else None
+        task = asyncio.create_task(coro, name=name, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
@@ -111,9 +129,10 @@ class IncidentService:
                 updated_at=now,
             )
         )
+        telemetry.INCIDENTS.labels(source=incident.source.value, severity=incident.severity, namespace=target.namespace).inc()
         await self._audit(incident.id, user, "analyze", "ok", str(target))
         incident = await self._post_parent(incident, channel)
-        self.spawn(self.investigate(incident.id, actor=user), name=f"investigate:{incident.id}")
+        self.spawn(self.investigate(incident.id, actor=user), name=f"investigate:{incident.id}", incident_id=incident.id)
         return incident
 
     async def open_incidents(self) -> list[Incident]:
@@ -133,8 +152,10 @@ class IncidentService:
         reply = await self._post_in_thread(incident, blocks.investigating(incident)) if incident.source is IncidentSource.SLASH_COMMAND else None
         log.info("incident.investigate.start", target=str(incident.target))
         try:
-            diagnosis = await self._investigator.investigate(incident.target)
+            window = self._observability.window(incident)
+            diagnosis = await self._investigator.investigate(incident.target, window=window)
         except AegisError as exc:
+            telemetry.WORKFLOW_RUNS.labels(stage="analyze", outcome="failed").inc()
             log.warning("incident.investigate.failed", error=str(exc))
             await self._update(incident_id, last_error=str(exc))
             failed = await self._store.transition(
@@ -157,13 +178,15 @@ class IncidentService:
             reason=f"{diagnosis.rca.category.value} ({diagnosis.rca.confidence:.0%})",
         )
         incident = diagnosed or incident
-        message = blocks.diagnosis_reply(incident, diagnosis)
+        telemetry.WORKFLOW_RUNS.labels(stage="analyze", outcome="ok").inc()
+        message = blocks.diagnosis_reply(incident, diagnosis, self._observability.links(incident, diagnosis, window), actions=fixes.buttons(incident))
         ts = await self._replace_reply(incident, reply, message)
         if ts:
             incident = await self._update(incident_id, diagnosis_ts=ts)
         await self._audit(incident_id, "aegis", "diagnose", "ok", diagnosis.rca.category.value)
         log.info("incident.investigate.complete", category=diagnosis.rca.category.value, fix=diagnosis.fix is not None)
         await self._refresh_parent(incident)
+        await self._observability.post_graph(self._chat, incident, diagnosis, window)
 
     # --- Alertmanager ----------------------------------------------------------------------------
 
@@ -203,13 +226,14 @@ class IncidentService:
                 updated_at=now,
             )
         )
+        telemetry.INCIDENTS.labels(source=incident.source.value, severity=incident.severity, namespace=target.namespace if target else "").inc()
         await self._audit(incident.id, "alertmanager", "alert", "ok", payload.title)
         if self._alert_channel:
             incident = await self._post_parent(incident, self._alert_channel)
         else:
             telemetry.get_logger(incident_id=incident.id).error("alert.post.no_channel", hint="set AEGIS_SLACK_CHANNEL")
         if target is not None:
-            self.spawn(self.investigate(incident.id, actor="alertmanager"), name=f"investigate:{incident.id}")
+            self.spawn(self.investigate(incident.id, actor="alertmanager"), name=f"investigate:{incident.id}", incident_id=incident.id)
         return incident
 
     async def _update_alert_incident(self, incident: Incident, payload: WebhookPayload) -> Incident:
@@ -265,23 +289,33 @@ class IncidentService:
         await self._refresh_parent(rejected)
         return ActionOutcome(True)
 
+    async def verify(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+        """Prove the fix in a shadow copy (bot/fixes.py); the verdict and its evidence go in the thread."""
+        return await fixes.verify(self, incident_id, revision=revision, user=user)
+
+    async def apply(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+        """Apply the fix after the policy gate, watch the rollout, keep the previous state (bot/fixes.py)."""
+        return await fixes.apply(self, incident_id, revision=revision, user=user)
+
+    async def rollback(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+        """Restore what Apply replaced, if the workload is still as AEGIS left it (bot/fixes.py)."""
+        return await fixes.rollback(self, incident_id, revision=revision, user=user)
+
     # --- Slack plumbing --------------------------------------------------------------------------
 
     def _announce_new_alerts(self, incident: Incident, names: list[str]) -> None:
         """One thread reply per batch of newly firing alerts: while a reply is being posted, later ones queue into the next."""
-        queued = self._new_alerts.setdefault(incident.id, [])
-        queued.extend(names)
-        if len(queued) == len(names):  # nobody is posting for this incident yet
+        self._new_alerts.setdefault(incident.id, []).extend(names)
+        if incident.id not in self._announcing:
+            self._announcing.add(incident.id)
             self.spawn(self._post_new_alerts(incident), name=f"new-alerts:{incident.id}")
 
     async def _post_new_alerts(self, incident: Incident) -> None:
-        while self._new_alerts.get(incident.id):
-            batch = self._new_alerts[incident.id]
-            self._new_alerts[incident.id] = []
-            await self._post_in_thread(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(batch), batch), blocks=[]))
-            if not self._new_alerts[incident.id]:
-                del self._new_alerts[incident.id]
-                return
+        try:
+            while batch := self._new_alerts.pop(incident.id, []):
+                await self._post_in_thread(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(batch), batch), blocks=[]))
+        finally:
+            self._announcing.discard(incident.id)
 
     async def _post_parent(self, incident: Incident, channel: str) -> Incident:
         message = blocks.parent(incident)
@@ -341,7 +375,7 @@ class IncidentService:
     async def _strip_buttons(self, incident: Incident, note: str) -> None:
         if not (incident.channel and incident.diagnosis_ts and incident.diagnosis):
             return
-        message = blocks.diagnosis_reply(incident, incident.diagnosis, actions=())
+        message = blocks.diagnosis_reply(incident, incident.diagnosis, self._observability.links(incident, incident.diagnosis), actions=())
         try:
             await self._chat.update_message(incident.channel, incident.diagnosis_ts, message.text, blocks.superseded(message.blocks, note))
         except ChatError as exc:

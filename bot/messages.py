@@ -75,3 +75,19 @@ def resolved_by_alertmanager() -> str:
 
 def post_failed(reason: str) -> str:
     return f"AEGIS could not post to Slack ({reason}); the incident is recorded and will show in `/aegis status`."
+
+
+def no_fix(incident_id: str) -> str:
+    return f"{incident_id} has no proposed fix (AEGIS found no safe patch): there is nothing to verify or apply. Follow the manual steps in the thread."
+
+
+def cannot_now(incident_id: str, action: str, state: str) -> str:
+    return f"{incident_id} is {state}: AEGIS cannot {action} it now, and nothing changed. The buttons on the diagnosis show what is possible."
+
+
+def apply_refused(reason: str) -> str:
+    return f"Apply refused: {reason}. Nothing changed."
+
+
+def action_failed(action: str, reason: str) -> str:
+    return f"Could not {action}: {reason}"

@@ -14,12 +14,16 @@ from typing import Any
 from aiohttp import web
 
 from aegis.bot import app as app_factory
+from aegis.bot.observability import Observability
 from aegis.bot.slack_client import SlackChatClient
 from aegis.core import telemetry
 from aegis.core.config import Settings
 from aegis.core.errors import ConfigError
 from aegis.core.investigator import Investigator
 from aegis.core.kube.gateway import KubeGateway
+from aegis.core.remediation.remediator import Remediator
+from aegis.core.shadow import janitor
+from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from aegis.core.store import open_store
 
 
@@ -31,15 +35,24 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     store = await open_store(settings.store_url)
     chat = SlackChatClient(token, settings.slack_api_url)
-    investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines, settings=settings)
+    links = Observability.from_settings(settings).link_builder
+    investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines, settings=settings, links=links)
     if settings.llm_model:
         from aegis.core.agents import pipeline
 
         pipeline.from_settings(settings)
     socket_handler: Any = None
     runner: web.AppRunner | None = None
+    # Verify/Apply/Roll back need a live cluster; the janitor deletes expired shadows now and periodically.
+    shadow = None if gateway.read_only else ShadowManager(gateway, ShadowPolicy.from_settings(settings))
+    remediator = None if gateway.read_only else Remediator(gateway, rollout_timeout=settings.rollout_timeout_seconds)
+    janitor_stop = asyncio.Event()
+    janitor_task = None
+    if not gateway.read_only:
+        sweeping = janitor.run_forever(gateway, settings.shadow_janitor_interval_seconds, janitor_stop)
+        janitor_task = asyncio.create_task(sweeping, name="shadow-janitor")
     try:
-        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator, socket_mode=not http)
+        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator, socket_mode=not http, shadow=shadow, remediator=remediator)
         runner = web.AppRunner(bot.web, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -57,6 +70,11 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
             await socket_handler.close_async()
         await bot.service.drain()
     finally:
+        janitor_stop.set()
+        if shadow is not None:
+            await shadow.aclose()
+        if janitor_task is not None:
+            await janitor_task
         if runner is not None:
             await runner.cleanup()
         await chat.aclose()

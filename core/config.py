@@ -54,6 +54,41 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
 
+    # Observability backends (optional; each unset backend is simply not asked).
+    prometheus_url: str | None = Field(default=None, description="Prometheus (or a compatible API) for metric evidence and the thread's graph")
+    prometheus_tenant: str | None = Field(default=None, description="X-Scope-OrgID sent to Prometheus-compatible multi-tenant APIs (Mimir, Cortex)")
+    loki_url: str | None = Field(default=None, description="Loki for error-log evidence around the incident")
+    loki_tenant: str | None = Field(default=None, description="X-Scope-OrgID sent to Loki when it runs with auth_enabled")
+    backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="Budget for all Prometheus and Loki queries of one investigation")
+    incident_lookback_minutes: int = Field(default=30, ge=1, le=1440, description="How far before the incident metrics, logs and links reach")
+    grafana_url: str | None = Field(default=None, description="Grafana base URL for the links in each thread's context line")
+    grafana_dashboard_uid: str = Field(default="aegis-overview", description="uid of the provisioned AEGIS dashboard")
+    grafana_org_id: int = Field(default=1, ge=1)
+    grafana_loki_uid: str = Field(default="loki", description="uid of the Loki datasource in Grafana (for Explore links)")
+    grafana_prometheus_uid: str = Field(default="prometheus", description="uid of the Prometheus datasource in Grafana (for Explore links)")
+
+    # Shadow verification and apply/roll back (DESIGN.md §4).
+    shadow_max_concurrent: int = Field(default=2, ge=1, le=20, description="Shadow environments this process runs at once; more are refused")
+    shadow_ttl_seconds: float = Field(default=1800.0, ge=5, description="Expiry stamped on a shadow namespace; the janitor deletes it after that")
+    shadow_timeout_seconds: float | None = Field(default=None, gt=0, description="Caps the verification plan's timeout (unset: the plan's)")
+    shadow_settle_seconds: float | None = Field(default=None, ge=0, description="Overrides the plan's settle window (unset: the plan's)")
+    shadow_copy_secrets: bool = Field(default=False, description="Copy referenced Secrets into shadows; off: placeholders with the same keys")
+    shadow_egress_allow_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list, description="CIDRs a shadow may reach besides DNS")
+    shadow_load_probe: bool = Field(default=True, description="Run the plan's HTTP load probe through the API server's service proxy")
+    shadow_janitor_interval_seconds: float = Field(default=60.0, ge=1, description="How often `aegis serve` deletes expired shadows")
+    shadow_cleanup_wait_seconds: float = Field(default=30.0, ge=0, description="How long cleanup waits for a shadow namespace to be gone")
+    require_shadow_pass: bool = Field(default=True, description="Apply only after a shadow verification of the same proposal passed")
+    four_eyes: bool = Field(default=False, description="Whoever asked for the analysis may not approve its fix")
+    protected_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Namespaces AEGIS never patches (kube-system always)")
+    rollout_timeout_seconds: float = Field(default=600.0, gt=0, description="How long Apply and Roll back watch the rollout")
+
+    @field_validator("shadow_egress_allow_cidrs", "protected_namespaces", mode="before")
+    @classmethod
+    def _comma_list_fix(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     @field_validator("approvers", "approver_groups", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
@@ -61,6 +96,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("prometheus_url", "loki_url", "grafana_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("slack_api_url")
     @classmethod

@@ -70,6 +70,10 @@ class ConflictError(ClusterError):
     """The object changed since it was read (resourceVersion or JSON-patch test guard)."""
 
 
+class AlreadyExistsError(ClusterError):
+    """create() met an object of the same kind and name."""
+
+
 class TooManyRequestsError(ClusterError):
     """The API server asked us to slow down."""
 

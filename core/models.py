@@ -169,6 +169,60 @@ class VerificationPlan(Model):
     author: Author = Field(default=Author.ANALYZERS, description="Who wrote this plan.")
 
 
+class PhaseTiming(Model):
+    """One phase of a shadow verification or an apply, as people see it in the thread."""
+
+    name: str
+    duration_ms: float
+    ok: bool = True
+    detail: str = ""
+
+
+class HealthSample(Model):
+    """The shadow's health at one moment of the watch."""
+
+    at_seconds: float = Field(description="Seconds since the watch began.")
+    ready: int
+    desired: int
+    restarts: int
+    warnings: int
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class ProbeResult(Model):
+    """What the HTTP load probe measured. `unavailable`: no request reached the app; it counts neither way."""
+
+    status: Literal["passed", "failed", "unavailable", "skipped"]
+    requests: int = 0
+    errors: int = 0
+    error_rate: float = 0.0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    reason: str = ""
+
+
+class VerificationResult(Model):
+    """The verdict of one shadow run, with the evidence it rests on."""
+
+    incident_id: IncidentId
+    proposal_revision: int = 0
+    target: ObjectRef
+    namespace: str = Field(description="The shadow namespace (deleted afterwards).")
+    passed: bool
+    outcome: Literal["passed", "failed", "timeout", "error", "cancelled"]
+    score: float = Field(ge=0.0, le=1.0)
+    reason: str
+    phases: list[PhaseTiming] = Field(default_factory=list)
+    timeline: list[HealthSample] = Field(default_factory=list)
+    restarts: int = 0
+    warning_events: list[str] = Field(default_factory=list)
+    probe: ProbeResult | None = None
+    representative: bool = True
+    representativeness_notes: list[str] = Field(default_factory=list, description="Why the shadow differs from production, when it does.")
+    started_at: datetime
+    duration_ms: float = 0.0
+
+
 class AnalysisPolicy(Model):
     """Bounds the analyzers respect when they propose fixes (from config)."""
 

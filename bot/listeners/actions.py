@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -51,6 +52,9 @@ def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
         service.spawn(_open_reject_modal(chat, body), name="reject:modal")
         await ack()
 
+    for action_id, run in ((blocks.ACTION_VERIFY, service.verify), (blocks.ACTION_APPLY, service.apply), (blocks.ACTION_ROLLBACK, service.rollback)):
+        app.action(action_id)(_fix_action(service, chat, action_id, run))
+
     @app.view(REJECT_MODAL)
     async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = str(body.get("user", {}).get("id", ""))
@@ -75,6 +79,32 @@ async def _open_reject_modal(chat: ChatClient, body: dict[str, Any]) -> None:
         await chat.open_view(str(body.get("trigger_id", "")), reject_modal(incident_id, revision, channel))
     except ChatError as exc:
         await _tell(chat, channel, user, f"Could not open the reject dialog ({exc}): nothing changed.")
+
+
+FixRun = Callable[..., Awaitable[ActionOutcome]]
+
+
+def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run: FixRun) -> Callable[..., Awaitable[None]]:
+    """One listener per fix button (Verify, Apply, Roll back): ack now, run in the background, refusals privately."""
+
+    async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user = str(body.get("user", {}).get("id", ""))
+        channel = str(body.get("channel", {}).get("id", ""))
+        parsed = parse_value(str((body.get("actions") or [{}])[0].get("value", "")))
+        if parsed is None:
+            await _tell(chat, channel, user, "That button is not an AEGIS action I understand: nothing changed.")
+            return
+        incident_id, revision = parsed
+
+        async def work() -> None:
+            outcome = await run(incident_id, revision=revision, user=user)
+            if outcome.private:
+                await _tell(chat, channel, user, outcome.private)
+
+        service.spawn(work(), name=f"{action_id}:{incident_id}", incident_id=incident_id)
+
+    return clicked
 
 
 async def _reject(service: IncidentService, chat: ChatClient, incident_id: IncidentId, revision: int, user: str, reason: str, channel: str) -> None:

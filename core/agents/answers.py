@@ -47,8 +47,13 @@ class RCAAnswer(Answer):
 
     def to_result(self) -> RCAResult:
         return RCAResult(
-            category=self.category, summary=self.summary, confidence=self.confidence, analysis_steps=self.analysis_steps,
-            evidence_summary=self.evidence_summary, evidence_ids=[EvidenceId(e) for e in self.evidence_ids], author=Author.MODEL,
+            category=self.category,
+            summary=self.summary,
+            confidence=self.confidence,
+            analysis_steps=self.analysis_steps,
+            evidence_summary=self.evidence_summary,
+            evidence_ids=[EvidenceId(e) for e in self.evidence_ids],
+            author=Author.MODEL,
         )
 
 
@@ -75,8 +80,11 @@ class PlanAnswer(Answer):
 
     def to_plan(self) -> VerificationPlan:
         return VerificationPlan(
-            checks=self.checks, settle_seconds=self.settle_seconds, timeout_seconds=self.timeout_seconds,
-            load_test_config=self.load_test_config, author=Author.MODEL,
+            checks=self.checks,
+            settle_seconds=self.settle_seconds,
+            timeout_seconds=self.timeout_seconds,
+            load_test_config=self.load_test_config,
+            author=Author.MODEL,
         )
 
 

@@ -279,8 +279,5 @@ def _declared_ports(workload: KubeObject | None) -> set[int]:
     if workload is None:
         return set()
     return {
-        int(p["containerPort"])
-        for c in objects.containers(objects.pod_spec(workload))
-        for p in c.get("ports") or []
-        if isinstance(p.get("containerPort"), int)
+        int(p["containerPort"]) for c in objects.containers(objects.pod_spec(workload)) for p in c.get("ports") or [] if isinstance(p.get("containerPort"), int)
     }

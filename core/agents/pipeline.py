@@ -105,7 +105,11 @@ DryRun = Callable[[FixProposal], Awaitable[object]]
 
 
 async def refine(
-    diagnosis: Diagnosis, *, settings: Settings, bundle: ObjectBundle | None = None, model: BaseChatModel | None = None,
+    diagnosis: Diagnosis,
+    *,
+    settings: Settings,
+    bundle: ObjectBundle | None = None,
+    model: BaseChatModel | None = None,
     dry_run: DryRun | None = None,
 ) -> Diagnosis:
     """The diagnosis with the parts a model wrote and AEGIS validated; the input unchanged when no model is configured.
@@ -164,9 +168,7 @@ async def _rca(session: _Session, diagnosis: Diagnosis) -> RCAResult:
         return diagnosis.rca
 
 
-async def _solution(
-    session: _Session, diagnosis: Diagnosis, rca: RCAResult, fix: FixProposal | None, bundle: ObjectBundle | None
-) -> FixProposal | None:
+async def _solution(session: _Session, diagnosis: Diagnosis, rca: RCAResult, fix: FixProposal | None, bundle: ObjectBundle | None) -> FixProposal | None:
     target = _fix_target(bundle, diagnosis, rca.category)
     if target is None or not scope.fixable(rca.category):
         return fix
@@ -176,9 +178,7 @@ async def _solution(
         answer = await session.ask("solution", prompt)
         assert isinstance(answer, FixAnswer)
         previous = template_pair(bundle)[1] if bundle is not None else None
-        proposal = guards.check_fix(
-            answer, category=rca.category, target=target, policy=session.settings.analysis_policy, previous_template=previous
-        )
+        proposal = guards.check_fix(answer, category=rca.category, target=target, policy=session.settings.analysis_policy, previous_template=previous)
         await _dry_run(session, proposal)
         return proposal
     except guards.Rejected as exc:

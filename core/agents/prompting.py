@@ -64,8 +64,10 @@ def rca_prompt(diagnosis: Diagnosis, *, max_tokens: int) -> Prompt:
 def solution_prompt(diagnosis: Diagnosis, rca: RCAResult, target: KubeObject, *, max_tokens: int) -> Prompt:
     kind = str(target.get("kind", ""))
     task = template("solution").format(
-        target=json.dumps(objects.ref(target).model_dump()), category=rca.category.value,
-        allowed=", ".join(scope.ALLOWED.get(rca.category, ())) or "(nothing)", pod=objects.pod_template_path(kind),
+        target=json.dumps(objects.ref(target).model_dump()),
+        category=rca.category.value,
+        allowed=", ".join(scope.ALLOWED.get(rca.category, ())) or "(nothing)",
+        pod=objects.pod_template_path(kind),
     )
     current = diagnosis.fix if diagnosis.fix and diagnosis.fix.target == objects.ref(target) else None
 
@@ -124,8 +126,12 @@ def _rca_data(rca: RCAResult) -> dict[str, Any]:
 
 def _fix_data(fix: FixProposal) -> dict[str, Any]:
     return {
-        "target": fix.target.model_dump(), "patch": fix.patch_json(), "summary": fix.summary,
-        "decision_rationale": fix.decision_rationale, "risk": fix.risk.value, "alternatives_rejected": fix.alternatives_rejected,
+        "target": fix.target.model_dump(),
+        "patch": fix.patch_json(),
+        "summary": fix.summary,
+        "decision_rationale": fix.decision_rationale,
+        "risk": fix.risk.value,
+        "alternatives_rejected": fix.alternatives_rejected,
     }
 
 

@@ -49,9 +49,7 @@ def build(model: BaseChatModel, stage: Stage, *, max_retries: int) -> Runnable[P
     to_messages = RunnableLambda(_messages, name=f"aegis-{stage}-prompt")
     attempts = max_retries + 1
     if supports_structured_output(model):
-        structured = model.with_structured_output(schema, include_raw=True).with_retry(
-            retry_if_exception_type=_retryable, stop_after_attempt=attempts
-        )
+        structured = model.with_structured_output(schema, include_raw=True).with_retry(retry_if_exception_type=_retryable, stop_after_attempt=attempts)
 
         def from_structured(result: Any) -> Answer:
             if isinstance(result, dict):

@@ -47,8 +47,10 @@ def _pull_messages(ctx: Context, state: ContainerState) -> list[str]:
     for event in ctx.bundle.events:
         field_path = str((event.get("involvedObject") or {}).get("fieldPath", ""))
         message = str(event.get("message", ""))
-        if event.get("reason") in ("Failed", "InspectFailed") and field_path.endswith(f"{{{state.name}}}") and message.startswith(
-            ("Failed to pull image", "Failed to apply default image tag", "Error: InvalidImageName")
+        if (
+            event.get("reason") in ("Failed", "InspectFailed")
+            and field_path.endswith(f"{{{state.name}}}")
+            and message.startswith(("Failed to pull image", "Failed to apply default image tag", "Error: InvalidImageName"))
         ):
             messages.append(message)
     return messages
@@ -74,8 +76,7 @@ def _finding(ctx: Context, state: ContainerState) -> Finding:
         "other": "the pull fails for a reason AEGIS does not recognize",
     }[kind]
     steps = [
-        f"{label.capitalize()} {state.name} of pod {state.pod_name} is waiting with {state.waiting_reason} for image {image}"
-        f"{ctx.cite(state.key)}",
+        f"{label.capitalize()} {state.name} of pod {state.pod_name} is waiting with {state.waiting_reason} for image {image}{ctx.cite(state.key)}",
         f"The kubelet's pull error: '{_shorten(detail)}' — {meaning}{ctx.cite('event:Failed', 'event:BackOff', state.key)}",
     ]
     previous_image = _previous_image(ctx, state)
@@ -97,7 +98,7 @@ def _finding(ctx: Context, state: ContainerState) -> Finding:
 
 def _shorten(text: str, limit: int = 220) -> str:
     """Long pull errors keep their start (the image) and their end (the registry's answer)."""
-    return text if len(text) <= limit else f"{text[:90]} … {text[-(limit - 93):]}"
+    return text if len(text) <= limit else f"{text[:90]} … {text[-(limit - 93) :]}"
 
 
 def _previous_image(ctx: Context, state: ContainerState) -> str | None:
@@ -119,44 +120,60 @@ def _fix(ctx: Context, state: ContainerState, kind: str, image: str, previous_im
     registry = host if "/" in image and ("." in host or ":" in host) else "docker.io"
     if kind == "denied":
         missing = [s for s in secrets if ctx.bundle.knows("Secret") and ctx.bundle.find("Secret", s) is None]
-        return None, [
-            f"The registry {registry} refuses to serve {image} to the node: credentials are missing or wrong, "
-            "which AEGIS cannot fix by editing the workload.",
-            (f"The pod uses imagePullSecrets {', '.join(secrets)}"
-             + (f"; {', '.join(missing)} does not exist in namespace {ctx.bundle.namespace}" if missing else "")
-             + ": check that the secret is a kubernetes.io/dockerconfigjson for this registry with a valid, unexpired token.")
-            if secrets else
-            f"The pod has no imagePullSecrets: create one (kubectl create secret docker-registry … --docker-server={registry}) "
-            "and reference it from the pod template or the ServiceAccount.",
-            "Check that the account behind the credentials may pull this repository, then delete the failing pod to retry.",
-        ], "No fix — access to the registry is a credentials problem, not a spec change"
+        return (
+            None,
+            [
+                f"The registry {registry} refuses to serve {image} to the node: credentials are missing or wrong, "
+                "which AEGIS cannot fix by editing the workload.",
+                (
+                    f"The pod uses imagePullSecrets {', '.join(secrets)}"
+                    + (f"; {', '.join(missing)} does not exist in namespace {ctx.bundle.namespace}" if missing else "")
+                    + ": check that the secret is a kubernetes.io/dockerconfigjson for this registry with a valid, unexpired token."
+                )
+                if secrets
+                else f"The pod has no imagePullSecrets: create one (kubectl create secret docker-registry … --docker-server={registry}) "
+                "and reference it from the pod template or the ServiceAccount.",
+                "Check that the account behind the credentials may pull this repository, then delete the failing pod to retry.",
+            ],
+            "No fix — access to the registry is a credentials problem, not a spec change",
+        )
     if kind == "network":
-        return None, [
-            f"The node cannot reach {registry} (network, DNS or rate limit). Check the node's egress and DNS, or mirror the image.",
-            "The pull is retried automatically once the registry is reachable.",
-        ], "No fix — the image reference may be right; the registry is unreachable"
+        return (
+            None,
+            [
+                f"The node cannot reach {registry} (network, DNS or rate limit). Check the node's egress and DNS, or mirror the image.",
+                "The pull is retried automatically once the registry is reachable.",
+            ],
+            "No fix — the image reference may be right; the registry is unreachable",
+        )
     if workload is None or index is None or not previous_image:
-        return None, [
-            f"Check that {image} exists (the tag or digest may be mistyped or not pushed yet) and set the image of "
-            f"{state.name} to one that does.",
-            "No earlier revision with a different image is known, so AEGIS has nothing safe to restore.",
-        ], "No fix — no earlier image to restore"
+        return (
+            None,
+            [
+                f"Check that {image} exists (the tag or digest may be mistyped or not pushed yet) and set the image of {state.name} to one that does.",
+                "No earlier revision with a different image is known, so AEGIS has nothing safe to restore.",
+            ],
+            "No fix — no earlier image to restore",
+        )
     base = patching.container_path(workload, index, init=state.init)
     current_image = objects.containers(objects.pod_spec(workload), init=state.init)[index].get("image")
     summary = f"set the image of {'init container' if state.init else 'container'} {state.name} back to {previous_image}"
-    return FixDraft(
-        ops=[patching.test(f"{base}/name", state.name), *patching.replace(f"{base}/image", current_image, previous_image)],
-        summary=summary,
-        rationale=(
-            f"{image} cannot be pulled ({'the reference does not exist' if kind == 'missing' else 'the pull fails'}), so no pod of "
-            f"this revision can start. The previous revision ran {previous_image}, which the nodes pulled before; restoring it "
-            "for this one container brings the workload back while the new image is published or corrected."
+    return (
+        FixDraft(
+            ops=[patching.test(f"{base}/name", state.name), *patching.replace(f"{base}/image", current_image, previous_image)],
+            summary=summary,
+            rationale=(
+                f"{image} cannot be pulled ({'the reference does not exist' if kind == 'missing' else 'the pull fails'}), so no pod of "
+                f"this revision can start. The previous revision ran {previous_image}, which the nodes pulled before; restoring it "
+                "for this one container brings the workload back while the new image is published or corrected."
+            ),
+            risk=Risk.MEDIUM if not state.init else Risk.LOW,
+            risk_notes=f"Runs the older {previous_image} again: whatever the new release was meant to ship is deferred until the image exists.",
+            alternatives_rejected=[
+                "Waiting: the back-off retries the same reference, which will not appear by itself.",
+                "Guessing a nearby tag: only the previous revision's image is known to work.",
+            ],
         ),
-        risk=Risk.MEDIUM if not state.init else Risk.LOW,
-        risk_notes=f"Runs the older {previous_image} again: whatever the new release was meant to ship is deferred until the image exists.",
-        alternatives_rejected=[
-            "Waiting: the back-off retries the same reference, which will not appear by itself.",
-            "Guessing a nearby tag: only the previous revision's image is known to work.",
-        ],
-    ), [], f"Fix: {summary}"
-
+        [],
+        f"Fix: {summary}",
+    )

@@ -73,6 +73,28 @@ class Collector:
             (e for e in events if ((e.get("involvedObject") or {}).get("kind"), (e.get("involvedObject") or {}).get("name")) in involved),
             key=_event_time,
         )
+        # Redacting deep-copies and regex-scans every object: CPU work, kept off the event loop.
+        return await asyncio.to_thread(
+            self._assemble, target, ns, workload, pods, replicasets, revisions, kept_events, configmaps, secrets, services, endpoints, pvcs, nodes, logs
+        )
+
+    def _assemble(
+        self,
+        target: ObjectRef,
+        ns: str,
+        workload: KubeObject,
+        pods: list[KubeObject],
+        replicasets: list[KubeObject],
+        revisions: list[KubeObject],
+        events: list[KubeObject],
+        configmaps: list[KubeObject],
+        secrets: list[KubeObject],
+        services: list[KubeObject],
+        endpoints: list[KubeObject],
+        pvcs: list[KubeObject],
+        nodes: list[KubeObject],
+        logs: list[tuple[str, str, bool, str]],
+    ) -> ObjectBundle:
         redact = self._redactor.redact_object
         return ObjectBundle(
             target=target,
@@ -81,7 +103,7 @@ class Collector:
             pods=[redact(p) for p in pods],
             replicasets=[redact(r) for r in replicasets],
             revisions=[redact(r) for r in revisions],
-            events=[redact(e) for e in kept_events],
+            events=[redact(e) for e in events],
             configmaps=[_keys_only(c) for c in configmaps],
             secrets=[_keys_only(s) for s in secrets],
             services=[redact(s) for s in services],
@@ -90,7 +112,7 @@ class Collector:
             nodes=[redact(n) for n in nodes],
             logs=[ContainerLogs(pod=p, container=c, previous=prev, text=self._redactor.mask(text)) for p, c, prev, text in logs],
             uncollected_kinds=sorted(self._uncollected),
-            observed_at=_observed_at(self._gw.read_only, [*pods, *kept_events, *replicasets]),
+            observed_at=_observed_at(self._gw.read_only, [*pods, *events, *replicasets]),
         )
 
     async def _owner_chain(self, root: KubeObject, ns: str) -> tuple[KubeObject, list[KubeObject], list[KubeObject]]:

@@ -6,13 +6,50 @@ implement it: SnapshotGateway (a directory, read-only) and LiveGateway (kubernet
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import ssl
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
+from aegis.core.errors import ClusterError
 from aegis.core.models import KubeObject
+
+Propagation = Literal["Foreground", "Background", "Orphan"]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One line of a watch stream: ADDED, MODIFIED, DELETED or BOOKMARK, and the object."""
+
+    type: str
+    object: KubeObject
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list answer with the collection's resourceVersion, the point a watch starts from."""
+
+    items: list[KubeObject]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """How to reach the API server over plain HTTP(S): for the shadow load probe through the service proxy."""
+
+    base_url: str
+    headers: dict[str, str] = field(repr=False)
+    verify: ssl.SSLContext | bool = True
+
+
+class WatchExpiredError(ClusterError):
+    """The watch's resourceVersion is too old (410 Gone): list again and watch from the new version."""
+
+    transient = True
 
 
 class KubeGateway(Protocol):
-    """Read (and, for live clusters, patch) Kubernetes objects."""
+    """Read (and, for live clusters, create, patch, delete and watch) Kubernetes objects."""
 
     @property
     def description(self) -> str:
@@ -42,6 +79,39 @@ class KubeGateway(Protocol):
 
     async def patch_json(self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool) -> KubeObject:
         """Apply an RFC 6902 patch (server-side dry-run when asked); ConflictError on a failed test op."""
+        ...
+
+    async def create(self, kind: str, namespace: str | None, obj: KubeObject, *, dry_run: bool = False) -> KubeObject:
+        """Create the object (server-side dry-run when asked); AlreadyExistsError if its name is taken."""
+        ...
+
+    async def delete(self, kind: str, namespace: str | None, name: str, *, propagation: Propagation = "Background") -> bool:
+        """Delete the object with the given propagation policy; False when it was already gone."""
+        ...
+
+    async def list_versioned(self, kind: str, namespace: str | None, label_selector: str | None = None) -> Listing:
+        """Like list_objects, with the collection's resourceVersion to start a watch from."""
+        ...
+
+    def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: float = 60.0,
+    ) -> AsyncGenerator[WatchEvent, None]:
+        """Changes after `resource_version`, until the server ends the stream (timeout_seconds).
+
+        Use it with `contextlib.aclosing` so the connection closes when the caller stops early.
+        WatchExpiredError when the version is too old: list again.
+        """
+        ...
+
+    async def api_endpoint(self) -> ApiEndpoint | None:
+        """Base URL, auth headers and TLS settings of the API server; None for snapshots."""
         ...
 
     async def close(self) -> None: ...

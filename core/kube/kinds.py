@@ -50,6 +50,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Job", "batch/v1", "jobs"),
         KindInfo("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
         KindInfo("ResourceQuota", "v1", "resourcequotas"),
+        KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
     )
 }
 

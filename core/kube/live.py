@@ -8,11 +8,15 @@ is imported here only, when a live gateway is opened. API errors become AegisErr
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import ssl
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aegis.core.errors import (
+    AlreadyExistsError,
     ClusterError,
     ClusterUnreachableError,
     ConflictError,
@@ -22,6 +26,7 @@ from aegis.core.errors import (
     UsageError,
 )
 from aegis.core.kube import kinds
+from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent, WatchExpiredError
 from aegis.core.models import KubeObject
 
 _TIMEOUT_SECONDS = 20.0
@@ -68,6 +73,26 @@ class LiveGateway:
     async def close(self) -> None:
         await self._api.close()
 
+    async def _send(self, method: str, path: str, query: list[tuple[str, str]], body: Any, content_type: str, timeout: Any) -> Any:
+        headers = {"Accept": "application/json, */*", "Content-Type": content_type}
+        try:
+            return await self._api.call_api(
+                path,
+                method,
+                query_params=query,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (TimeoutError, OSError) as exc:
+            raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
+        except Exception as exc:  # aiohttp.ClientError and friends: not importable at module level
+            if type(exc).__module__.startswith("aiohttp"):
+                raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
+            raise
+
     async def _request(
         self,
         method: str,
@@ -81,24 +106,7 @@ class LiveGateway:
         content_type: str = "application/json",
         name: str = "",
     ) -> tuple[int, bytes]:
-        headers = {"Accept": "application/json, */*", "Content-Type": content_type}
-        try:
-            response = await self._api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=_TIMEOUT_SECONDS,
-            )
-        except (TimeoutError, OSError) as exc:
-            raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
-        except Exception as exc:  # aiohttp.ClientError and friends: not importable at module level
-            if type(exc).__module__.startswith("aiohttp"):
-                raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
-            raise
+        response = await self._send(method, path, query or [], body, content_type, _TIMEOUT_SECONDS)
         async with response:
             data = await response.read()
             status = response.status
@@ -173,6 +181,120 @@ class LiveGateway:
             raise NotFoundError(kind, name, namespace) from None
         return _with_kind(json.loads(data), info)
 
+    async def create(self, kind: str, namespace: str | None, obj: KubeObject, *, dry_run: bool = False) -> KubeObject:
+        info = kinds.info(kind)
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        try:
+            _, data = await self._request(
+                "POST",
+                info.collection_path(namespace),
+                verb="create",
+                resource=info.plural,
+                namespace=namespace,
+                query=[("dryRun", "All")] if dry_run else [],
+                body=obj,
+                name=name,
+            )
+        except ConflictError as exc:
+            raise AlreadyExistsError(f"{kind} {name!r} already exists" + (f" in namespace {namespace}" if namespace else "")) from exc
+        except _NotFoundError as exc:
+            raise NotFoundError("Namespace", namespace or "", None) from exc
+        return _with_kind(json.loads(data), info)
+
+    async def delete(self, kind: str, namespace: str | None, name: str, *, propagation: Propagation = "Background") -> bool:
+        info = kinds.info(kind)
+        try:
+            await self._request(
+                "DELETE",
+                info.object_path(namespace, name),
+                verb="delete",
+                resource=info.plural,
+                namespace=namespace,
+                query=[("propagationPolicy", propagation)],
+                name=name,
+            )
+        except _NotFoundError:
+            return False
+        return True
+
+    async def list_versioned(self, kind: str, namespace: str | None, label_selector: str | None = None) -> Listing:
+        info = kinds.info(kind)
+        query = [("labelSelector", label_selector)] if label_selector else []
+        _, data = await self._request("GET", info.collection_path(namespace), verb="list", resource=info.plural, namespace=namespace, query=query)
+        doc = json.loads(data)
+        items = [_with_kind(item, info) for item in doc.get("items") or []]
+        return Listing(items=items, resource_version=str((doc.get("metadata") or {}).get("resourceVersion", "")))
+
+    async def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: float = 60.0,
+    ) -> AsyncGenerator[WatchEvent, None]:
+        info = kinds.info(kind)
+        seconds = max(1, int(timeout_seconds))
+        query = [("watch", "1"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(seconds))]
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        # (connect, read): the stream may stay silent until the server's own timeout ends it.
+        response = await self._send("GET", info.collection_path(namespace), query, None, "application/json", (_TIMEOUT_SECONDS, seconds + 10.0))
+        async with response:
+            if response.status != 200:
+                raise _translate(response.status, await response.read(), verb="watch", resource=info.plural, namespace=namespace, name="")
+            buffer = b""
+            try:
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        if line.strip():
+                            yield _watch_event(line, info)
+            except (TimeoutError, OSError) as exc:
+                raise ClusterUnreachableError(f"the watch on {info.plural} broke off ({self._description}): {exc}") from exc
+            if buffer.strip():
+                yield _watch_event(buffer, info)
+
+    async def api_endpoint(self) -> ApiEndpoint | None:
+        conf = self._api.configuration
+        headers: dict[str, str] = {}
+        settings = conf.auth_settings()  # a coroutine in kubernetes-asyncio (it may refresh an exec-plugin token)
+        if inspect.isawaitable(settings):
+            settings = await settings
+        for setting in (settings or {}).values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
+        verify: ssl.SSLContext | bool = False
+        if conf.verify_ssl:
+            context = ssl.create_default_context(cafile=conf.ssl_ca_cert) if conf.ssl_ca_cert else ssl.create_default_context()
+            if conf.cert_file:
+                context.load_cert_chain(conf.cert_file, conf.key_file)
+            verify = context
+        return ApiEndpoint(base_url=str(conf.host).rstrip("/"), headers=headers, verify=verify)
+
+
+def _watch_event(line: bytes, info: kinds.KindInfo) -> WatchEvent:
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise ClusterError(f"the watch on {info.plural} sent a line that is not JSON: {line[:200]!r}") from exc
+    kind = str(event.get("type", ""))
+    obj = event.get("object") or {}
+    if kind == "ERROR":
+        code = obj.get("code")
+        message = str(obj.get("message", ""))[:300]
+        if code == 410:
+            raise WatchExpiredError(f"the watch on {info.plural} expired: {message}")
+        raise ClusterError(f"the watch on {info.plural} failed ({code}): {message}")
+    return WatchEvent(type=kind, object=_with_kind(obj, info) if kind != "BOOKMARK" else obj)
+
 
 def _existing_kubeconfig(explicit: str | None) -> str:
     """The kubeconfig kubectl would use, or a UsageError that says how to point AEGIS at one."""
@@ -227,6 +349,8 @@ def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace:
 
 
 def _is_failed_test_op(message: str) -> bool:
-    # kube-apiserver answers 422 with evanphx/json-patch's "testing value /x failed: test failed".
+    # kube-apiserver answers 422 with evanphx/json-patch's "testing value /x failed: test failed";
+    # v1.36 answers a failed `test` with a bare 422 Invalid, this message and no details (a real
+    # validation error names the field: "Deployment.apps \"x\" is invalid: spec…").
     lowered = message.lower()
-    return "test failed" in lowered or "testing value" in lowered
+    return "test failed" in lowered or "testing value" in lowered or lowered == "the server rejected our request due to an error in our request"

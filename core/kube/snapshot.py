@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import yaml
 
 from aegis.core.errors import NotFoundError, SnapshotError, UsageError
 from aegis.core.kube import kinds, selectors
+from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent
 from aegis.core.models import KubeObject
 
 _DUMP_FILES = {
@@ -147,10 +149,35 @@ class SnapshotGateway:
         return "\n".join(lines[-tail_lines:]) + ("\n" if lines else "")
 
     async def patch_json(self, kind: str, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool) -> KubeObject:
-        raise UsageError(
-            f"{self.description} is read-only: changing {kind}/{name} needs a live cluster "
-            "(run without --snapshot, with a kubeconfig or in-cluster credentials)"
-        )
+        raise self._read_only(f"changing {kind}/{name}")
+
+    async def create(self, kind: str, namespace: str | None, obj: KubeObject, *, dry_run: bool = False) -> KubeObject:
+        raise self._read_only(f"creating {kind}/{(obj.get('metadata') or {}).get('name', '')}")
+
+    async def delete(self, kind: str, namespace: str | None, name: str, *, propagation: Propagation = "Background") -> bool:
+        raise self._read_only(f"deleting {kind}/{name}")
+
+    async def list_versioned(self, kind: str, namespace: str | None, label_selector: str | None = None) -> Listing:
+        return Listing(items=await self.list_objects(kind, namespace, label_selector), resource_version="")
+
+    async def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: float = 60.0,
+    ) -> AsyncGenerator[WatchEvent, None]:
+        raise self._read_only(f"watching {kind}")
+        yield  # pragma: no cover - makes this an async generator, as the Protocol expects
+
+    async def api_endpoint(self) -> ApiEndpoint | None:
+        return None
+
+    def _read_only(self, what: str) -> UsageError:
+        return UsageError(f"{self.description} is read-only: {what} needs a live cluster (run without --snapshot, with a kubeconfig or in-cluster credentials)")
 
     async def close(self) -> None:
         return None

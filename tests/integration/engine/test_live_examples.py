@@ -118,6 +118,7 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
         fix = diagnosis.fix
         await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=True)
         await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=False)
+
         async def healed() -> bool:
             return _healthy(control_plane, target)
 

@@ -101,9 +101,7 @@ async def test_generic_fake_model_with_code_fenced_answers(missing_env: Case, se
         (json.dumps({**GOOD_RCA, "verdict": "refuted", "category": "oom_killed"}), "category_conflict"),
     ],
 )
-async def test_invalid_rca_answers_fall_back_to_the_analyzers(
-    missing_env: Case, settings: config.Settings, rca_text: str, reason: str
-) -> None:
+async def test_invalid_rca_answers_fall_back_to_the_analyzers(missing_env: Case, settings: config.Settings, rca_text: str, reason: str) -> None:
     """Malformed JSON, wrong types, hallucinated evidence ids and an overruled confident hypothesis: the analyzers' RCA stands."""
     model = missing_env.model(rca=rca_text)
     with capture_logs() as logs:
@@ -148,7 +146,7 @@ async def test_timeout_falls_back_with_one_line_note_and_metric(missing_env: Cas
     with capture_logs() as logs:
         refined = await pipeline.refine(missing_env.diagnosis, settings=settings, bundle=missing_env.bundle, model=model)
     assert refined.model_dump(exclude={"notes", "llm_model"}) == missing_env.diagnosis.model_dump(exclude={"notes", "llm_model"})
-    new_notes = refined.notes[len(missing_env.diagnosis.notes):]
+    new_notes = refined.notes[len(missing_env.diagnosis.notes) :]
     assert len(new_notes) == 1 and "timed out after 0.05s" in new_notes[0] and "\n" not in new_notes[0]
     assert [e["outcome"] for e in _events(logs, "llm.request.failed")] == ["timeout"]
     assert len(_events(logs, "llm.request.start")) == 1, "no further stage is tried after a timeout"

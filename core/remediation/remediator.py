@@ -1,0 +1,199 @@
+"""Remediator: apply a fix to production and roll it back, guarded at every step.
+
+Apply: read the workload, server-side dry-run the fix (its `test` guards plus a `test` of the
+resourceVersion just read, so the kept previous state is exactly what was replaced), patch,
+then watch the rollout to completion or to its progress deadline. The previous and applied
+values of what the fix touched (the pod template of a workload, the selector of a Service,
+the changed fields of a bare Pod) are returned as an AppliedRecord; the caller stores it.
+
+Roll back: a patch that first `test`s that those values are still as AEGIS left them, then
+restores the previous values exactly; a workload edited since is refused, not overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import jsonpointer
+from pydantic import Field
+
+from aegis.core import telemetry
+from aegis.core.errors import AegisError, ConflictError
+from aegis.core.kube import objects
+from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
+from aegis.core.models import FixProposal, KubeObject, Model, ObjectRef, PhaseTiming
+from aegis.core.remediation import rollout
+
+_ABSENT: Any = object()
+_ROLLBACK_WATCH_SECONDS = 5.0
+_TEMPLATED = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+
+class AppliedRecord(Model):
+    """What an Apply replaced, so Roll back can restore it exactly."""
+
+    target: ObjectRef
+    proposal_revision: int = 0
+    roots: list[str]
+    previous: dict[str, Any]
+    applied: dict[str, Any]
+    absent_before: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+class ApplyResult(Model):
+    ok: bool
+    outcome: Literal["applied", "rolled_back", "rollout_failed", "conflict", "failed"]
+    reason: str
+    phases: list[PhaseTiming] = Field(default_factory=list)
+    record: AppliedRecord | None = None
+
+
+def restore_roots(kind: str, fix: FixProposal) -> list[str]:
+    """The JSON pointers whose values Roll back restores."""
+    if kind in _TEMPLATED:
+        return ["/spec/template"]
+    if kind == "Service":
+        return ["/spec/selector"]
+    roots: list[str] = []
+    for op in fix.patch:
+        if op.op == "test":
+            continue
+        path = op.path[:-2] if op.path.endswith("/-") else op.path
+        if path not in roots:
+            roots.append(path)
+    return roots
+
+
+def _value(obj: KubeObject, pointer: str) -> Any:
+    return jsonpointer.resolve_pointer(obj, pointer, _ABSENT)
+
+
+class Remediator:
+    def __init__(self, gateway: KubeGateway, *, rollout_timeout: float = 600.0) -> None:
+        self._gw = gateway
+        self._timeout = rollout_timeout
+
+    async def apply(self, fix: FixProposal, *, revision: int = 0, log: Any = None) -> ApplyResult:
+        """Dry-run, patch, watch the rollout. ConflictError never escapes: it is the `conflict` outcome."""
+        log = log or telemetry.get_logger(target=str(fix.target))
+        phases: list[PhaseTiming] = []
+        ref = fix.target
+        try:
+            begun = time.perf_counter()
+            current = await self._gw.get(ref.kind, ref.namespace, ref.name)
+            version = str(objects.meta(current).get("resourceVersion", ""))
+            patch = [*fix.patch_json(), {"op": "test", "path": "/metadata/resourceVersion", "value": version}]
+            await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=True)
+            phases.append(_phase("dry-run", begun, "the API server accepted the patch (dryRun=All)"))
+            log.info("remediation.dry_run.complete", duration_ms=phases[-1].duration_ms)
+            begun = time.perf_counter()
+            applied = await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=False)
+            phases.append(_phase("patch", begun, f"{len(fix.patch)} ops"))
+            log.info("remediation.patch.complete", duration_ms=phases[-1].duration_ms)
+        except ConflictError as exc:
+            telemetry.FIXES_APPLIED.labels(outcome="conflict").inc()
+            log.warning("remediation.apply.refused", reason=str(exc))
+            return ApplyResult(
+                ok=False,
+                outcome="conflict",
+                reason=f"{ref} changed since it was diagnosed, so the fix's guards refused it and nothing was changed; analyze it again ({exc})",
+                phases=phases,
+            )
+        except AegisError as exc:
+            telemetry.FIXES_APPLIED.labels(outcome="failed").inc()
+            log.warning("remediation.apply.failed", error=str(exc))
+            return ApplyResult(ok=False, outcome="failed", reason=f"the patch was not applied: {exc}", phases=phases)
+        roots = restore_roots(ref.kind, fix)
+        record = AppliedRecord(
+            target=ref,
+            proposal_revision=revision,
+            roots=roots,
+            previous={r: v for r in roots if (v := _value(current, r)) is not _ABSENT},
+            applied={r: v for r in roots if (v := _value(applied, r)) is not _ABSENT},
+            absent_before=[r for r in roots if _value(current, r) is _ABSENT],
+            at=datetime.now(UTC),
+        )
+        ok, reason, timing = await self._watch_rollout(ref, applied, log)
+        phases.append(timing)
+        telemetry.FIXES_APPLIED.labels(outcome="ok" if ok else "failed").inc()
+        return ApplyResult(ok=ok, outcome="applied" if ok else "rollout_failed", reason=reason, phases=phases, record=record)
+
+    async def rollback(self, record: AppliedRecord, *, log: Any = None) -> ApplyResult:
+        """Restore the previous values, only if the object is still as AEGIS left it."""
+        ref = record.target
+        log = log or telemetry.get_logger(target=str(ref))
+        patch: list[dict[str, Any]] = []
+        for root in record.roots:
+            if root in record.applied:
+                patch.append({"op": "test", "path": root, "value": record.applied[root]})
+            if root in record.previous:
+                patch.append({"op": "replace" if root in record.applied else "add", "path": root, "value": record.previous[root]})
+            elif root in record.applied:
+                patch.append({"op": "remove", "path": root})
+        phases: list[PhaseTiming] = []
+        try:
+            begun = time.perf_counter()
+            await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=True)
+            restored = await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=False)
+            phases.append(_phase("restore", begun, f"{len(record.roots)} field(s) restored"))
+        except ConflictError as exc:
+            telemetry.FIXES_APPLIED.labels(outcome="rollback_conflict").inc()
+            return ApplyResult(
+                ok=False,
+                outcome="conflict",
+                reason=f"{ref} was changed after AEGIS applied the fix, so Roll back refused to overwrite it; nothing was changed ({exc})",
+                phases=phases,
+            )
+        except AegisError as exc:
+            return ApplyResult(ok=False, outcome="failed", reason=f"the roll back was not applied: {exc}", phases=phases)
+        # The previous state may be the broken one: its rollout need not finish; report how far it got.
+        ok, reason, timing = await self._watch_rollout(ref, restored, log, timeout=min(self._timeout, _ROLLBACK_WATCH_SECONDS))
+        phases.append(timing)
+        telemetry.FIXES_APPLIED.labels(outcome="rolled_back").inc()
+        state = reason if ok else f"restored; {reason} (the previous state may be the one that was failing)"
+        return ApplyResult(ok=True, outcome="rolled_back", reason=f"previous {', '.join(record.roots)} restored exactly; {state}", phases=phases, record=record)
+
+    async def _watch_rollout(self, ref: ObjectRef, obj: KubeObject, log: Any, *, timeout: float | None = None) -> tuple[bool, str, PhaseTiming]:
+        begun = time.perf_counter()
+        limit = timeout or self._timeout
+        log.info("remediation.rollout.start", timeout_seconds=limit)
+        latest = obj
+        try:
+            async with asyncio.timeout(limit):
+                while True:
+                    now = rollout.state(latest)
+                    if now.failed:
+                        return self._rolled(False, now.failed, begun, log)
+                    if now.done:
+                        return self._rolled(True, f"rolled out: {now.progress}", begun, log)
+                    version = str(objects.meta(latest).get("resourceVersion", ""))
+                    with contextlib.suppress(WatchExpiredError):
+                        async with contextlib.aclosing(
+                            self._gw.watch(ref.kind, ref.namespace, resource_version=version, field_selector=f"metadata.name={ref.name}", timeout_seconds=60)
+                        ) as stream:
+                            async for event in stream:
+                                if event.type in ("ADDED", "MODIFIED"):
+                                    latest = event.object
+                                    state = rollout.state(latest)
+                                    if state.done or state.failed:
+                                        break
+                            else:
+                                latest = await self._gw.get(ref.kind, ref.namespace, ref.name)
+                            continue
+                    latest = await self._gw.get(ref.kind, ref.namespace, ref.name)
+        except TimeoutError:
+            return self._rolled(False, f"not rolled out after {limit:.0f}s: {rollout.state(latest).progress}", begun, log)
+
+    def _rolled(self, ok: bool, reason: str, begun: float, log: Any) -> tuple[bool, str, PhaseTiming]:
+        timing = _phase("rollout", begun, reason, ok=ok)
+        log.info("remediation.rollout.complete" if ok else "remediation.rollout.failed", duration_ms=timing.duration_ms, reason=reason)
+        return ok, reason, timing
+
+
+def _phase(name: str, begun: float, detail: str, *, ok: bool = True) -> PhaseTiming:
+    return PhaseTiming(name=name, duration_ms=round((time.perf_counter() - begun) * 1000, 1), ok=ok, detail=detail)

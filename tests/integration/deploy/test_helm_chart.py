@@ -1,0 +1,92 @@
+"""The Helm chart: renders with every option, keeps RBAC identical to deploy/rbac, and passes a server-side dry-run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cluster.controlplane import resource_path, wait_until
+from tests.integration.conftest import Cluster
+from tests.integration.deploy.helm import ROOT, render
+
+pytestmark = pytest.mark.integration
+
+ALL_ON = ("secrets.existingSecret=aegis-tokens", "serviceMonitor.enabled=true", "prometheusRule.enabled=true", "persistence.enabled=true")
+MONITORING = {"ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules"}
+
+
+def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["kind"]: d for d in docs}
+
+
+def test_cluster_role_is_deploy_rbac() -> None:
+    """The chart's ClusterRole rules are exactly deploy/rbac/clusterrole.yaml's (one source of truth)."""
+    role = by_kind(render("aegis-system"))["ClusterRole"]
+    shipped = yaml.safe_load((ROOT / "deploy" / "rbac" / "clusterrole.yaml").read_text())
+    assert role["rules"] == shipped["rules"]
+
+
+def test_prometheus_rule_is_the_tested_alert_file() -> None:
+    """The PrometheusRule carries deploy/docker/prometheus-alerts.yaml's groups unchanged (templating left alone)."""
+    rule = by_kind(render("aegis-system", *ALL_ON))["PrometheusRule"]
+    shipped = yaml.safe_load((ROOT / "deploy" / "docker" / "prometheus-alerts.yaml").read_text())
+    assert rule["spec"]["groups"] == shipped["groups"]
+    assert "{{ $labels.namespace }}" in yaml.safe_dump(rule)
+
+
+def test_modes_choose_the_slack_secret() -> None:
+    """Socket Mode reads SLACK_APP_TOKEN, HTTP mode SLACK_SIGNING_SECRET and passes --http; tokens only by secretKeyRef."""
+    socket = by_kind(render("x"))["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    http = by_kind(render("x", "slackMode=http"))["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"] for e in socket["env"]} >= {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"} and socket["args"] == ["serve"]
+    assert "SLACK_SIGNING_SECRET" in {e["name"] for e in http["env"]} and http["args"] == ["serve", "--http"]
+    for env in socket["env"] + http["env"]:
+        if "TOKEN" in env["name"] or "SECRET" in env["name"] or "KEY" in env["name"]:
+            assert "valueFrom" in env and "value" not in env, env
+
+
+def _crd(kind: str, plural: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "versions": [
+                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+            ],
+        },
+    }
+
+
+def test_rendered_manifests_pass_server_side_dry_run(control_plane: Cluster) -> None:
+    """Every rendered manifest, the optional prometheus-operator ones included, is accepted by the API server (dryRun=All)."""
+    api = control_plane.api
+    for kind, plural in MONITORING.items():
+        api.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _crd(kind, plural), exist_ok=True)
+        wait_until(
+            f"CRD {plural} established",
+            lambda p=plural: any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in (api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{p}.monitoring.coreos.com").get("status") or {}).get("conditions")
+                or []
+            ),
+            timeout=30,
+        )
+    ns = control_plane.create_namespace("aegis-chart")
+    docs = render(ns, *ALL_ON, "slackMode=http")
+    assert {d["kind"] for d in docs} >= {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "PersistentVolumeClaim", *MONITORING}
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        if doc["kind"] in MONITORING:
+            path = f"/apis/monitoring.coreos.com/v1/namespaces/{ns}/{MONITORING[doc['kind']]}/{name}"
+        else:
+            path = resource_path(doc["kind"], ns, name)
+        accepted = api.patch(path, doc, kind="apply", params={"dryRun": "All", "fieldManager": "aegis-chart-check", "force": "true"})
+        assert accepted["kind"] == doc["kind"] and accepted["metadata"]["name"] == name
+    # dry-run only: nothing was created
+    assert api.get_or_none(resource_path("Deployment", ns, "aegis")) is None

@@ -1,0 +1,147 @@
+"""A real Prometheus (Debian's binary) on loopback with a temp config, and a recorded kube-state-metrics target.
+
+kube-state-metrics itself cannot be built here (the Go module proxy refuses
+k8s.io/kube-state-metrics/v2), so `RecordedKubeMetrics` serves its exposition and the kubelet
+cAdvisor series for one crash-looping pod, with the restart count rising at every scrape: the
+series names, label sets and types are the ones those exporters publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[3]
+ALERTS = ROOT / "deploy" / "docker" / "prometheus-alerts.yaml"
+DASHBOARD = ROOT / "deploy" / "docker" / "grafana" / "dashboards" / "aegis-overview.json"
+MIB = 1024 * 1024
+
+
+def prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        msg = "the prometheus binary is missing: run deploy/check.sh (installs Debian's prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def poll(what: str, probe: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.25) -> Any:
+    """Await probe() until it returns something truthy; fail naming `what` and the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(interval)
+
+
+class RecordedKubeMetrics:
+    """kube-state-metrics and cAdvisor series for one pod; each scrape is one more restart and more memory."""
+
+    def __init__(self, namespace: str, pod: str, container: str) -> None:
+        self.labels = f'namespace="{namespace}",pod="{pod}",container="{container}"'
+        self.scrapes = 0
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        self.scrapes += 1
+        n = self.scrapes
+        lines = [
+            "# TYPE kube_pod_container_status_restarts_total counter",
+            f"kube_pod_container_status_restarts_total{{{self.labels}}} {n}",
+            "# TYPE kube_pod_container_status_waiting_reason gauge",
+            f'kube_pod_container_status_waiting_reason{{{self.labels},reason="CrashLoopBackOff"}} 1',
+            "# TYPE kube_pod_container_status_last_terminated_reason gauge",
+            f'kube_pod_container_status_last_terminated_reason{{{self.labels},reason="Error"}} 1',
+            "# TYPE kube_pod_container_resource_limits gauge",
+            f'kube_pod_container_resource_limits{{{self.labels},node="kwok-node-0",resource="memory",unit="byte"}} {256 * MIB}',
+            "# TYPE container_memory_working_set_bytes gauge",
+            f"container_memory_working_set_bytes{{{self.labels}}} {(60 + 10 * (n % 8)) * MIB}",
+            "# TYPE container_cpu_cfs_periods_total counter",
+            f"container_cpu_cfs_periods_total{{{self.labels}}} {100 * n}",
+            "# TYPE container_cpu_cfs_throttled_periods_total counter",
+            f"container_cpu_cfs_throttled_periods_total{{{self.labels}}} {10 * n}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    @asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_get("/metrics", self.metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            yield f"127.0.0.1:{runner.addresses[0][1]}"
+        finally:
+            await runner.cleanup()
+
+
+@asynccontextmanager
+async def prometheus(workdir: Path, targets: dict[str, str], rule_files: tuple[Path, ...] = ()) -> AsyncIterator[str]:
+    """Prometheus scraping `targets` (job -> host:port) every second and evaluating `rule_files`; its base URL."""
+    binary = prometheus_binary()
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in targets.items()],
+    }
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    log = (workdir / "prometheus.log").open("w")
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+
+            async def ready() -> bool:
+                if proc.returncode is not None:
+                    raise AssertionError(f"prometheus exited {proc.returncode}: {(workdir / 'prometheus.log').read_text()[-2000:]}")
+                try:
+                    return (await http.get(f"{url}/-/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await poll("prometheus /-/ready", ready, timeout=30)
+        yield url
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                os.killpg(proc.pid, signal.SIGKILL)
+                await asyncio.wait_for(proc.wait(), timeout=5)
+        log.close()
