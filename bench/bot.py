@@ -167,10 +167,8 @@ async def main(groups: int, per_group: int) -> int:
         parents = {m.ts for m in stand.recorder.messages(CHANNEL) if m.thread_ts is None}
         posts = len([r for r in stand.recorder.requests if r.method == "chat.postMessage" and r.body.get("channel") == CHANNEL])
         print(f"alert incidents {len(rows)} (expected {groups}); alerts recorded {recorded} of {groups * per_group} (lost {groups * per_group - recorded})")
-        print(
         print(f"all {len(parents)} threads exist {last_parent - sent_at:.0f} s after the first alert")
         print(f"the alert channel was done after {last_call - sent_at:.0f} s ({posts} posts)")
-        )
         print(f"busiest second in {CHANNEL}: {max_posts_per_second(stand)} posts; 429s from the stand-in: "
               f"{len([r for r in stand.recorder.requests if r.status == 429])}")  # fmt: skip
     return 0
