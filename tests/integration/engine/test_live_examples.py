@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from aegis.core.errors import ConflictError
 from aegis.core.evidence import snapshot_writer
@@ -24,17 +23,14 @@ from aegis.core.kube.gateway import KubeGateway
 from aegis.core.kube.live import LiveGateway
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import Diagnosis, ObjectRef
+from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all
 from tests.integration.conftest import Cluster
+from tests.integration.examples import deploy_example, healthy
 
 pytestmark = pytest.mark.integration
 
 LIVE = [i for i in load_all(EXAMPLES) if i.expected.get("live", True)]
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
-
-
-def _workload_doc(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(d for d in docs if d.get("kind") in WORKLOAD_KINDS)
 
 
 async def _poll(what: str, probe: Any, timeout: float) -> Any:
@@ -52,40 +48,12 @@ async def _diagnose(gateway: KubeGateway, target: ObjectRef) -> Diagnosis:
     return await Investigator(gateway).investigate(target)
 
 
-def _healthy(cluster: Cluster, ref: ObjectRef) -> bool:
-    obj = cluster.api.get(f"{_path(ref)}")
-    status = obj.get("status") or {}
-    if ref.kind == "Deployment":
-        return cluster.rolled_out(ref.namespace, ref.name)
-    if ref.kind == "StatefulSet":
-        want = obj["spec"].get("replicas", 1)
-        return bool(
-            status.get("readyReplicas", 0) == want
-            and status.get("updatedReplicas", 0) == want
-            and status.get("currentRevision") == status.get("updateRevision")
-        )
-    if ref.kind == "DaemonSet":
-        want = status.get("desiredNumberScheduled", 0)
-        return bool(want and status.get("numberReady", 0) == want and status.get("updatedNumberScheduled", 0) == want)
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
-def _path(ref: ObjectRef) -> str:
-    from tests.cluster.controlplane import resource_path
-
-    return resource_path(ref.kind, ref.namespace, ref.name)
-
-
 @pytest.mark.parametrize("incident", LIVE, ids=[i.name for i in LIVE])
 async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, incident: Incident, tmp_path: Path) -> None:
     """The live incident is diagnosed as expected (also from its snapshot), survives a restart, and heals with the engine's patch."""
     started = time.monotonic()
-    docs = [d for d in yaml.safe_load_all((incident.directory / "manifest.yaml").read_text()) if d and d.get("kind") != "Namespace"]
-    ns = control_plane.create_namespace(incident.name[:40])
-    for doc in docs:
-        control_plane.apply(doc, ns)
-    workload = _workload_doc(docs)
-    target = ObjectRef(kind=workload["kind"], namespace=ns, name=workload["metadata"]["name"])
+    target = deploy_example(control_plane, incident)
+    ns = target.namespace
     expected = incident.expected["category"]
 
     gateway = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
@@ -95,7 +63,7 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
             d = await _diagnose(gateway, target)
             return d if d.rca.category.value == expected and (d.fix is not None) == incident.expected["fix"] else None
 
-        diagnosis = await _poll(f"{target} diagnosed as {expected}\n{control_plane.dump(ns)}", diagnosed_as_expected, timeout=120)
+        diagnosis = await _poll(f"{target} diagnosed as {expected}\n{control_plane.dump(ns)}", diagnosed_as_expected, timeout=75)
 
         # The snapshot of the live state diagnoses the same, with the same patch.
         bundle, _ = await Investigator(gateway).collect(target)
@@ -109,9 +77,12 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
 
         # A wrong fix (restart the pods, change nothing that matters) does not heal the workload.
         if target.kind in ("Deployment", "StatefulSet", "DaemonSet"):
-            control_plane.api.patch(_path(target), {"spec": {"template": {"metadata": {"annotations": {"aegis.test/restarted-at": str(time.time())}}}}})
+            control_plane.api.patch(
+                resource_path(target.kind, target.namespace, target.name),
+                {"spec": {"template": {"metadata": {"annotations": {"aegis.test/restarted-at": str(time.time())}}}}},
+            )
             await asyncio.sleep(8)
-            assert not _healthy(control_plane, target), f"a plain restart healed {target}: the simulation does not follow the spec\n{control_plane.dump(ns)}"
+            assert not healthy(control_plane, target), f"a plain restart healed {target}: the simulation does not follow the spec\n{control_plane.dump(ns)}"
             diagnosis = await _poll("re-diagnosis after restart", diagnosed_as_expected, timeout=60)
             assert diagnosis.fix is not None
 
@@ -120,7 +91,7 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
         await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=False)
 
         async def healed() -> bool:
-            return _healthy(control_plane, target)
+            return healthy(control_plane, target)
 
         await _poll(f"{target} healthy after the fix\n{control_plane.dump(ns)}", healed, timeout=120)
 

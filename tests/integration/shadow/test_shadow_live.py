@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import pytest
-import yaml
 
 from aegis.core.analyzers.engine import clean_for_diff
 from aegis.core.investigator import Investigator
@@ -24,6 +23,7 @@ from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all
 from tests.integration.conftest import Cluster
+from tests.integration.examples import deploy_example
 
 pytestmark = pytest.mark.integration
 
@@ -46,15 +46,6 @@ async def poll(what: str, probe: Any, timeout: float, interval: float = 0.5) -> 
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-
-
-def deploy_example(cluster: Cluster, incident: Incident) -> ObjectRef:
-    docs = [d for d in yaml.safe_load_all((incident.directory / "manifest.yaml").read_text()) if d and d.get("kind") != "Namespace"]
-    ns = cluster.create_namespace(incident.name[:40])
-    for doc in docs:
-        cluster.apply(doc, ns)
-    workload = next(d for d in docs if d.get("kind") in WORKLOAD_KINDS)
-    return ObjectRef(kind=workload["kind"], namespace=ns, name=workload["metadata"]["name"])
 
 
 async def diagnosed(gateway: LiveGateway, cluster: Cluster, target: ObjectRef, incident: Incident) -> Diagnosis:
