@@ -75,22 +75,23 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
         if diagnosis.fix is None:
             return
 
-        # A wrong fix (restart the pods, change nothing that matters) does not heal the workload.
-        if target.kind in ("Deployment", "StatefulSet", "DaemonSet"):
-            control_plane.api.patch(
-                resource_path(target.kind, target.namespace, target.name),
-                {"spec": {"template": {"metadata": {"annotations": {"aegis.test/restarted-at": str(time.time())}}}}},
-            )
-            await asyncio.sleep(8)
-            assert not healthy(control_plane, target), f"a plain restart healed {target}: the simulation does not follow the spec\n{control_plane.dump(ns)}"
-            diagnosis = await _poll("re-diagnosis after restart", diagnosed_as_expected, timeout=60)
-            assert diagnosis.fix is not None
-
         fix = diagnosis.fix
+        service_fix = fix.target.kind == "Service"
+        # A wrong fix — delete the pods, as a hurried on-call would — does not heal the workload; deleting
+        # (unlike a template change) keeps the rollout history the diagnosis rests on.
+        if not service_fix and target.kind != "Pod":
+            for pod in control_plane.pods(ns):
+                control_plane.api.delete(resource_path("Pod", ns, pod["metadata"]["name"]))
+            await asyncio.sleep(8)
+            assert not healthy(control_plane, target), f"deleting the pods healed {target}: the simulation does not follow the spec\n{control_plane.dump(ns)}"
+
         await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=True)
         await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=False)
 
         async def healed() -> bool:
+            if service_fix:  # the Service now routes to the workload's ready pods
+                endpoints = control_plane.api.get(resource_path("Endpoints", ns, fix.target.name))
+                return any(subset.get("addresses") for subset in endpoints.get("subsets") or [])
             return healthy(control_plane, target)
 
         await _poll(f"{target} healthy after the fix\n{control_plane.dump(ns)}", healed, timeout=120)
