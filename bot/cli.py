@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from aegis.core import config, telemetry
 from aegis.core.errors import AegisError, UsageError
@@ -25,7 +26,7 @@ DEMO_INCIDENT = "crashloop-missing-env"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # argparse's default prints the whole usage; one line with the fix is what people read.
         self.exit(2, f"aegis: error: {message} (see `aegis {self.prog.split()[-1]} --help`)\n")
 
