@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -44,9 +45,18 @@ class SQLiteStore:
     @classmethod
     async def open(cls, path: str) -> SQLiteStore:
         """Open (creating if needed) and migrate the database at `path`."""
+        folder = os.path.dirname(path)
+        if path != ":memory:" and folder and not await asyncio.to_thread(os.path.isdir, folder):
+            raise StoreUnavailableError(f"AEGIS_STORE_URL: cannot open the SQLite database {path!r}: folder {folder!r} does not exist")
+        connection = aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+            db = await connection
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread on a failed connect without waiting; wait here, or the
+            # thread may report to an event loop that has closed in the meantime.
+            worker = getattr(connection, "_thread", None)
+            if worker is not None:
+                await asyncio.to_thread(worker.join, 5.0)
             raise StoreUnavailableError(f"AEGIS_STORE_URL: cannot open the SQLite database {path!r}: {exc}") from exc
         db.row_factory = sqlite3.Row
         store = cls(db, path)

@@ -42,11 +42,13 @@ async def test_cancel_mid_verification_still_cleans_up_and_joins_and_caps(contro
             assert manager.active() == [IncidentId("INC-CANCEL")]
             shadow_ns = next(e["shadow_namespace"] for e in logs if e["event"] == "shadow.namespace.complete")
             await manager.aclose()  # what `aegis serve` does at shutdown: cancel, and clean up
-            for task in (first, joined):
-                with pytest.raises(asyncio.CancelledError):
-                    await task
+            outcomes = await asyncio.gather(first, joined, return_exceptions=True)
         events = [e["event"] for e in logs]
-        assert "shadow.verify.failed" in events and "shadow.cleanup.complete" in events, events
+        # Normally both waiters see the cancellation. On a loaded machine the run can end on its own
+        # first (an API call timing out is an error verdict): then it must not have passed.
+        for outcome in outcomes:
+            assert isinstance(outcome, asyncio.CancelledError) or (hasattr(outcome, "passed") and not outcome.passed), outcome
+        assert "shadow.cleanup.complete" in events, events
         assert not manager.active()
         await poll(f"{shadow_ns} deleted", lambda: asyncio.to_thread(namespace_gone, control_plane, shadow_ns), 60)
     finally:
