@@ -1,4 +1,4 @@
-"""A hand-built Context for analyzer unit tests: a Deployment with two revisions and one pod."""
+"""Contexts for analyzer unit tests: hand-built (a Deployment with two revisions and one pod) or from an example snapshot."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aegis.core.analyzers.base import AnalysisPolicy, Context
+from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding
 from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
 from aegis.core.evidence.extract import extract
+from aegis.core.investigator import Investigator
+from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import ObjectRef
+from tests.incidents import EXAMPLES, NEAR_MISSES
 
 
 def deployment_context(
@@ -66,3 +69,20 @@ def deployment_context(
         observed_at=datetime(2026, 11, 25, tzinfo=UTC),
     )
     return Context(bundle=bundle, evidence=extract(bundle), policy=AnalysisPolicy())
+
+
+async def snapshot_bundle(directory: str, kind: str, namespace: str, name: str, *, near_miss: bool = False) -> ObjectBundle:
+    """The bundle the engine collects for a target of an example (or near-miss) snapshot; a copy tests may edit."""
+    root = NEAR_MISSES if near_miss else EXAMPLES
+    bundle, _ = await Investigator(SnapshotGateway.open(root / directory / "snapshot")).collect(ObjectRef(kind=kind, namespace=namespace, name=name))
+    return bundle.model_copy(deep=True)
+
+
+def context_of(bundle: ObjectBundle, policy: AnalysisPolicy | None = None) -> Context:
+    return Context(bundle=bundle, evidence=extract(bundle), policy=policy or AnalysisPolicy())
+
+
+def fix_ops(finding: Finding) -> list[dict[str, object]]:
+    """The finding's patch as RFC 6902 dicts."""
+    assert finding.fix is not None
+    return [op.as_json() for op in finding.fix.ops]

@@ -3,29 +3,8 @@
 from __future__ import annotations
 
 from aegis.core.analyzers import image_pull_error as pull
-from aegis.core.analyzers.base import Context, Finding
-from aegis.core.evidence.bundle import ObjectBundle
-from aegis.core.evidence.extract import extract
-from aegis.core.investigator import Investigator
 from aegis.core.kube import objects
-from aegis.core.kube.snapshot import SnapshotGateway
-from aegis.core.models import AnalysisPolicy, ObjectRef
-from tests.incidents import EXAMPLES, NEAR_MISSES
-
-
-async def _bundle(directory: str, kind: str, namespace: str, name: str, *, near_miss: bool = False) -> ObjectBundle:
-    root = NEAR_MISSES if near_miss else EXAMPLES
-    bundle, _ = await Investigator(SnapshotGateway.open(root / directory / "snapshot")).collect(ObjectRef(kind=kind, namespace=namespace, name=name))
-    return bundle.model_copy(deep=True)
-
-
-def _ctx(bundle: ObjectBundle) -> Context:
-    return Context(bundle=bundle, evidence=extract(bundle), policy=AnalysisPolicy())
-
-
-def _ops(finding: Finding) -> list[dict[str, object]]:
-    assert finding.fix is not None
-    return [op.as_json() for op in finding.fix.ops]
+from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 
 def test_registry_answers_are_classified() -> None:
@@ -42,31 +21,31 @@ def test_registry_answers_are_classified() -> None:
 
 async def test_daemonset_gets_the_previous_revisions_image_back() -> None:
     """The ControllerRevision before the failing one ran 3.1.9: the DaemonSet's container image is set back to it."""
-    finding = pull.analyze(_ctx(await _bundle("log-agent-gaps", "DaemonSet", "observability", "log-agent")))
+    finding = pull.analyze(context_of(await snapshot_bundle("log-agent-gaps", "DaemonSet", "observability", "log-agent")))
     assert finding is not None
-    ops = _ops(finding)
+    ops = fix_ops(finding)
     assert {"op": "test", "path": "/spec/template/spec/containers/0/image", "value": "cr.fluentbit.io/fluent/fluent-bit:3.1.91"} in ops
     assert {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "cr.fluentbit.io/fluent/fluent-bit:3.1.9"} in ops
 
 
 async def test_missing_image_without_an_earlier_revision_gives_no_patch() -> None:
     """With only the current revision known, there is no image known to work: manual steps only."""
-    bundle = await _bundle("log-agent-gaps", "DaemonSet", "observability", "log-agent")
+    bundle = await snapshot_bundle("log-agent-gaps", "DaemonSet", "observability", "log-agent")
     bundle.revisions = [max(bundle.revisions, key=objects.revision)]
-    finding = pull.analyze(_ctx(bundle))
+    finding = pull.analyze(context_of(bundle))
     assert finding is not None and finding.fix is None
     assert any("exists" in step for step in finding.manual_steps)
 
 
 async def test_unauthorized_names_the_pull_secret_and_proposes_no_patch() -> None:
     """401 from a private registry: no image change; the manual steps point at imagePullSecret ecr-pull."""
-    bundle = await _bundle("invoice-worker-queue-growing", "Deployment", "billing", "invoice-worker")
-    finding = pull.analyze(_ctx(bundle))
+    bundle = await snapshot_bundle("invoice-worker-queue-growing", "Deployment", "billing", "invoice-worker")
+    finding = pull.analyze(context_of(bundle))
     assert finding is not None and finding.fix is None
     assert any("ecr-pull" in step for step in finding.manual_steps)
 
 
 async def test_pull_errors_that_already_recovered_are_ignored() -> None:
     """Rate-limited pull events on a sidecar that now runs: nothing is waiting, so no finding."""
-    bundle = await _bundle("sidecar-pull-recovered", "Deployment", "edge", "gateway", near_miss=True)
-    assert pull.analyze(_ctx(bundle)) is None
+    bundle = await snapshot_bundle("sidecar-pull-recovered", "Deployment", "edge", "gateway", near_miss=True)
+    assert pull.analyze(context_of(bundle)) is None

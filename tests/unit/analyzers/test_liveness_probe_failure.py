@@ -3,83 +3,63 @@
 from __future__ import annotations
 
 from aegis.core.analyzers import liveness_probe_failure as live
-from aegis.core.analyzers.base import Context, Finding
-from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
-from aegis.core.evidence.extract import extract
-from aegis.core.investigator import Investigator
+from aegis.core.evidence.bundle import ContainerLogs
 from aegis.core.kube import objects
-from aegis.core.kube.snapshot import SnapshotGateway
-from aegis.core.models import AnalysisPolicy, ObjectRef
-from tests.incidents import EXAMPLES, NEAR_MISSES
-
-
-async def _bundle(directory: str, kind: str, namespace: str, name: str, *, near_miss: bool = False) -> ObjectBundle:
-    root = NEAR_MISSES if near_miss else EXAMPLES
-    bundle, _ = await Investigator(SnapshotGateway.open(root / directory / "snapshot")).collect(ObjectRef(kind=kind, namespace=namespace, name=name))
-    return bundle.model_copy(deep=True)
-
-
-def _ctx(bundle: ObjectBundle) -> Context:
-    return Context(bundle=bundle, evidence=extract(bundle), policy=AnalysisPolicy())
-
-
-def _ops(finding: Finding) -> list[dict[str, object]]:
-    assert finding.fix is not None
-    return [op.as_json() for op in finding.fix.ops]
+from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 
 async def test_rollout_that_changed_the_probe_is_undone_for_the_probe_only() -> None:
     """The previous revision probed port 'http': the fix restores that port and changes nothing else."""
-    finding = live.analyze(_ctx(await _bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")))
+    finding = live.analyze(context_of(await snapshot_bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")))
     assert finding is not None and finding.confidence >= 0.9
-    ops = _ops(finding)
+    ops = fix_ops(finding)
     assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": "http"} in ops
     assert [op for op in ops if op["op"] != "test"] == [ops[-1]]
 
 
 async def test_undeclared_port_without_a_previous_revision_uses_the_declared_port() -> None:
     """With no rollout to undo, a probe on undeclared port 9464 is pointed at the only declared port, as a number like before."""
-    bundle = await _bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")
+    bundle = await snapshot_bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")
     bundle.replicasets = [max(bundle.replicasets, key=objects.revision)]
-    finding = live.analyze(_ctx(bundle))
+    finding = live.analyze(context_of(bundle))
     assert finding is not None
-    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": 3000} in _ops(finding)
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": 3000} in fix_ops(finding)
 
 
 async def test_404_path_is_taken_from_the_passing_readiness_probe() -> None:
     """Liveness GET /healthz answers 404; readiness GET /up passes on the same port, so /up is the fix."""
-    finding = live.analyze(_ctx(await _bundle("storefront-intermittent-502", "Deployment", "web", "storefront")))
+    finding = live.analyze(context_of(await snapshot_bundle("storefront-intermittent-502", "Deployment", "web", "storefront")))
     assert finding is not None
-    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/up"} in _ops(finding)
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/up"} in fix_ops(finding)
 
 
 async def test_404_without_a_known_good_path_proposes_no_patch() -> None:
     """When the readiness probe uses the same wrong path, nothing tells AEGIS the right one: manual steps only."""
-    bundle = await _bundle("storefront-intermittent-502", "Deployment", "web", "storefront")
+    bundle = await snapshot_bundle("storefront-intermittent-502", "Deployment", "web", "storefront")
     assert bundle.workload is not None
     objects.pod_spec(bundle.workload)["containers"][0]["readinessProbe"]["httpGet"]["path"] = "/healthz"
-    finding = live.analyze(_ctx(bundle))
+    finding = live.analyze(context_of(bundle))
     assert finding is not None and finding.fix is None and finding.manual_steps
 
 
 async def test_timeouts_on_the_right_endpoint_raise_thresholds_within_bounds() -> None:
     """Probe timeouts on a declared port and path: failureThreshold 3 -> 6 and timeoutSeconds 1 -> 5, no more."""
-    finding = live.analyze(_ctx(await _bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)))
+    finding = live.analyze(context_of(await snapshot_bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)))
     assert finding is not None
-    ops = _ops(finding)
+    ops = fix_ops(finding)
     assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/failureThreshold", "value": 6} in ops
     assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/timeoutSeconds", "value": 5} in ops
 
 
 async def test_slow_start_raises_initial_delay_capped_at_five_minutes() -> None:
     """A logged 400 s start-up asks for 600 s of initial delay; the patch stops at the 300 s bound."""
-    bundle = await _bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
+    bundle = await snapshot_bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
     pod = objects.name(bundle.pods[0])
     bundle.logs = [ContainerLogs(pod=pod, container="tiles", previous=True, text='level=INFO msg="tile-server ready in 400s"\n')]
-    finding = live.analyze(_ctx(bundle))
+    finding = live.analyze(context_of(bundle))
     assert finding is not None
     path = "/spec/template/spec/containers/0/livenessProbe/initialDelaySeconds"
-    assert {"op": "replace", "path": path, "value": live.MAX_INITIAL_DELAY_SECONDS} in _ops(finding)
+    assert {"op": "replace", "path": path, "value": live.MAX_INITIAL_DELAY_SECONDS} in fix_ops(finding)
 
 
 def test_startup_times_are_read_from_several_runtimes() -> None:
@@ -92,7 +72,7 @@ def test_startup_times_are_read_from_several_runtimes() -> None:
 
 async def test_probe_failures_of_a_container_that_exits_on_its_own_are_not_liveness() -> None:
     """Unhealthy events but no kills and an exit code 1: the container crashes by itself."""
-    bundle = await _bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
+    bundle = await snapshot_bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
     bundle.events = [e for e in bundle.events if e.get("reason") != "Killing"]
     bundle.pods[0]["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] = 1
-    assert live.analyze(_ctx(bundle)) is None
+    assert live.analyze(context_of(bundle)) is None

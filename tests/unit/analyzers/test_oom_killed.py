@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 from aegis.core.analyzers import liveness_probe_failure, oom_killed
-from aegis.core.analyzers.base import Context, Finding
-from aegis.core.evidence.bundle import ObjectBundle
-from aegis.core.evidence.extract import extract
-from aegis.core.investigator import Investigator
 from aegis.core.kube import objects
-from aegis.core.kube.snapshot import SnapshotGateway
-from aegis.core.models import AnalysisPolicy, Category, ObjectRef
-from tests.incidents import EXAMPLES, NEAR_MISSES
-
-
-async def _bundle(directory: str, kind: str, namespace: str, name: str, *, near_miss: bool = False) -> ObjectBundle:
-    root = NEAR_MISSES if near_miss else EXAMPLES
-    bundle, _ = await Investigator(SnapshotGateway.open(root / directory / "snapshot")).collect(ObjectRef(kind=kind, namespace=namespace, name=name))
-    return bundle
-
-
-def _ctx(bundle: ObjectBundle, policy: AnalysisPolicy | None = None) -> Context:
-    return Context(bundle=bundle, evidence=extract(bundle), policy=policy or AnalysisPolicy())
-
-
-def _ops(finding: Finding) -> list[dict[str, object]]:
-    assert finding.fix is not None
-    return [op.as_json() for op in finding.fix.ops]
+from aegis.core.models import AnalysisPolicy, Category
+from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 
 async def test_sidecar_victim_gets_the_raise_and_the_app_container_is_untouched() -> None:
     """In an app + sidecar pod, only the OOMKilled sidecar's limit changes, to 2x (64Mi -> 128Mi)."""
-    finding = oom_killed.analyze(_ctx(await _bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")))
+    finding = oom_killed.analyze(context_of(await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")))
     assert finding is not None and finding.category is Category.OOM_KILLED
-    ops = _ops(finding)
+    ops = fix_ops(finding)
     assert {"op": "test", "path": "/spec/template/spec/containers/1/name", "value": "log-shipper"} in ops
     assert {"op": "replace", "path": "/spec/template/spec/containers/1/resources/limits/memory", "value": "128Mi"} in ops
     assert not any("/containers/0/" in str(op["path"]) for op in ops)
@@ -41,34 +21,34 @@ async def test_sidecar_victim_gets_the_raise_and_the_app_container_is_untouched(
 
 async def test_new_limit_is_capped_at_the_policy_ceiling() -> None:
     """The factor is applied, then bounded by memory_limit_max_mib (64Mi x 3 = 192Mi, capped at 150Mi)."""
-    bundle = await _bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")
-    finding = oom_killed.analyze(_ctx(bundle, AnalysisPolicy(memory_limit_factor=3.0, memory_limit_max_mib=150)))
+    bundle = await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")
+    finding = oom_killed.analyze(context_of(bundle, AnalysisPolicy(memory_limit_factor=3.0, memory_limit_max_mib=150)))
     assert finding is not None and finding.fix is not None
-    assert {"op": "replace", "path": "/spec/template/spec/containers/1/resources/limits/memory", "value": "150Mi"} in _ops(finding)
+    assert {"op": "replace", "path": "/spec/template/spec/containers/1/resources/limits/memory", "value": "150Mi"} in fix_ops(finding)
     assert "150Mi policy ceiling" in finding.fix.rationale
 
 
 async def test_limit_already_at_the_ceiling_gives_no_patch() -> None:
     """An 8Gi limit with the default 8192Mi ceiling: no fix, and manual steps that say why."""
-    finding = oom_killed.analyze(_ctx(await _bundle("fraud-scorer-backlog", "Deployment", "risk", "fraud-scorer")))
+    finding = oom_killed.analyze(context_of(await snapshot_bundle("fraud-scorer-backlog", "Deployment", "risk", "fraud-scorer")))
     assert finding is not None and finding.fix is None
     assert any("8192Mi" in step for step in finding.manual_steps)
 
 
 async def test_missing_request_is_pinned_to_the_old_limit() -> None:
     """Without a memory request (which defaults to the limit), the patch adds one equal to the old limit."""
-    bundle = (await _bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")).model_copy(deep=True)
+    bundle = (await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")).model_copy(deep=True)
     assert bundle.workload is not None
     sidecar = objects.pod_spec(bundle.workload)["containers"][1]
     sidecar["resources"] = {"limits": {"memory": "64Mi"}}
-    finding = oom_killed.analyze(_ctx(bundle))
+    finding = oom_killed.analyze(context_of(bundle))
     assert finding is not None
-    assert {"op": "add", "path": "/spec/template/spec/containers/1/resources/requests", "value": {"memory": "64Mi"}} in _ops(finding)
+    assert {"op": "add", "path": "/spec/template/spec/containers/1/resources/requests", "value": {"memory": "64Mi"}} in fix_ops(finding)
 
 
 async def test_liveness_kills_around_an_oom_kill_are_left_to_oom_killed() -> None:
     """A StatefulSet pod with liveness failures and an OOMKilled last state: liveness steps aside, OOM explains the probe."""
-    ctx = _ctx(await _bundle("search-indexer-flapping", "Pod", "catalog", "search-indexer-1"))
+    ctx = context_of(await snapshot_bundle("search-indexer-flapping", "Pod", "catalog", "search-indexer-1"))
     assert liveness_probe_failure.analyze(ctx) is None
     finding = oom_killed.analyze(ctx)
     assert finding is not None
@@ -77,5 +57,5 @@ async def test_liveness_kills_around_an_oom_kill_are_left_to_oom_killed() -> Non
 
 async def test_exit_137_without_oomkilled_is_not_oom() -> None:
     """SIGKILL after liveness timeouts (exit 137, reason Error) and a log that mentions OOM in passing is not an OOM kill."""
-    bundle = await _bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
-    assert oom_killed.analyze(_ctx(bundle)) is None
+    bundle = await snapshot_bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
+    assert oom_killed.analyze(context_of(bundle)) is None
