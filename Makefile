@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit lint typecheck bench cluster clean
+.PHONY: demo demo-live test test-unit lint typecheck bench cluster clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml setup.py
 
 demo: $(STAMP)
 	$(BIN)/aegis demo
+
+# The whole story on a real control plane: builds it first if the cache is empty (~10 min once).
+demo-live: $(STAMP)
+	bash tests/cluster/build.sh
+	$(BIN)/aegis demo --live
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -73,9 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of `analyze --output json`")
 
-    demo = sub.add_parser("demo", help="diagnose a bundled example incident (no cluster, no Slack)")
+    demo = sub.add_parser("demo", help="diagnose a bundled example incident (no cluster, no Slack); --live: the whole story on a real control plane")
     demo.add_argument("--incident", default=DEMO_INCIDENT, help="example name under examples/incidents/")
     demo.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    demo.add_argument("--live", action="store_true", help="start the test control plane (make cluster), break the example, analyze, verify in shadow, apply")
+    demo.add_argument("--out", default="build/demo-live", metavar="DIR", help="with --live: where each Slack message's Block Kit JSON is written")
+    demo.add_argument("--keep", action="store_true", help="with --live: keep the control plane's files (logs, kubeconfigs) afterwards")
     return parser
 
 
@@ -104,6 +107,10 @@ async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
 
         print(json_schema())
         return 0
+    if args.command == "demo" and args.live:
+        from aegis.bot import demo_live
+
+        return await demo_live.run(settings, incident_name=args.incident, out_dir=Path(args.out), keep=args.keep)
     if args.command == "demo":
         incident = EXAMPLES_DIR / args.incident
         expected = _read_expected(incident)

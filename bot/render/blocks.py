@@ -118,7 +118,7 @@ def parent(incident: Incident) -> SlackMessage:
         SectionBlock(
             text=MarkdownTextObject(text=f"*{status_word(incident.state)}* · {escape(incident.severity)} · *{escape(incident.title)}* ({incident.id})")
         ),
-        ContextBlock(elements=[MarkdownTextObject(text=escape(" · ".join(_context_bits(incident))) + f" · started {date_token(incident.created_at)}")]),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(_context_bits(incident)) + f" · started {date_token(incident.created_at)}")]),
     ]
     if incident.diagnosis:
         rca = incident.diagnosis.rca
@@ -160,15 +160,16 @@ def lifecycle_line(incident: Incident) -> str:
 
 
 def _context_bits(incident: Incident) -> list[str]:
+    """mrkdwn pieces: names and labels escaped, the requester a real mention (escaping the whole line showed `<@U…>` literally)."""
     bits = []
     if incident.target:
-        bits += [f"namespace {incident.target.namespace}", f"{incident.target.kind.lower()} {incident.target.name}"]
+        bits += [f"namespace {escape(incident.target.namespace)}", f"{incident.target.kind.lower()} {escape(incident.target.name)}"]
     if incident.diagnosis and incident.diagnosis.workload and incident.diagnosis.workload != incident.target:
-        bits.append(f"workload {incident.diagnosis.workload.kind.lower()}/{incident.diagnosis.workload.name}")
+        bits.append(f"workload {incident.diagnosis.workload.kind.lower()}/{escape(incident.diagnosis.workload.name)}")
     if incident.source.value == "alertmanager":
-        bits.append(f"alert {incident.labels.get('alertname', '?')}")
+        bits.append(f"alert {escape(incident.labels.get('alertname', '?'))}")
     elif incident.requested_by:
-        bits.append(f"via <@{incident.requested_by}> /aegis")
+        bits.append(f"via <@{escape(incident.requested_by)}> /aegis")
     return bits
 
 

@@ -102,3 +102,13 @@ def test_alert_without_target_shows_labels() -> None:
     )
     dumped = json.dumps(blocks.parent(incident).blocks)
     assert "DiskFull" in dumped and "disk 95%" in dumped and "nothing to analyze" in dumped
+
+
+def test_parent_mentions_the_requester_and_escapes_alert_labels() -> None:
+    """The requester is a real mention; an alert's label text cannot form one."""
+    requested = blocks.parent(_incident(requested_by="U0SRE"))
+    context = next(b for b in requested.blocks if b["type"] == "context")["elements"][0]["text"]
+    assert "via <@U0SRE> /aegis" in context
+    alert = _incident(source=IncidentSource.ALERTMANAGER, labels={"alertname": "<!channel> Disk"}, requested_by=None)
+    context = next(b for b in blocks.parent(alert).blocks if b["type"] == "context")["elements"][0]["text"]
+    assert "alert &lt;!channel&gt; Disk" in context and "<!channel>" not in context
