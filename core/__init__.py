@@ -1,1 +1,5 @@
 """AEGIS core: everything that is not Slack and can run from a CLI or a test."""
+
+from aegis.core._quiet_imports import preload_structlog
+
+preload_structlog()  # before any module imports structlog: see _quiet_imports
