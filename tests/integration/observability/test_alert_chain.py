@@ -224,6 +224,10 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
 
         assert len(parents(standin)) == 1, [m.text for m in parents(standin)]
         assert standin.recorder.updates_of(CHANNEL, parent.ts)[-1] == parent_now
+        # The diagnosis reply lost its buttons (notes/slack-ux.md: after resolution the buttons go away).
+        assert incident.diagnosis_ts is not None
+        reply_now = latest(standin.recorder.message(CHANNEL, incident.diagnosis_ts))
+        assert not [b for b in reply_now["blocks"] or [] if b["type"] == "actions"], reply_now["blocks"]
         thread_texts = [latest(m)["text"] for m in standin.recorder.thread(CHANNEL, parent.ts)]
         assert any("resolved" in t for t in thread_texts), thread_texts
         audit = [(a.actor, a.action) for a in await store.audit(incident.id)]
