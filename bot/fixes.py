@@ -80,7 +80,7 @@ async def verify(service: IncidentService, incident_id: IncidentId, *, revision:
         await service._audit(incident_id, user, "verify", "noop", f"state {state}")
         return _outcome(False, messages.cannot_now(incident_id, "verify", state))
     await service._audit(incident_id, user, "verify", "started", "")
-    await _rerender(service, moved)
+    await rerender_diagnosis(service, moved)
     await service._refresh_parent(moved)
     reply = await service._post_in_thread(moved, lifecycle.verifying(moved, [], user))
     phases: list[PhaseTiming] = []
@@ -98,7 +98,7 @@ async def verify(service: IncidentService, incident_id: IncidentId, *, revision:
         await service._audit(incident_id, "aegis", "verify", "failed", str(exc))
         await _edit(service, moved, reply, lifecycle.action_result(moved, "Verify in shadow", user, False, str(exc), phases))
         if back:
-            await _rerender(service, back)
+            await rerender_diagnosis(service, back)
             await service._refresh_parent(back)
         return _outcome(False, messages.action_failed("verify", str(exc)))
     to = IncidentState.VERIFIED if result.passed else IncidentState.VERIFICATION_FAILED
@@ -112,7 +112,7 @@ async def verify(service: IncidentService, incident_id: IncidentId, *, revision:
     )
     final = done or moved
     await _edit(service, final, reply, lifecycle.verdict(final, result))
-    await _rerender(service, final)
+    await rerender_diagnosis(service, final)
     await service._refresh_parent(final)
     return _outcome(True)
 
@@ -140,7 +140,7 @@ async def apply(service: IncidentService, incident_id: IncidentId, *, revision: 
         await service._audit(incident_id, user, "apply", "noop", f"state {state}")
         return _outcome(False, messages.cannot_now(incident_id, "apply", state))
     await service._audit(incident_id, user, "apply", "approved", verdict.reason)
-    await _rerender(service, moved)
+    await rerender_diagnosis(service, moved)
     await service._refresh_parent(moved)
     reply = await service._post_in_thread(moved, lifecycle.working(moved, "Applying the fix to", user))
     assert service.remediator is not None and moved.diagnosis is not None and moved.diagnosis.fix is not None
@@ -158,7 +158,7 @@ async def apply(service: IncidentService, incident_id: IncidentId, *, revision: 
     if result.outcome in ("conflict", "failed"):
         await service._update(incident_id, last_error=result.reason[:500])
     await _edit(service, final, reply, lifecycle.action_result(final, "Apply fix", user, result.ok, result.reason, result.phases))
-    await _rerender(service, final)
+    await rerender_diagnosis(service, final)
     await service._refresh_parent(final)
     return _outcome(result.ok, None if result.ok else messages.action_failed("apply", result.reason))
 
@@ -177,7 +177,7 @@ async def rollback(service: IncidentService, incident_id: IncidentId, *, revisio
         state = current.state.value if current else "?"
         await service._audit(incident_id, user, "rollback", "noop", f"state {state}")
         return _outcome(False, messages.cannot_now(incident_id, "roll back", state))
-    await _rerender(service, moved)
+    await rerender_diagnosis(service, moved)
     reply = await service._post_in_thread(moved, lifecycle.working(moved, "Rolling back", user))
     assert service.remediator is not None
     result = await service.remediator.rollback(record, log=telemetry.get_logger(incident_id=incident_id))
@@ -186,7 +186,7 @@ async def rollback(service: IncidentService, incident_id: IncidentId, *, revisio
     await service._audit(incident_id, user, "rollback", "ok" if result.ok else result.outcome, result.reason[:1000])
     final = done or moved
     await _edit(service, final, reply, lifecycle.action_result(final, "Roll back", user, result.ok, result.reason, result.phases))
-    await _rerender(service, final)
+    await rerender_diagnosis(service, final)
     await service._refresh_parent(final)
     return _outcome(result.ok, None if result.ok else messages.action_failed("roll back", result.reason))
 
@@ -203,7 +203,7 @@ async def _edit(service: IncidentService, incident: Incident, reply_ts: str | No
     await service._replace_reply(incident, reply_ts, message)
 
 
-async def _rerender(service: IncidentService, incident: Incident) -> None:
+async def rerender_diagnosis(service: IncidentService, incident: Incident) -> None:
     """The diagnosis reply with the buttons of the current state."""
     if not (incident.channel and incident.diagnosis_ts and incident.diagnosis):
         return

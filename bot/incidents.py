@@ -248,6 +248,8 @@ class IncidentService:
             if resolved:
                 await self._audit(incident.id, "alertmanager", "resolve", "ok", "all alerts resolved")
                 await self._post_in_thread(resolved, blocks.SlackMessage(text=messages.resolved_by_alertmanager(), blocks=[]))
+                # notes/slack-ux.md: after resolution the buttons go away (Verify/Apply on a healed workload only mislead).
+                await fixes.rerender_diagnosis(self, resolved)
                 await self._refresh_parent(resolved)
                 return resolved
             return incident

@@ -101,16 +101,35 @@ class RecordedKubeMetrics:
             await runner.cleanup()
 
 
+async def stop_process_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the process group started with start_new_session, SIGKILL it after 15 s, reap it."""
+    if proc.returncode is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=15)
+    except TimeoutError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        await asyncio.wait_for(proc.wait(), timeout=5)
+
+
 @asynccontextmanager
-async def prometheus(workdir: Path, targets: dict[str, str], rule_files: tuple[Path, ...] = ()) -> AsyncIterator[str]:
-    """Prometheus scraping `targets` (job -> host:port) every second and evaluating `rule_files`; its base URL."""
+async def prometheus(
+    workdir: Path, targets: dict[str, str], rule_files: tuple[Path, ...] = (), *, port: int | None = None, alertmanager: str | None = None
+) -> AsyncIterator[str]:
+    """Prometheus scraping `targets` (job -> host:port) every second and evaluating `rule_files`; its base URL.
+
+    `port` when the caller had to hand the URL out before the start; `alertmanager` (host:port) receives its alerts.
+    """
     binary = prometheus_binary()
-    port = free_port()
-    config = {
+    port = port or free_port()
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in targets.items()],
     }
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (workdir / "prometheus.log").open("w")
     proc = await asyncio.create_subprocess_exec(
@@ -137,11 +156,5 @@ async def prometheus(workdir: Path, targets: dict[str, str], rule_files: tuple[P
             await poll("prometheus /-/ready", ready, timeout=30)
         yield url
     finally:
-        if proc.returncode is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=15)
-            except TimeoutError:
-                os.killpg(proc.pid, signal.SIGKILL)
-                await asyncio.wait_for(proc.wait(), timeout=5)
+        await stop_process_group(proc)
         log.close()

@@ -1,0 +1,236 @@
+"""The alert path end to end on the real control plane, with nothing faked but Slack.
+
+An example workload breaks (crashloop-missing-env, the missing DATABASE_URL) → kube-state-metrics'
+pod series (the live substitute, kube_state_live.py) show it CrashLoopBackOff → the shipped
+KubePodCrashLooping rule fires in a real Prometheus → a real Alertmanager, configured like
+deploy/docker/alertmanager.yml, posts to AEGIS's webhook with its bearer token → exactly one
+thread in the Slack stand-in, diagnosed from the live cluster through AEGIS's ServiceAccount, with
+Prometheus evidence, the Grafana/Loki links and the memory/restarts graph → the engine's fix is
+applied → the alert resolves, Alertmanager posts `resolved`, and the parent is edited to say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import yaml
+from aiohttp import web
+
+from aegis.bot import app as app_factory
+from aegis.bot.observability import Observability
+from aegis.bot.render import blocks
+from aegis.bot.slack_client import SlackChatClient
+from aegis.core import config
+from aegis.core.investigator import Investigator
+from aegis.core.kube.live import LiveGateway
+from aegis.core.models import Incident as AegisIncident
+from aegis.core.models import IncidentState, ObjectRef
+from aegis.core.store import open_store
+from tests.cluster.controlplane import resource_path
+from tests.incidents import EXAMPLES, Incident, load_all
+from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, latest
+from tests.integration.conftest import Cluster
+from tests.integration.examples import deploy_example
+from tests.integration.observability.alertmanager import alertmanager, config_for_test
+from tests.integration.observability.kube_state_live import KubeStateLive
+from tests.integration.observability.prometheus import ALERTS, free_port, poll, prometheus
+from tests.slack_standin.server import Message, SlackStandIn
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = next(i for i in load_all(EXAMPLES) if i.name == "crashloop-missing-env")
+GRAFANA = "https://grafana.example.com"
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RANGE = re.compile(r"\[((?:\d+[smhdw])+)\]")
+
+
+def _seconds(duration: str) -> int:
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(duration))
+
+
+def _minutes_as_seconds(duration: str) -> str:
+    seconds = _seconds(duration)
+    return f"{max(1, seconds // 60)}s" if seconds else "0s"
+
+
+def scaled_rules(into: Path) -> Path:
+    """A temp copy of the shipped rules with every duration divided by 60 (minutes become seconds).
+
+    Two fields change, on the parsed YAML: each rule's `for` (15m before KubePodCrashLooping fires
+    would make the test last a quarter of an hour) and the range selectors in `expr` (`[5m]`: a
+    healed pod's CrashLoopBackOff sample would keep the alert firing five minutes after the pod is
+    gone, delaying the resolution). Dividing both by the same factor keeps each rule's proportions;
+    with the 1 s scrape and evaluation interval a 5 s window still holds five samples. The shipped
+    file itself is unchanged (promtool tests it as it is, deploy/check.sh).
+    """
+    rules = yaml.safe_load(ALERTS.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = _minutes_as_seconds(str(rule["for"]))
+            rule["expr"] = _RANGE.sub(lambda m: f"[{_minutes_as_seconds(m.group(1))}]", rule["expr"])
+    into.write_text(yaml.safe_dump(rules, sort_keys=False))
+    return into
+
+
+def single_replica(example: Incident, into: Path) -> Incident:
+    """The example with one replica: the shipped route groups by pod, so its one pod is one group and one thread."""
+    docs = [d for d in yaml.safe_load_all((example.directory / "manifest.yaml").read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            doc["spec"]["replicas"] = 1
+    into.mkdir(parents=True)
+    (into / "manifest.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return Incident(example.name, into, example.expected)
+
+
+def parents(standin: SlackStandIn) -> list[Message]:
+    return [m for m in standin.recorder.messages(CHANNEL) if m.thread_ts is None]
+
+
+async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(control_plane: Cluster, tmp_path: Path) -> None:
+    """Break → Prometheus rule fires → Alertmanager → one diagnosed thread with links and graph → fix → resolved edits the parent."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    def mark(phase: str) -> None:
+        timings[phase] = round(time.monotonic() - started, 1)
+
+    # deploy_example blocks (a sync client, sleeps between revisions): keep it off the event loop.
+    target = await asyncio.to_thread(deploy_example, control_plane, single_replica(EXAMPLE, tmp_path / "example"))
+    ns = target.namespace
+    mark("deployed")
+
+    (tmp_path / "alertmanager-token").write_text(ALERT_TOKEN)
+    rules = scaled_rules(tmp_path / "prometheus-alerts.yaml")
+    kube = KubeStateLive(control_plane.api_url, control_plane.cp.admin_token, control_plane.cp.ca_file, namespaces=(ns,))
+    # AEGIS must know Prometheus' URL before it starts, Alertmanager AEGIS's, and Prometheus Alertmanager's.
+    prometheus_port = free_port()
+    gateway = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(gateway.close)
+        standin = await stack.enter_async_context(SlackStandIn(rate_per_second=None).serve())
+        settings = config.load(
+            slack_bot_token=standin.token, slack_signing_secret=SECRET, slack_api_url=standin.url, slack_channel=CHANNEL,
+            alertmanager_token=ALERT_TOKEN, store_url=str(tmp_path / "aegis.db"),
+            prometheus_url=f"http://127.0.0.1:{prometheus_port}", grafana_url=GRAFANA, backend_timeout_seconds=10.0,
+        )  # fmt: skip
+        store = await open_store(settings.store_url)
+        stack.push_async_callback(store.close)
+        chat = SlackChatClient(standin.token, standin.url, per_channel_interval=0.0)
+        stack.push_async_callback(chat.aclose)
+        kube_target = await stack.enter_async_context(kube.serve())
+        investigator = Investigator(gateway, settings=settings, links=Observability.from_settings(settings).link_builder)
+        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator)
+        runner = web.AppRunner(bot.web, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        bot_address = f"127.0.0.1:{runner.addresses[0][1]}"
+        stack.push_async_callback(bot.service.drain)
+        am_config = config_for_test(f"http://{bot_address}/alertmanager/webhook", tmp_path / "alertmanager-token")
+        am = await stack.enter_async_context(alertmanager(tmp_path, am_config))
+        prom_url = await stack.enter_async_context(
+            prometheus(tmp_path, {"aegis": bot_address, "kube-state-metrics": kube_target}, (rules,), port=prometheus_port, alertmanager=am)
+        )
+        mark("stack up")
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=5))
+
+        async def state() -> str:
+            """What Prometheus and Alertmanager see now, and the pods, for timeout messages."""
+            alerts = (await http.get(f"{prom_url}/api/v1/alerts")).json()["data"]["alerts"]
+            am_alerts = (await http.get(f"http://{am}/api/v2/alerts")).json()
+            pods = await asyncio.to_thread(control_plane.dump, ns)
+            return f"prometheus alerts: {json.dumps(alerts)}\nalertmanager: {json.dumps(am_alerts)}\nscrapes: {kube.scrapes}\n{pods}"
+
+        # 1. The rule fires, Alertmanager posts, AEGIS opens one thread and diagnoses it from the live cluster.
+        async def diagnosed_thread() -> tuple[Message, dict[str, Any]] | None:
+            found = parents(standin)
+            if not found:
+                return None
+            replies = [latest(m) for m in standin.recorder.thread(CHANNEL, found[0].ts)]
+            diagnosis = next((r for r in replies if "missing_env_var" in r["text"]), None)
+            graph = [f for f in standin.recorder.files.values() if f.thread_ts == found[0].ts]
+            return (found[0], diagnosis) if diagnosis and graph else None
+
+        try:
+            parent, diagnosis = await poll("a diagnosed alert thread with its graph in the Slack stand-in", diagnosed_thread, timeout=150, interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await state()}") from None
+        mark("thread diagnosed")
+
+        (incident,) = await store.list_open()
+        assert incident.target is not None and incident.target.kind == "Pod" and incident.target.namespace == ns, incident.target
+        pod = incident.target.name
+        assert incident.title.startswith("KubePodCrashLooping: Pod") and incident.labels["pod"] == pod
+        assert incident.diagnosis is not None and incident.diagnosis.fix is not None
+        assert incident.diagnosis.fix.target == ObjectRef(kind="Deployment", namespace=ns, name="checkout")
+        live_pods = {p["metadata"]["name"] for p in await asyncio.to_thread(control_plane.pods, ns)}
+        assert pod in live_pods, f"the alert names {pod}, the cluster has {live_pods}"
+
+        text = json.dumps(diagnosis)
+        assert "DATABASE_URL" in text
+        assert f"Prometheus: container checkout of {ns}/{pod} restarted" in text  # metric evidence from the real Prometheus
+        footer = next(e["text"] for b in diagnosis["blocks"] if b["type"] == "context" for e in b["elements"] if "Grafana dashboard" in e["text"])
+        dashboard_url, loki_url = re.findall(r"<(https?:[^|>]+)\|", footer)[:2]
+        dash = parse_qs(urlsplit(dashboard_url).query)
+        assert dashboard_url.startswith(f"{GRAFANA}/d/aegis-overview/") and dash["var-namespace"] == [ns] and dash["var-pod"] == [pod]
+        (pane,) = json.loads(parse_qs(urlsplit(loki_url).query)["panes"][0]).values()
+        assert pane["queries"][0]["expr"] == f'{{namespace="{ns}", pod="{pod}"}}'
+        (graph,) = [f for f in standin.recorder.files.values() if f.thread_ts == parent.ts]
+        assert graph.content is not None and graph.content[:8] == b"\x89PNG\r\n\x1a\n" and pod in graph.filename
+
+        # Alertmanager repeats the firing group (repeat_interval): AEGIS edits the parent, never a second thread.
+        async def repeated() -> AegisIncident | None:
+            found = await store.get(incident.id)
+            return found if found and found.repeat_count >= 1 else None
+
+        await poll("Alertmanager to repeat the firing group", repeated, timeout=30, interval=0.5)
+        mark("repeat seen")
+
+        # 2. The engine's fix (server-side, as the diagnosis proposed it) heals the workload.
+        fix = incident.diagnosis.fix
+        await asyncio.to_thread(control_plane.api.patch, resource_path(fix.target.kind, ns, fix.target.name), fix.patch_json(), kind="json")
+
+        async def rolled_out() -> bool:
+            return await asyncio.to_thread(control_plane.rolled_out, ns, "checkout")
+
+        await poll(f"deployment {ns}/checkout to roll out with the fix", rolled_out, timeout=90, interval=0.5)
+        mark("fixed")
+
+        # 3. The alert resolves; Alertmanager posts `resolved`; the parent is edited to RESOLVED.
+        async def resolved() -> dict[str, Any] | None:
+            found = await store.get(incident.id)
+            if found is None or found.state is not IncidentState.RESOLVED:
+                return None
+            now = latest(standin.recorder.message(CHANNEL, parent.ts))
+            return now if blocks.status_word(IncidentState.RESOLVED) in now["text"] else None
+
+        try:
+            parent_now = await poll("the alert to resolve and the parent to say RESOLVED", resolved, timeout=90, interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await state()}") from None
+        mark("resolved")
+
+        assert len(parents(standin)) == 1, [m.text for m in parents(standin)]
+        assert standin.recorder.updates_of(CHANNEL, parent.ts)[-1] == parent_now
+        # The diagnosis reply lost its buttons (notes/slack-ux.md: after resolution the buttons go away).
+        assert incident.diagnosis_ts is not None
+        reply_now = latest(standin.recorder.message(CHANNEL, incident.diagnosis_ts))
+        assert not [b for b in reply_now["blocks"] or [] if b["type"] == "actions"], reply_now["blocks"]
+        thread_texts = [latest(m)["text"] for m in standin.recorder.thread(CHANNEL, parent.ts)]
+        assert any("resolved" in t for t in thread_texts), thread_texts
+        audit = [(a.actor, a.action) for a in await store.audit(incident.id)]
+        assert ("alertmanager", "alert") in audit and ("alertmanager", "resolve") in audit
+    timings["total"] = round(time.monotonic() - started, 1)
+    print(f"\n[alert chain] {timings}")
