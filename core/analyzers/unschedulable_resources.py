@@ -68,8 +68,8 @@ class SchedulingFailure:
         return sum(1 for kind in (VOLUME, CONSTRAINTS, RESOURCES) if self.nodes(kind)) > 1
 
     def headline(self) -> str:
-        """The message without the preemption tail."""
-        return self.message.split(" preemption:")[0].strip()
+        """The filter verdict alone, without what post-filter plugins and preemption appended."""
+        return filter_verdict(self.message)
 
 
 def classify(reason: str) -> str:
@@ -92,13 +92,29 @@ def classify(reason: str) -> str:
     return OTHER
 
 
+def filter_verdict(message: str) -> str:
+    """The message up to the end of its first sentence ('0/3 nodes are available: … cpu.').
+
+    The scheduler appends what post-filter plugins say after that sentence: 'preemption: …' and,
+    since dynamic resource allocation, 'no new claims to deallocate, preemption: …'. A period
+    inside braces (a taint's key) or a resource name ('nvidia.com/gpu') ends nothing.
+    """
+    depth = 0
+    for i, char in enumerate(message):
+        depth += char == "{"
+        depth -= char == "}"
+        if char == "." and depth == 0 and message[i + 1 : i + 2] in (" ", ""):
+            return message[: i + 1].strip()
+    return message.split(" preemption:")[0].strip()
+
+
 def parse_message(message: str) -> tuple[int, list[tuple[int, str]]]:
     """(node total, [(count, reason)]) of a '0/3 nodes are available: ...' message."""
-    match = _AVAILABLE.search(message)
+    match = _AVAILABLE.search(filter_verdict(message))
     if not match:
         return 0, []
     total = int(match.group(2))
-    body = match.group(3).split(" preemption:")[0].strip().rstrip(".")
+    body = match.group(3).strip().rstrip(".")
     reasons: list[tuple[int, str]] = []
     for item in _split_outside_braces(body):
         counted = _COUNTED.match(item)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aegis.core.analyzers import patching
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.analyzers.unschedulable_resources import VOLUME, scheduling_failure
+from aegis.core.analyzers.unschedulable_resources import VOLUME, filter_verdict, scheduling_failure
 from aegis.core.evidence.extract import template_pair
 from aegis.core.kube import objects
 from aegis.core.models import Category, KubeObject, Risk
@@ -47,7 +47,7 @@ def analyze(ctx: Context) -> Finding | None:
     missing = bool(problem.claim) and pvc is None and ctx.bundle.knows("PersistentVolumeClaim")
     steps = [
         f"Pod {pod_name} is {(problem.pod.get('status') or {}).get('phase', 'Pending')} and has not started its containers{ctx.cite(f'status:pod:{pod_name}')}",
-        f"{'The scheduler' if problem.how == 'scheduling' else 'Kubernetes'} reports: {problem.message.split(' preemption:')[0]}{ctx.cite(*problem.keys)}",
+        f"{'The scheduler' if problem.how == 'scheduling' else 'Kubernetes'} reports: {filter_verdict(problem.message) if problem.how == 'scheduling' else problem.message}{ctx.cite(*problem.keys)}",
     ]
     claim_text = _claim_state(ctx, problem.claim, pvc, missing)
     if claim_text:

@@ -89,6 +89,13 @@ class KubeGateway(Protocol):
         """Delete the object with the given propagation policy; False when it was already gone."""
         ...
 
+    async def evict(self, namespace: str, pod: str) -> bool:
+        """Evict the pod through the Eviction API (disruption budgets apply); False when it was already gone.
+
+        TooManyRequestsError when a PodDisruptionBudget refuses the eviction now.
+        """
+        ...
+
     async def list_versioned(self, kind: str, namespace: str | None, label_selector: str | None = None) -> Listing:
         """Like list_objects, with the collection's resourceVersion to start a watch from."""
         ...

@@ -217,6 +217,22 @@ class LiveGateway:
             return False
         return True
 
+    async def evict(self, namespace: str, pod: str) -> bool:
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": namespace}}
+        try:
+            await self._request(
+                "POST",
+                kinds.info("Pod").object_path(namespace, pod) + "/eviction",
+                verb="create",
+                resource="pods/eviction",
+                namespace=namespace,
+                body=body,
+                name=pod,
+            )
+        except _NotFoundError:
+            return False
+        return True
+
     async def list_versioned(self, kind: str, namespace: str | None, label_selector: str | None = None) -> Listing:
         info = kinds.info(kind)
         query = [("labelSelector", label_selector)] if label_selector else []

@@ -157,6 +157,9 @@ class SnapshotGateway:
     async def delete(self, kind: str, namespace: str | None, name: str, *, propagation: Propagation = "Background") -> bool:
         raise self._read_only(f"deleting {kind}/{name}")
 
+    async def evict(self, namespace: str, pod: str) -> bool:
+        raise self._read_only(f"evicting pod/{pod}")
+
     async def list_versioned(self, kind: str, namespace: str | None, label_selector: str | None = None) -> Listing:
         return Listing(items=await self.list_objects(kind, namespace, label_selector), resource_version="")
 

@@ -6,6 +6,10 @@ then watch the rollout to completion or to its progress deadline. The previous a
 values of what the fix touched (the pod template of a workload, the selector of a Service,
 the changed fields of a bare Pod) are returned as an AppliedRecord; the caller stores it.
 
+A StatefulSet whose pods are stuck on the broken revision never replaces them by itself after its
+template is fixed (its controller waits for each pod to become Ready first): Apply evicts those
+pods, as Kubernetes' "forced rollback" asks, so the fixed template can roll out.
+
 Roll back: a patch that first `test`s that those values are still as AEGIS left them, then
 restores the previous values exactly; a workload edited since is refused, not overwritten.
 """
@@ -22,7 +26,7 @@ import jsonpointer
 from pydantic import Field
 
 from aegis.core import telemetry
-from aegis.core.errors import AegisError, ConflictError
+from aegis.core.errors import AegisError, ConflictError, TooManyRequestsError
 from aegis.core.kube import objects
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import FixProposal, KubeObject, Model, ObjectRef, PhaseTiming
@@ -31,6 +35,7 @@ from aegis.core.remediation import rollout
 _ABSENT: Any = object()
 _ROLLBACK_WATCH_SECONDS = 5.0
 _TEMPLATED = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+_OBSERVE_SECONDS = 30.0
 
 
 class AppliedRecord(Model):
@@ -118,6 +123,8 @@ class Remediator:
             absent_before=[r for r in roots if _value(current, r) is _ABSENT],
             at=datetime.now(UTC),
         )
+        if ref.kind == "StatefulSet":
+            phases.append(await self._unblock_statefulset(ref, log))
         ok, reason, timing = await self._watch_rollout(ref, applied, log)
         phases.append(timing)
         telemetry.FIXES_APPLIED.labels(outcome="ok" if ok else "failed").inc()
@@ -157,6 +164,46 @@ class Remediator:
         telemetry.FIXES_APPLIED.labels(outcome="rolled_back").inc()
         state = reason if ok else f"restored; {reason} (the previous state may be the one that was failing)"
         return ApplyResult(ok=True, outcome="rolled_back", reason=f"previous {', '.join(record.roots)} restored exactly; {state}", phases=phases, record=record)
+
+    async def _unblock_statefulset(self, ref: ObjectRef, log: Any) -> PhaseTiming:
+        """Evict the StatefulSet's pods that are not Ready on a revision other than the fixed one.
+
+        Its controller (OrderedReady or not) replaces a pod only once every other pod is Ready, so a
+        pod crash-looping on the broken template blocks the fix forever (Kubernetes' documented forced
+        rollback). A pod that is Ready, or already on the fixed revision, is left alone.
+        """
+        begun = time.perf_counter()
+        deadline = time.monotonic() + _OBSERVE_SECONDS
+        sts = await self._gw.get(ref.kind, ref.namespace, ref.name)
+        # updateRevision names the fixed template only once the controller observed the patch.
+        while int((sts.get("status") or {}).get("observedGeneration") or 0) < int(objects.meta(sts).get("generation") or 0):
+            if time.monotonic() > deadline:
+                return _phase("unblock", begun, "the StatefulSet controller has not observed the fix yet; no pod evicted", ok=False)
+            await asyncio.sleep(0.25)
+            sts = await self._gw.get(ref.kind, ref.namespace, ref.name)
+        fixed = str((sts.get("status") or {}).get("updateRevision", ""))
+        uid = objects.meta(sts).get("uid")
+        stuck = [
+            str(objects.meta(pod).get("name"))
+            for pod in await self._gw.list_objects("Pod", ref.namespace)
+            if any(o.get("uid") == uid for o in objects.meta(pod).get("ownerReferences") or [])
+            and (objects.meta(pod).get("labels") or {}).get("controller-revision-hash") != fixed
+            and (objects.condition(pod, "Ready") or {}).get("status") != "True"
+        ]
+        evicted, refused = [], []
+        for name in sorted(stuck):
+            try:
+                await self._gw.evict(ref.namespace, name)
+                evicted.append(name)
+            except TooManyRequestsError as exc:
+                refused.append(f"{name} ({exc})")
+        detail = "no pod stuck on the broken revision"
+        if evicted:
+            detail = f"evicted {', '.join(evicted)}: not Ready on the broken revision, so the controller would wait for it forever"
+        if refused:
+            detail += f"; a disruption budget refused evicting {', '.join(refused)}"
+        log.info("remediation.unblock.complete", evicted=evicted, refused=len(refused))
+        return _phase("unblock", begun, detail, ok=not refused)
 
     async def _watch_rollout(self, ref: ObjectRef, obj: KubeObject, log: Any, *, timeout: float | None = None) -> tuple[bool, str, PhaseTiming]:
         begun = time.perf_counter()

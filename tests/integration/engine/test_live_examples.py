@@ -4,7 +4,8 @@ For every example whose expected.json does not set "live": false, in a fresh nam
 the manifest is applied and reaches its broken state; `aegis analyze` through the AEGIS
 ServiceAccount gives the expected category and a fix; a snapshot of the live state diagnoses the
 same; a wrong fix (a plain restart) does not heal it; the engine's JSON patch, server-side
-dry-run first, makes the workload roll out Ready; the same patch again is refused by its test guards.
+applied by the Remediator (dry-run, guarded patch, a StatefulSet's stuck pods evicted), makes the
+workload roll out Ready; the same patch again is refused by its test guards.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aegis.core.kube.gateway import KubeGateway
 from aegis.core.kube.live import LiveGateway
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import Diagnosis, ObjectRef
+from aegis.core.remediation.remediator import Remediator
 from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all
 from tests.integration.conftest import Cluster
@@ -85,8 +87,9 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
             await asyncio.sleep(8)
             assert not healthy(control_plane, target), f"deleting the pods healed {target}: the simulation does not follow the spec\n{control_plane.dump(ns)}"
 
-        await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=True)
-        await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=False)
+        # Applied as Apply does it: dry-run, guarded patch, a StatefulSet's stuck pods evicted, rollout watched.
+        applied = await Remediator(gateway, rollout_timeout=120).apply(fix)
+        assert applied.ok, f"{applied.outcome}: {applied.reason}\n{applied.phases}\n{control_plane.dump(ns)}"
 
         async def healed() -> bool:
             if service_fix:  # the Service now routes to the workload's ready pods

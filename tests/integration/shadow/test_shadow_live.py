@@ -27,11 +27,8 @@ from tests.integration.examples import deploy_example
 
 pytestmark = pytest.mark.integration
 
-# Live, without revision 1 in its history (the manifest's comment), the engine proposes the liveness path as the
-# readiness path; the shadow rightly fails that fix. Strict: this turns red once the engine gets it right live.
-KNOWN_WRONG_LIVE_FIX = {"inventory-rollout-2-15": "the engine's live fix for this example is wrong, and the shadow catches it"}
-FIXABLE = [i for i in load_all(EXAMPLES) if i.expected.get("fix") and (i.expected.get("live", True) or i.name in KNOWN_WRONG_LIVE_FIX)]
-CASES = [pytest.param(i, marks=pytest.mark.xfail(reason=KNOWN_WRONG_LIVE_FIX[i.name], strict=True)) if i.name in KNOWN_WRONG_LIVE_FIX else i for i in FIXABLE]
+FIXABLE = [i for i in load_all(EXAMPLES) if i.expected.get("fix") and i.expected.get("live", True)]
+CASES = FIXABLE
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
 POLICY = ShadowPolicy(settle_seconds=3.0, timeout_seconds=60.0, cleanup_wait_seconds=0.0, ttl_seconds=600.0)
 

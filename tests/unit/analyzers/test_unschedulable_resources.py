@@ -63,6 +63,13 @@ def test_message_is_split_into_counted_reasons_keeping_taint_braces() -> None:
     assert [ur.classify(r) for _, r in reasons] == [ur.BACKGROUND, ur.RESOURCES]
 
 
+def test_post_filter_text_of_kubernetes_1_36_is_not_a_reason() -> None:
+    """The 1.36 scheduler appends the DRA plugin's 'no new claims to deallocate,' after the verdict: it is not part of it."""
+    message = "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    assert ur.parse_message(message) == (2, [(2, "Insufficient cpu")])
+    assert ur.filter_verdict(message) == "0/2 nodes are available: 2 Insufficient cpu."
+
+
 def test_pod_wide_reasons_count_for_every_node() -> None:
     """'pod has unbound immediate PersistentVolumeClaims' has no count: it rejects all nodes and is a volume reason."""
     _, reasons = ur.parse_message("0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims." + PRE)
