@@ -55,6 +55,11 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
         # the route is authorized (the fake kubelet may not serve logs: anything but 401/403)
         r = api.request("GET", f"/api/v1/namespaces/{ns}/pods/{pod}/log")
         assert r.status_code not in (401, 403), r.text
+        # apply, StatefulSet forced rollback: evict a pod (dry run: the pod stays)
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": ns}, "deleteOptions": {"dryRun": ["All"]}}
+        r = api.request("POST", f"/api/v1/namespaces/{ns}/pods/{pod}/eviction", json=eviction)
+        assert r.status_code == 201, r.text
+        assert pod in {p["metadata"]["name"] for p in cluster.current_pods(ns, "web")}
         # apply: server-side dry run, then the real JSON patch with a test guard
         body = [
             {"op": "test", "path": "/spec/template/spec/containers/0/image", "value": "repo/app:1.4.2"},
