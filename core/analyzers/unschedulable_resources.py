@@ -105,7 +105,7 @@ def filter_verdict(message: str) -> str:
         depth -= char == "}"
         if char == "." and depth == 0 and message[i + 1 : i + 2] in (" ", ""):
             return message[: i + 1].strip()
-    return message.split(" preemption:")[0].strip()
+    return message.split(" preemption:", maxsplit=1)[0].strip()
 
 
 def parse_message(message: str) -> tuple[int, list[tuple[int, str]]]:

@@ -45,9 +45,11 @@ def analyze(ctx: Context) -> Finding | None:
     pod_name = objects.name(problem.pod)
     pvc = ctx.bundle.find("PersistentVolumeClaim", problem.claim) if problem.claim else None
     missing = bool(problem.claim) and pvc is None and ctx.bundle.knows("PersistentVolumeClaim")
+    scheduling = problem.how == "scheduling"
+    reported = filter_verdict(problem.message) if scheduling else problem.message
     steps = [
         f"Pod {pod_name} is {(problem.pod.get('status') or {}).get('phase', 'Pending')} and has not started its containers{ctx.cite(f'status:pod:{pod_name}')}",
-        f"{'The scheduler' if problem.how == 'scheduling' else 'Kubernetes'} reports: {filter_verdict(problem.message) if problem.how == 'scheduling' else problem.message}{ctx.cite(*problem.keys)}",
+        f"{'The scheduler' if scheduling else 'Kubernetes'} reports: {reported}{ctx.cite(*problem.keys)}",
     ]
     claim_text = _claim_state(ctx, problem.claim, pvc, missing)
     if claim_text:

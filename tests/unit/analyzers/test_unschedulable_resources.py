@@ -65,7 +65,7 @@ def test_message_is_split_into_counted_reasons_keeping_taint_braces() -> None:
 
 def test_post_filter_text_of_kubernetes_1_36_is_not_a_reason() -> None:
     """The 1.36 scheduler appends the DRA plugin's 'no new claims to deallocate,' after the verdict: it is not part of it."""
-    message = "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    message = "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, preemption: 0/2 nodes are available: 2 Preemption is not helpful."
     assert ur.parse_message(message) == (2, [(2, "Insufficient cpu")])
     assert ur.filter_verdict(message) == "0/2 nodes are available: 2 Insufficient cpu."
 
