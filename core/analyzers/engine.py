@@ -85,10 +85,18 @@ def _proposal(bundle: ObjectBundle, draft: FixDraft) -> FixProposal:
         summary=draft.summary,
         decision_rationale=draft.rationale,
         risk=draft.risk,
-        risk_notes=draft.risk_notes,
+        risk_notes=_with_forced_rollback(workload, draft),
         alternatives_rejected=draft.alternatives_rejected,
         diff=workload_diff(workload, [op.as_json() for op in draft.ops]),
     )
+
+
+def _with_forced_rollback(workload: KubeObject, draft: FixDraft) -> str:
+    """Say up front that Apply evicts a StatefulSet's stuck pods (core/remediation does it)."""
+    if workload.get("kind") != "StatefulSet" or not any(op.path.startswith("/spec/template/") for op in draft.ops if op.op != "test"):
+        return draft.risk_notes
+    note = "Apply also evicts the pods that are not Ready on the broken revision: the StatefulSet controller would wait for them forever."
+    return f"{draft.risk_notes} {note}".strip()
 
 
 _SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
