@@ -124,7 +124,7 @@ class Remediator:
             at=datetime.now(UTC),
         )
         if ref.kind == "StatefulSet":
-            phases.append(await self._unblock_statefulset(ref, log))
+            phases.append(await self._unblocked(ref, log))
         ok, reason, timing = await self._watch_rollout(ref, applied, log)
         phases.append(timing)
         telemetry.FIXES_APPLIED.labels(outcome="ok" if ok else "failed").inc()
@@ -164,6 +164,15 @@ class Remediator:
         telemetry.FIXES_APPLIED.labels(outcome="rolled_back").inc()
         state = reason if ok else f"restored; {reason} (the previous state may be the one that was failing)"
         return ApplyResult(ok=True, outcome="rolled_back", reason=f"previous {', '.join(record.roots)} restored exactly; {state}", phases=phases, record=record)
+
+    async def _unblocked(self, ref: ObjectRef, log: Any) -> PhaseTiming:
+        """The unblock phase; the patch has landed, so an API error here is reported, never raised (the record must reach the caller)."""
+        begun = time.perf_counter()
+        try:
+            return await self._unblock_statefulset(ref, log)
+        except AegisError as exc:
+            log.warning("remediation.unblock.failed", error=str(exc))
+            return _phase("unblock", begun, f"could not evict the pods stuck on the broken revision: {exc}", ok=False)
 
     async def _unblock_statefulset(self, ref: ObjectRef, log: Any) -> PhaseTiming:
         """Evict the StatefulSet's pods that are not Ready on a revision other than the fixed one.
