@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the real Kubernetes control plane used by the integration tier
-# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok)
-# from the Go module proxy, into a per-version cache outside the repository.
+# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok), and the
+# kube-state-metrics the observability tier scrapes, from the Go module proxy, into a per-version
+# cache outside the repository.
 #
 #   tests/cluster/build.sh            build what is missing, report versions
 #   tests/cluster/build.sh --print-bin  print the bin directory and exit
@@ -13,6 +14,8 @@ set -euo pipefail
 K8S_VERSION="${AEGIS_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${AEGIS_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${AEGIS_KWOK_VERSION:-v0.8.0}"
+# Not part of the cache key (it is no part of the control plane): its binary is checked by version.
+KSM_VERSION="v2.18.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE_ROOT="${AEGIS_CLUSTER_CACHE:-$HOME/.cache/aegis/cluster}"
@@ -37,7 +40,7 @@ export GOFLAGS="${GOFLAGS:--p=2}"
 mkdir -p "$BIN" "$LOGDIR"
 
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-ALL_BINS=("${K8S_BINS[@]}" etcd kwok)
+ALL_BINS=("${K8S_BINS[@]}" etcd kwok kube-state-metrics)
 
 report() {
   log "binaries in $BIN:"
@@ -47,10 +50,14 @@ report() {
   "$BIN/kubectl" version --client 2>&1 | head -1 | sed 's/^/    kubectl: /'
   "$BIN/etcd" --version 2>&1 | head -1 | sed 's/^/    etcd: /'
   "$BIN/kwok" --version 2>&1 | head -1 | sed 's/^/    kwok: /'
+  "$BIN/kube-state-metrics" version 2>&1 | head -1 | sed 's/^/    kube-state-metrics: /'
 }
+
+ksm_current() { [[ -x "$BIN/kube-state-metrics" ]] && "$BIN/kube-state-metrics" version 2>&1 | grep -q "version ${KSM_VERSION#v} "; }
 
 missing=()
 for b in "${ALL_BINS[@]}"; do [[ -x "$BIN/$b" ]] || missing+=("$b"); done
+if [[ -x "$BIN/kube-state-metrics" ]] && ! ksm_current; then missing+=(kube-state-metrics); fi
 if [[ ${#missing[@]} -eq 0 ]]; then
   log "all binaries present (cache hit), nothing to build"
   report
@@ -175,10 +182,24 @@ build_kwok() {
   run_logged kwok-install go install -v -trimpath -ldflags "$ld" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+# -------------------------------------------------------- kube-state-metrics
+build_ksm() {
+  needs kube-state-metrics || return 0
+  cd "$HERE/gomod/kube-state-metrics"
+  grep -q "k8s.io/kube-state-metrics/v2 $KSM_VERSION " go.mod || die "gomod/kube-state-metrics/go.mod does not require k8s.io/kube-state-metrics/v2 $KSM_VERSION"
+  local v="github.com/prometheus/common/version"
+  local ld="-s -w -X $v.Version=${KSM_VERSION#v} -X $v.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
+  run_logged ksm-build go build -v -trimpath -ldflags "$ld" -o "$CACHE/kube-state-metrics.tmp" k8s.io/kube-state-metrics/v2
+  mv "$CACHE/kube-state-metrics.tmp" "$BIN/kube-state-metrics"
+  cd "$HERE"
+}
+
 t0=$SECONDS
 build_etcd
 (build_kwok)
 build_k8s
+build_ksm
+ksm_current || die "kube-state-metrics is not $KSM_VERSION after the build"
 for b in "${ALL_BINS[@]}"; do [[ -x "$BIN/$b" ]] || die "$b still missing after the build"; done
 log "build finished in $((SECONDS - t0))s"
 report

@@ -1,14 +1,16 @@
-"""A real Prometheus (Debian's binary) on loopback with a temp config, and a recorded kube-state-metrics target.
+"""A real Prometheus (Debian's binary) on loopback with a temp config, the shipped queries, and recorded pod series.
 
-kube-state-metrics itself cannot be built here (the Go module proxy refuses
-k8s.io/kube-state-metrics/v2), so `RecordedKubeMetrics` serves its exposition and the kubelet
-cAdvisor series for one crash-looping pod, with the restart count rising at every scrape: the
-series names, label sets and types are the ones those exporters publish.
+`RecordedKubeMetrics` is for an incident read from a snapshot (no cluster behind it): it serves the
+kube-state-metrics and kubelet cAdvisor series of one crash-looping pod, the restart count rising
+at every scrape, with those exporters' names, label sets and types. A live cluster is scraped by the
+real kube-state-metrics instead (kube_state_metrics.py); KWOK's fake nodes have no kubelet, so the
+cAdvisor series (memory working set, CPU throttling) exist only in the recording.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -57,6 +59,26 @@ async def poll(what: str, probe: Callable[[], Awaitable[Any]], timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+def dashboard_queries(variables: dict[str, str]) -> list[tuple[str, str]]:
+    """(panel title, PromQL with Grafana's `variables` substituted) for every Prometheus target of the dashboard."""
+    out = []
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        if panel.get("datasource", {}).get("type") != "prometheus":
+            continue
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for var, value in sorted(variables.items(), key=lambda kv: -len(kv[0])):
+                expr = expr.replace(var, value)
+            out.append((panel["title"], expr))
+    return out
+
+
+def rule_queries(rules: Path = ALERTS) -> list[tuple[str, str]]:
+    """(alert name, expression) for every rule of a rule file."""
+    groups = yaml.safe_load(rules.read_text())["groups"]
+    return [(rule["alert"], rule["expr"]) for group in groups for rule in group["rules"]]
 
 
 class RecordedKubeMetrics:

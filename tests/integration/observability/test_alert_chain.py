@@ -1,12 +1,14 @@
 """The alert path end to end on the real control plane, with nothing faked but Slack.
 
-An example workload breaks (crashloop-missing-env, the missing DATABASE_URL) → kube-state-metrics'
-pod series (the live substitute, kube_state_live.py) show it CrashLoopBackOff → the shipped
+An example workload breaks (crashloop-missing-env, the missing DATABASE_URL) → the real
+kube-state-metrics, watching the control plane, shows it CrashLoopBackOff → the shipped
 KubePodCrashLooping rule fires in a real Prometheus → a real Alertmanager, configured like
 deploy/docker/alertmanager.yml, posts to AEGIS's webhook with its bearer token → exactly one
 thread in the Slack stand-in, diagnosed from the live cluster through AEGIS's ServiceAccount, with
 Prometheus evidence, the Grafana/Loki links and the memory/restarts graph → the engine's fix is
 applied → the alert resolves, Alertmanager posts `resolved`, and the parent is edited to say so.
+Then every dashboard and alert-rule query runs against that Prometheus, which has scraped AEGIS and
+kube-state-metrics through a whole incident.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, 
 from tests.integration.conftest import Cluster
 from tests.integration.examples import deploy_example
 from tests.integration.observability.alertmanager import alertmanager, config_for_test
-from tests.integration.observability.kube_state_live import KubeStateLive
-from tests.integration.observability.prometheus import ALERTS, free_port, poll, prometheus
+from tests.integration.observability.kube_state_metrics import container_series, kube_state_metrics
+from tests.integration.observability.prometheus import ALERTS, dashboard_queries, free_port, poll, prometheus, rule_queries
 from tests.slack_standin.server import Message, SlackStandIn
 
 pytestmark = pytest.mark.integration
@@ -52,6 +54,15 @@ GRAFANA = "https://grafana.example.com"
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RANGE = re.compile(r"\[((?:\d+[smhdw])+)\]")
+# Dashboard panels this run must feed: AEGIS's own series and kube-state-metrics' pod series. The
+# memory and CPU panels read kubelet (cAdvisor) series, which KWOK's fake nodes do not export.
+LIVE_PANELS = {
+    "Incidents detected by severity",
+    "Incidents detected by namespace",
+    "Workflow runs by stage and outcome",
+    "AEGIS scrape health",
+    "Pod restarts and waiting reasons",
+}
 
 
 def _seconds(duration: str) -> int:
@@ -113,7 +124,6 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
 
     (tmp_path / "alertmanager-token").write_text(ALERT_TOKEN)
     rules = scaled_rules(tmp_path / "prometheus-alerts.yaml")
-    kube = KubeStateLive(control_plane.api_url, control_plane.cp.admin_token, control_plane.cp.ca_file, namespaces=(ns,))
     # AEGIS must know Prometheus' URL before it starts, Alertmanager AEGIS's, and Prometheus Alertmanager's.
     prometheus_port = free_port()
     gateway = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
@@ -129,7 +139,7 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         stack.push_async_callback(store.close)
         chat = SlackChatClient(standin.token, standin.url, per_channel_interval=0.0)
         stack.push_async_callback(chat.aclose)
-        kube_target = await stack.enter_async_context(kube.serve())
+        kube_target = await stack.enter_async_context(kube_state_metrics(tmp_path, control_plane.admin_kubeconfig, (ns,)))
         investigator = Investigator(gateway, settings=settings, links=Observability.from_settings(settings).link_builder)
         bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator)
         runner = web.AppRunner(bot.web, access_log=None)
@@ -151,7 +161,8 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
             alerts = (await http.get(f"{prom_url}/api/v1/alerts")).json()["data"]["alerts"]
             am_alerts = (await http.get(f"http://{am}/api/v2/alerts")).json()
             pods = await asyncio.to_thread(control_plane.dump, ns)
-            return f"prometheus alerts: {json.dumps(alerts)}\nalertmanager: {json.dumps(am_alerts)}\nscrapes: {kube.scrapes}\n{pods}"
+            series = await container_series(kube_target, ns)
+            return f"prometheus alerts: {json.dumps(alerts)}\nalertmanager: {json.dumps(am_alerts)}\nkube-state-metrics:\n{series}\n{pods}"
 
         # 1. The rule fires, Alertmanager posts, AEGIS opens one thread and diagnoses it from the live cluster.
         async def diagnosed_thread() -> tuple[Message, dict[str, Any]] | None:
@@ -232,5 +243,20 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         assert any("resolved" in t for t in thread_texts), thread_texts
         audit = [(a.actor, a.action) for a in await store.audit(incident.id)]
         assert ("alertmanager", "alert") in audit and ("alertmanager", "resolve") in audit
+
+        # 4. Every shipped query runs on this Prometheus; the panels fed by AEGIS and kube-state-metrics have this incident's data.
+        async def query(promql: str) -> list[dict[str, Any]]:
+            body = (await http.get(f"{prom_url}/api/v1/query", params={"query": promql})).json()
+            assert body["status"] == "success", f"{promql}: {body}"
+            return list(body["data"]["result"])
+
+        variables = {"$namespace": ns, "$pod": ".+", "$__rate_interval": "1m", "$__range": "10m", "$__interval": "15s"}
+        with_data = {title for title, expr in dashboard_queries(variables) if await query(expr)}
+        assert with_data >= LIVE_PANELS, f"no data: {sorted(LIVE_PANELS - with_data)}"
+        for _alert, expr in rule_queries():
+            await query(expr)
+        (restarts,) = await query(f'max_over_time(kube_pod_container_status_restarts_total{{namespace="{ns}", pod="{pod}"}}[10m])')
+        assert float(restarts["value"][1]) >= 1  # the crash loop, as the real kube-state-metrics counted it (the pod is gone now)
+        mark("queries")
     timings["total"] = round(time.monotonic() - started, 1)
     print(f"\n[alert chain] {timings}")

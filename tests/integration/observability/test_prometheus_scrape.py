@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
-import yaml
 from aiohttp import web
 
 from aegis.bot import app as app_factory
@@ -32,7 +31,7 @@ from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.store import open_store
 from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, SNAPSHOT, latest, sign, slash_body
-from tests.integration.observability.prometheus import ALERTS, DASHBOARD, RecordedKubeMetrics, poll, prometheus
+from tests.integration.observability.prometheus import ALERTS, RecordedKubeMetrics, dashboard_queries, poll, prometheus, rule_queries
 from tests.slack_standin.server import SlackStandIn
 
 pytestmark = pytest.mark.integration
@@ -112,25 +111,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             await store.close()
 
 
-def dashboard_queries() -> list[tuple[str, str]]:
-    """(panel title, PromQL with Grafana's variables substituted) for every Prometheus target."""
-    out = []
-    for panel in json.loads(DASHBOARD.read_text())["panels"]:
-        if panel.get("datasource", {}).get("type") != "prometheus":
-            continue
-        for target in panel["targets"]:
-            expr = target["expr"]
-            for var, value in sorted(GRAFANA_VARS.items(), key=lambda kv: -len(kv[0])):
-                expr = expr.replace(var, value)
-            out.append((panel["title"], expr))
-    return out
-
-
-def rule_queries() -> list[tuple[str, str]]:
-    groups = yaml.safe_load(ALERTS.read_text())["groups"]
-    return [(rule["alert"], rule["expr"]) for group in groups for rule in group["rules"]]
-
-
 async def test_incident_thread_and_every_query_against_real_prometheus(stack: Stack) -> None:
     """Evidence, links and graph come from the real Prometheus; every dashboard and rule query runs; AEGIS panels have data."""
     started = time.time()
@@ -176,7 +156,7 @@ async def test_incident_thread_and_every_query_against_real_prometheus(stack: St
 
     await poll("AEGIS's incident and workflow counters in Prometheus", counted, timeout=30)
 
-    queries = dashboard_queries()
+    queries = dashboard_queries(GRAFANA_VARS)
     assert {title for title, _ in queries} >= AEGIS_PANELS
 
     async def aegis_panels_have_data() -> list[str] | bool:

@@ -1,0 +1,78 @@
+"""The real kube-state-metrics (built by tests/cluster/build.sh), watching the control plane's pods.
+
+Its pod series are what the shipped alert rules, the Grafana dashboard and AEGIS's Prometheus
+collector read. It runs on loopback with the admin kubeconfig (its own RBAC is not AEGIS's concern),
+limited to the test's namespaces and to pods, the only family those queries use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster import controlplane
+from tests.integration.observability.prometheus import free_port, poll, stop_process_group
+
+
+def binary() -> Path:
+    """The cached binary; missing fails in CI (a skip there would hide a broken install) and skips locally."""
+    found = controlplane.bin_dir() / "kube-state-metrics"
+    if not os.access(found, os.X_OK):
+        msg = f"kube-state-metrics is missing from {found.parent}: run tests/cluster/build.sh"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return found
+
+
+@asynccontextmanager
+async def kube_state_metrics(workdir: Path, kubeconfig: Path, namespaces: tuple[str, ...]) -> AsyncIterator[str]:
+    """Run it until its first /metrics answer lists a pod of `namespaces`; yields host:port for a scrape config."""
+    exe = binary()
+    port, telemetry = free_port(), free_port()
+    log_path = workdir / "kube-state-metrics.log"
+    log = log_path.open("w")
+    proc = await asyncio.create_subprocess_exec(
+        str(exe),
+        f"--kubeconfig={kubeconfig}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--telemetry-host=127.0.0.1",
+        f"--telemetry-port={telemetry}",
+        f"--namespaces={','.join(namespaces)}",
+        "--resources=pods",
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+
+            async def serving_pods() -> bool:
+                if proc.returncode is not None:
+                    raise AssertionError(f"kube-state-metrics exited {proc.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    response = await http.get(f"http://{address}/metrics")
+                except httpx.HTTPError:
+                    return False
+                return response.status_code == 200 and any(f'namespace="{ns}"' in response.text for ns in namespaces)
+
+            await poll("kube-state-metrics to list the namespace's pods", serving_pods, timeout=30)
+        yield address
+    finally:
+        await stop_process_group(proc)
+        log.close()
+
+
+async def container_series(address: str, namespace: str) -> str:
+    """Its current kube_pod_container_* lines for `namespace`, for a timeout message."""
+    async with httpx.AsyncClient(timeout=2) as http:
+        text = (await http.get(f"http://{address}/metrics")).text
+    return "\n".join(line for line in text.splitlines() if line.startswith("kube_pod_container_") and f'namespace="{namespace}"' in line)
