@@ -8,7 +8,8 @@ the changed fields of a bare Pod) are returned as an AppliedRecord; the caller s
 
 A StatefulSet whose pods are stuck on the broken revision never replaces them by itself after its
 template is fixed (its controller waits for each pod to become Ready first): Apply evicts those
-pods, as Kubernetes' "forced rollback" asks, so the fixed template can roll out.
+pods, as Kubernetes' "forced rollback" asks, so the fixed template can roll out. Roll back does the
+same for pods stuck on the fix's revision (the usual reason to roll back is that it failed).
 
 Roll back: a patch that first `test`s that those values are still as AEGIS left them, then
 restores the previous values exactly; a workload edited since is refused, not overwritten.
@@ -158,6 +159,9 @@ class Remediator:
             )
         except AegisError as exc:
             return ApplyResult(ok=False, outcome="failed", reason=f"the roll back was not applied: {exc}", phases=phases)
+        if ref.kind == "StatefulSet":
+            # Rolled back because the fix's rollout failed: pods stuck on the fix's revision block the restore the same way.
+            phases.append(await self._unblocked(ref, log))
         # The previous state may be the broken one: its rollout need not finish; report how far it got.
         ok, reason, timing = await self._watch_rollout(ref, restored, log, timeout=min(self._timeout, _ROLLBACK_WATCH_SECONDS))
         phases.append(timing)
@@ -172,31 +176,31 @@ class Remediator:
             return await self._unblock_statefulset(ref, log)
         except AegisError as exc:
             log.warning("remediation.unblock.failed", error=str(exc))
-            return _phase("unblock", begun, f"could not evict the pods stuck on the broken revision: {exc}", ok=False)
+            return _phase("unblock", begun, f"could not evict the pods stuck on the revision being replaced: {exc}", ok=False)
 
     async def _unblock_statefulset(self, ref: ObjectRef, log: Any) -> PhaseTiming:
-        """Evict the StatefulSet's pods that are not Ready on a revision other than the fixed one.
+        """Evict the StatefulSet's pods that are not Ready on a revision other than the one it now rolls out.
 
         Its controller (OrderedReady or not) replaces a pod only once every other pod is Ready, so a
         pod crash-looping on the broken template blocks the fix forever (Kubernetes' documented forced
-        rollback). A pod that is Ready, or already on the fixed revision, is left alone.
+        rollback). A pod that is Ready, or already on the new revision, is left alone. Apply and Roll back both need it.
         """
         begun = time.perf_counter()
         deadline = time.monotonic() + _OBSERVE_SECONDS
         sts = await self._gw.get(ref.kind, ref.namespace, ref.name)
-        # updateRevision names the fixed template only once the controller observed the patch.
+        # updateRevision names the new template only once the controller observed the patch.
         while int((sts.get("status") or {}).get("observedGeneration") or 0) < int(objects.meta(sts).get("generation") or 0):
             if time.monotonic() > deadline:
-                return _phase("unblock", begun, "the StatefulSet controller has not observed the fix yet; no pod evicted", ok=False)
+                return _phase("unblock", begun, "the StatefulSet controller has not observed the change yet; no pod evicted", ok=False)
             await asyncio.sleep(0.25)
             sts = await self._gw.get(ref.kind, ref.namespace, ref.name)
-        fixed = str((sts.get("status") or {}).get("updateRevision", ""))
+        target = str((sts.get("status") or {}).get("updateRevision", ""))
         uid = objects.meta(sts).get("uid")
         stuck = [
             str(objects.meta(pod).get("name"))
             for pod in await self._gw.list_objects("Pod", ref.namespace)
             if any(o.get("uid") == uid for o in objects.meta(pod).get("ownerReferences") or [])
-            and (objects.meta(pod).get("labels") or {}).get("controller-revision-hash") != fixed
+            and (objects.meta(pod).get("labels") or {}).get("controller-revision-hash") != target
             and (objects.condition(pod, "Ready") or {}).get("status") != "True"
         ]
         evicted, refused = [], []
@@ -206,9 +210,9 @@ class Remediator:
                 evicted.append(name)
             except TooManyRequestsError as exc:
                 refused.append(f"{name} ({exc})")
-        detail = "no pod stuck on the broken revision"
+        detail = "no pod stuck on the revision being replaced"
         if evicted:
-            detail = f"evicted {', '.join(evicted)}: not Ready on the broken revision, so the controller would wait for it forever"
+            detail = f"evicted {', '.join(evicted)}: not Ready on the revision being replaced, so the controller would wait for it forever"
         if refused:
             detail += f"; a disruption budget refused evicting {', '.join(refused)}"
         log.info("remediation.unblock.complete", evicted=evicted, refused=len(refused))

@@ -15,7 +15,7 @@ K8S_VERSION="${AEGIS_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${AEGIS_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${AEGIS_KWOK_VERSION:-v0.8.0}"
 # Not part of the cache key (it is no part of the control plane): its binary is checked by version.
-KSM_VERSION="v2.18.0"
+KSM_VERSION="v2.20.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE_ROOT="${AEGIS_CLUSTER_CACHE:-$HOME/.cache/aegis/cluster}"

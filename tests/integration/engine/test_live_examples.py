@@ -1,9 +1,9 @@
 """The engine against the real control plane: each example incident breaks, is diagnosed, and heals only with the right fix.
 
 For every example whose expected.json does not set "live": false, in a fresh namespace:
-the manifest is applied and reaches its broken state; `aegis analyze` through the AEGIS
-ServiceAccount gives the expected category and a fix; a snapshot of the live state diagnoses the
-same; a wrong fix (a plain restart) does not heal it; the engine's JSON patch, server-side
+the manifest is applied and reaches its broken state; the evidence collected through the AEGIS
+ServiceAccount diagnoses as the expected category with a fix; a snapshot of that evidence diagnoses
+the same; a wrong fix (a plain restart) does not heal it; the engine's JSON patch, server-side
 applied by the Remediator (dry-run, guarded patch, a StatefulSet's stuck pods evicted), makes the
 workload roll out Ready; the same patch again is refused by its test guards.
 """
@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
+from aegis.core.analyzers.engine import diagnose
 from aegis.core.errors import ConflictError
 from aegis.core.evidence import snapshot_writer
+from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.investigator import Investigator
-from aegis.core.kube.gateway import KubeGateway
 from aegis.core.kube.live import LiveGateway
 from aegis.core.kube.snapshot import SnapshotGateway
-from aegis.core.models import Diagnosis, ObjectRef
+from aegis.core.models import AnalysisPolicy, Diagnosis
 from aegis.core.remediation.remediator import Remediator
 from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all
@@ -46,10 +47,6 @@ async def _poll(what: str, probe: Any, timeout: float) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
-async def _diagnose(gateway: KubeGateway, target: ObjectRef) -> Diagnosis:
-    return await Investigator(gateway).investigate(target)
-
-
 @pytest.mark.parametrize("incident", LIVE, ids=[i.name for i in LIVE])
 async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, incident: Incident, tmp_path: Path) -> None:
     """The live incident is diagnosed as expected (also from its snapshot), survives a restart, and heals with the engine's patch."""
@@ -61,16 +58,18 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
     gateway = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
     try:
 
-        async def diagnosed_as_expected() -> Diagnosis | None:
-            d = await _diagnose(gateway, target)
-            return d if d.rca.category.value == expected and (d.fix is not None) == incident.expected["fix"] else None
+        async def diagnosed_as_expected() -> tuple[ObjectBundle, Diagnosis] | None:
+            # One collection per try, diagnosed and (below) written as the snapshot: comparing two collections
+            # would race the cluster (an init container's log that appears between them changes the best fix).
+            bundle, notes = await Investigator(gateway).collect(target)
+            d = diagnose(bundle, AnalysisPolicy(), notes)
+            return (bundle, d) if d.rca.category.value == expected and (d.fix is not None) == incident.expected["fix"] else None
 
-        diagnosis = await _poll(f"{target} diagnosed as {expected}\n{control_plane.dump(ns)}", diagnosed_as_expected, timeout=75)
+        bundle, diagnosis = await _poll(f"{target} diagnosed as {expected}\n{control_plane.dump(ns)}", diagnosed_as_expected, timeout=75)
 
-        # The snapshot of the live state diagnoses the same, with the same patch.
-        bundle, _ = await Investigator(gateway).collect(target)
+        # The snapshot of that live state diagnoses the same, with the same patch.
         snapshot_writer.write(bundle, tmp_path / "snap")
-        offline = await _diagnose(SnapshotGateway.open(tmp_path / "snap"), target)
+        offline = await Investigator(SnapshotGateway.open(tmp_path / "snap")).investigate(target)
         assert offline.rca.category == diagnosis.rca.category
         assert (offline.fix.patch_json() if offline.fix else None) == (diagnosis.fix.patch_json() if diagnosis.fix else None)
 
