@@ -17,7 +17,7 @@ if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || ! comma
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 # The packages start their own daemons where systemd runs; the checks need only the binaries.
-promtool --version 2>&1 | head -1
+promtool --version 2>&1 | sed -n 1p  # not head: under pipefail an early exit SIGPIPEs promtool
 
 step "helm ${HELM_VERSION} (go install from the module proxy, cached)"
 if [[ ! -x "${HELM_DIR}/helm" ]]; then

@@ -47,13 +47,14 @@ report() {
   "$BIN/kube-apiserver" --version 2>&1 | sed 's/^/    kube-apiserver: /'
   "$BIN/kube-controller-manager" --version 2>&1 | sed 's/^/    kube-controller-manager: /'
   "$BIN/kube-scheduler" --version 2>&1 | sed 's/^/    kube-scheduler: /'
-  "$BIN/kubectl" version --client 2>&1 | head -1 | sed 's/^/    kubectl: /'
-  "$BIN/etcd" --version 2>&1 | head -1 | sed 's/^/    etcd: /'
-  "$BIN/kwok" --version 2>&1 | head -1 | sed 's/^/    kwok: /'
-  "$BIN/kube-state-metrics" version 2>&1 | head -1 | sed 's/^/    kube-state-metrics: /'
+  "$BIN/kubectl" version --client 2>&1 | sed -n '1s/^/    kubectl: /p'
+  "$BIN/etcd" --version 2>&1 | sed -n '1s/^/    etcd: /p'
+  "$BIN/kwok" --version 2>&1 | sed -n '1s/^/    kwok: /p'
+  "$BIN/kube-state-metrics" version 2>&1 | sed -n '1s/^/    kube-state-metrics: /p'
 }
 
-ksm_current() { [[ -x "$BIN/kube-state-metrics" ]] && "$BIN/kube-state-metrics" version 2>&1 | grep -q "version ${KSM_VERSION#v} "; }
+# Output captured first: under pipefail a `| grep -q` or `| head` that exits early SIGPIPEs the writer (141).
+ksm_current() { [[ -x "$BIN/kube-state-metrics" ]] && [[ "$("$BIN/kube-state-metrics" version 2>&1)" == *"version ${KSM_VERSION#v} "* ]]; }
 
 missing=()
 for b in "${ALL_BINS[@]}"; do [[ -x "$BIN/$b" ]] || missing+=("$b"); done

@@ -503,6 +503,10 @@ FAILURES.append(
 # eviction: the app writes sim.aegis.dev/ephemeral-storage-usage to its container's disk;
 # evicted when that exceeds the container's ephemeral-storage limit, or (node disk pressure)
 # its request; protected when request >= usage and no lower limit.
+# Or its node runs out of memory because of other tenants: sim.aegis.dev/node-memory-available
+# (what the node has left while this pod runs, e.g. "87212Ki") below the kubelet's 100Mi
+# eviction threshold evicts the pod with the kubelet's message for a pod within its requests
+# (no container named). Nothing in the pod's spec can prevent that: its diagnosis has no fix.
 EVICT_CHECK = (
     '{{ $fail := false }}{{ $detail := "" }}'
     "{{ $use := index $usage $c.name }}"
@@ -519,16 +523,26 @@ EVICT_CHECK = (
     + "{{ if and (not $fail) (lt $rb $ub) }}{{ $fail = true }}"
     + '{{ $detail = printf "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 3Gi. Container %s was using %s, request is %s, has larger consumption of ephemeral-storage. " $c.name (toString $use) $req }}{{ end }}'
     + "{{ end }}"
+    + '{{ $memfree := or (index $ann "sim.aegis.dev/node-memory-available") "" }}'
+    + "{{ if and (not $fail) $memfree }}"
+    + tpl_bytes("mfb", "$memfree")
+    + "{{ if lt $mfb 104857600.0 }}{{ $fail = true }}"
+    + '{{ $detail = printf "The node was low on resource: memory. Threshold quantity: 100Mi, available: %s. " $memfree }}{{ end }}'
+    + "{{ end }}"
 )
 CHECK["evict"] = EVICT_CHECK
 PRE["evict"] = pre_json("usage", "ephemeral-storage-usage")
 JQ["evict"] = (
     JQ_BYTES
+    + ". as $pod | (("
     + jq_ann("ephemeral-storage-usage")
     + " as $u | [.spec.containers[] | . as $c | $u[$c.name] as $use"
     + ' | ($c.resources.limits["ephemeral-storage"]? // null) as $lim'
     + ' | ($c.resources.requests["ephemeral-storage"]? // "0") as $req'
-    + " | $use != null and (($lim != null and (($use | bytes) > ($lim | bytes))) or (($req | bytes) < ($use | bytes)))] | any"
+    + " | $use != null and (($lim != null and (($use | bytes) > ($lim | bytes))) or (($req | bytes) < ($use | bytes)))] | any)"
+    + ' or ((($pod.metadata.annotations // {})["'
+    + A
+    + 'node-memory-available"] // "") as $m | $m != "" and (($m | bytes) < 104857600)))'
 )
 EVICTED_EVENT = Event(
     "evicted",
@@ -554,7 +568,7 @@ FAILURES.append(
     Failure(
         "aegis-evicted",
         "evict",
-        "evicted (phase Failed, reason Evicted) while ephemeral-storage usage exceeds the container's limit or request",
+        "evicted (phase Failed, reason Evicted) while ephemeral-storage usage exceeds the container's limit or request, or node memory runs out",
         "evict",
         100,
         events=[EVICTED_EVENT, Event("killing-evicted", "Normal", "Killing", '{{ printf "Stopping container %s" $t.name | Quote }}', "1")],
