@@ -7,7 +7,6 @@ only what cannot be the same here: the webhook URL, the token file, and the time
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 import shutil
@@ -16,11 +15,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from tests.integration.observability.prometheus import ROOT, free_port, poll, stop_process_group
+from tests.integration.observability.prometheus import ROOT, daemon, free_port
 
 SHIPPED_CONFIG = ROOT / "deploy" / "docker" / "alertmanager.yml"
 
@@ -57,30 +55,12 @@ async def alertmanager(workdir: Path, config: dict[str, Any]) -> AsyncIterator[s
     binary = alertmanager_binary()
     port = free_port()
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    log = (workdir / "alertmanager.log").open("w")
-    proc = await asyncio.create_subprocess_exec(
+    argv = [
         binary,
         f"--config.file={workdir / 'alertmanager.yml'}",
         f"--storage.path={workdir / 'alertmanager-data'}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--cluster.listen-address=",  # no gossip port: a single instance
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-
-            async def ready() -> bool:
-                if proc.returncode is not None:
-                    raise AssertionError(f"alertmanager exited {proc.returncode}: {(workdir / 'alertmanager.log').read_text()[-2000:]}")
-                try:
-                    return (await http.get(f"http://127.0.0.1:{port}/-/ready")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await poll("alertmanager /-/ready", ready, timeout=30)
+    ]
+    async with daemon("alertmanager", argv, workdir / "alertmanager.log", f"http://127.0.0.1:{port}/-/ready"):
         yield f"127.0.0.1:{port}"
-    finally:
-        await stop_process_group(proc)
-        log.close()

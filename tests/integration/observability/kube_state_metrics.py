@@ -7,7 +7,6 @@ limited to the test's namespaces and to pods, the only family those queries use.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from tests.cluster import controlplane
-from tests.integration.observability.prometheus import free_port, poll, stop_process_group
+from tests.integration.observability.prometheus import daemon, free_port
 
 
 def binary() -> Path:
@@ -36,9 +35,7 @@ async def kube_state_metrics(workdir: Path, kubeconfig: Path, namespaces: tuple[
     """Run it until its first /metrics answer lists a pod of `namespaces`; yields host:port for a scrape config."""
     exe = binary()
     port, telemetry = free_port(), free_port()
-    log_path = workdir / "kube-state-metrics.log"
-    log = log_path.open("w")
-    proc = await asyncio.create_subprocess_exec(
+    argv = [
         str(exe),
         f"--kubeconfig={kubeconfig}",
         "--host=127.0.0.1",
@@ -47,28 +44,14 @@ async def kube_state_metrics(workdir: Path, kubeconfig: Path, namespaces: tuple[
         f"--telemetry-port={telemetry}",
         f"--namespaces={','.join(namespaces)}",
         "--resources=pods",
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
+    ]
     address = f"127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
 
-            async def serving_pods() -> bool:
-                if proc.returncode is not None:
-                    raise AssertionError(f"kube-state-metrics exited {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    response = await http.get(f"http://{address}/metrics")
-                except httpx.HTTPError:
-                    return False
-                return response.status_code == 200 and any(f'namespace="{ns}"' in response.text for ns in namespaces)
+    def lists_pods(response: httpx.Response) -> bool:
+        return any(f'namespace="{ns}"' in response.text for ns in namespaces)
 
-            await poll("kube-state-metrics to list the namespace's pods", serving_pods, timeout=30)
+    async with daemon("kube-state-metrics", argv, workdir / "kube-state-metrics.log", f"http://{address}/metrics", ready=lists_pods):
         yield address
-    finally:
-        await stop_process_group(proc)
-        log.close()
 
 
 async def container_series(address: str, namespace: str) -> str:

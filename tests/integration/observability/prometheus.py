@@ -136,6 +136,33 @@ async def stop_process_group(proc: asyncio.subprocess.Process) -> None:
 
 
 @asynccontextmanager
+async def daemon(
+    name: str, argv: list[str], log_path: Path, ready_url: str, *, ready: Callable[[httpx.Response], bool] | None = None, timeout: float = 30.0
+) -> AsyncIterator[None]:
+    """Run `argv` in its own process group, output to `log_path`, until `ready_url` answers 200 (and `ready`); stop it on exit."""
+    log = log_path.open("w")
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+
+            async def answering() -> bool:
+                if proc.returncode is not None:
+                    output = await asyncio.to_thread(log_path.read_text)
+                    raise AssertionError(f"{name} exited {proc.returncode}: {output[-2000:]}")
+                try:
+                    response = await http.get(ready_url)
+                except httpx.HTTPError:
+                    return False
+                return response.status_code == 200 and (ready is None or ready(response))
+
+            await poll(f"{name} at {ready_url}", answering, timeout=timeout)
+        yield
+    finally:
+        await stop_process_group(proc)
+        log.close()
+
+
+@asynccontextmanager
 async def prometheus(
     workdir: Path, targets: dict[str, str], rule_files: tuple[Path, ...] = (), *, port: int | None = None, alertmanager: str | None = None
 ) -> AsyncIterator[str]:
@@ -153,30 +180,12 @@ async def prometheus(
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = (workdir / "prometheus.log").open("w")
-    proc = await asyncio.create_subprocess_exec(
+    argv = [
         binary,
         f"--config.file={workdir / 'prometheus.yml'}",
         f"--storage.tsdb.path={workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-
-            async def ready() -> bool:
-                if proc.returncode is not None:
-                    raise AssertionError(f"prometheus exited {proc.returncode}: {(workdir / 'prometheus.log').read_text()[-2000:]}")
-                try:
-                    return (await http.get(f"{url}/-/ready")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await poll("prometheus /-/ready", ready, timeout=30)
+    async with daemon("prometheus", argv, workdir / "prometheus.log", f"{url}/-/ready"):
         yield url
-    finally:
-        await stop_process_group(proc)
-        log.close()
