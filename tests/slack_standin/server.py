@@ -5,6 +5,7 @@ enforces Block Kit limits (`invalid_blocks`, `msg_too_long`), paces posts per ch
 bucket (HTTP 429, `Retry-After`, `ratelimited`), keeps messages per channel with increasing ts,
 serves the external file upload pair with an upload URL on itself, and can be told to fail the next
 calls of a method (500, 503, 429, connection reset). Everything it receives is in `recorder`.
+Socket Mode (apps.connections.open and the websocket) is `socket_mode`, a SocketModeHub.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Literal, TypeGuard
 from aiohttp import web
 
 from tests.slack_standin.limits import MAX_VIEW_BLOCKS, check_blocks, check_message, parse_blocks
+from tests.slack_standin.socket_mode import DEFAULT_APP_TOKEN, SOCKET_MODE_PATH, SocketModeHub
 
 DEFAULT_TOKEN = "xoxb-0000000000-aegis-standin-token"
 BOT_USER_ID = "U0AEGISBOT"
@@ -123,6 +125,7 @@ class SlackStandIn:
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
         channels: Iterable[str] | None = None,
         usergroups: Mapping[str, Iterable[str]] | None = None,
         rate_per_second: float | None = 1.0,
@@ -135,6 +138,7 @@ class SlackStandIn:
         self.burst = burst
         self.expired_trigger_ids: set[str] = set()
         self.recorder = Recorder()
+        self.socket_mode = SocketModeHub(app_token)  # apps.connections.open and the websocket
         self.url = ""  # e.g. "http://127.0.0.1:43121/api/" once serving
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -160,6 +164,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
+        app.router.add_get(SOCKET_MODE_PATH, self.socket_mode.websocket)
         return app
 
     @asynccontextmanager
@@ -172,8 +177,10 @@ class SlackStandIn:
             await site.start()
             host, port = runner.addresses[0][:2]
             self.url = f"http://{host}:{port}/api/"
+            self.socket_mode.base = f"ws://{host}:{port}"
             yield self
         finally:
+            await self.socket_mode.close()
             await runner.cleanup()
 
     # ---- HTTP plumbing
@@ -192,6 +199,8 @@ class SlackStandIn:
             return self._fault(request, method, body, headers, arrived, fault)
         if not token:
             answer: Answer = (200, _error("not_authed"))
+        elif method == "apps.connections.open":  # the one method that takes the app-level token
+            answer = self.socket_mode.open(token)
         elif token != self.token:
             answer = (200, _error("invalid_auth"))
         elif method not in self._methods:
