@@ -266,15 +266,16 @@ def _buttons(incident: Incident, diagnosis: Diagnosis, actions: Sequence[str]) -
             )
         )
     if ACTION_ROLLBACK in actions:
+        restore = f"Restore {where} as it was before the fix."
+        if target and target.kind == "StatefulSet":
+            restore += " Its pods that are not Ready on the fix's revision are evicted, or the StatefulSet would wait for them forever."
         made.append(
             ButtonElement(
                 text="Roll back…",
                 action_id=ACTION_ROLLBACK,
                 value=value,
                 style="danger",
-                confirm=ConfirmObject(
-                    title="Roll back the fix?", text=_clip(f"Restore {where} as it was before the fix.", 300), confirm="Roll back", deny="Cancel"
-                ),
+                confirm=ConfirmObject(title="Roll back the fix?", text=_clip(restore, 300), confirm="Roll back", deny="Cancel"),
             )
         )
     if ACTION_REJECT in actions:

@@ -112,3 +112,15 @@ def test_parent_mentions_the_requester_and_escapes_alert_labels() -> None:
     alert = _incident(source=IncidentSource.ALERTMANAGER, labels={"alertname": "<!channel> Disk"}, requested_by=None)
     context = next(b for b in blocks.parent(alert).blocks if b["type"] == "context")["elements"][0]["text"]
     assert "alert &lt;!channel&gt; Disk" in context and "<!channel>" not in context
+
+
+def test_rollback_confirm_says_a_statefulset_rollback_evicts() -> None:
+    """Roll back's confirm dialog names the eviction it performs on a StatefulSet, and nothing of the kind elsewhere."""
+
+    def confirm_text(target: ObjectRef) -> str:
+        message = blocks.diagnosis_reply(_incident(target=target), _diagnosis().model_copy(update={"target": target}), actions=(blocks.ACTION_ROLLBACK,))
+        (button,) = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+        return str(button["confirm"]["text"]["text"])
+
+    assert "evicted" in confirm_text(ObjectRef(kind="StatefulSet", namespace="search", name="indexer"))
+    assert "evicted" not in confirm_text(TARGET)
