@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aegis.core.errors import UsageError
 from aegis.core.models import ObjectRef
+from aegis.core.shadow.cloning import NAMESPACE_PREFIX as SHADOW_NAMESPACE_PREFIX
 from aegis.core.targets import parse_target
 
 
@@ -92,6 +93,21 @@ def authorized(header: str | None, token: str) -> bool:
 
 # Label → kind, most specific workload first: a pod of a Deployment is analyzed through its Deployment.
 _TARGET_LABELS = (("deployment", "deployment"), ("statefulset", "statefulset"), ("daemonset", "daemonset"), ("pod", "pod"))
+
+
+def about_shadow(labels: dict[str, str]) -> bool:
+    """An alert on one of AEGIS's own shadow namespaces: a clone proving a wrong fix fails by design and is deleted within minutes."""
+    namespace = labels.get("namespace") or labels.get("exported_namespace") or ""
+    return namespace.startswith(SHADOW_NAMESPACE_PREFIX)
+
+
+def without_shadow(payload: WebhookPayload) -> tuple[WebhookPayload | None, list[Alert]]:
+    """The payload without alerts about AEGIS's shadows (None when nothing else is left), and those alerts."""
+    shadow = [a for a in payload.alerts if about_shadow({**payload.commonLabels, **a.labels})]
+    if not shadow:
+        return payload, []
+    rest = [a for a in payload.alerts if a not in shadow]
+    return (payload.model_copy(update={"alerts": rest}) if rest else None), shadow
 
 
 def target_of(labels: dict[str, str]) -> ObjectRef | None:

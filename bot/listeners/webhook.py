@@ -34,6 +34,15 @@ def routes(service: IncidentService, token: str | None) -> list[web.RouteDef]:
             log.warning("alert.webhook.invalid", error=str(exc))
             return web.json_response({"error": str(exc)}, status=400)
         log.info("alert.webhook.received", group_key=payload.groupKey, status=payload.status, alerts=len(payload.alerts))
+        kept, shadow = alertmanager.without_shadow(payload)
+        if shadow:
+            # Not an incident: the shadow's verdict already reports the failure in the incident's own thread.
+            namespaces = sorted({a.labels.get("namespace") or payload.commonLabels.get("namespace", "") for a in shadow})
+            log.info("alert.webhook.shadow_ignored", group_key=payload.groupKey, alerts=len(shadow), namespaces=namespaces)
+        if kept is None:
+            reason = "every alert is about an AEGIS shadow namespace (aegis-shadow-*), AEGIS's own throwaway clone"
+            return web.json_response({"status": "ignored", "alerts": 0, "ignored": len(shadow), "reason": reason}, status=200)
+        payload = kept
         # Wait briefly: a failure to record the alerts answers 500 so Alertmanager retries (nothing lost);
         # work still going on after the grace period (Slack rate limits) finishes in the background.
         task = service.spawn(service.handle_alerts(payload), name=f"alerts:{payload.groupKey}")

@@ -246,6 +246,18 @@ async def test_alert_group_lifecycle(running: Running) -> None:
     assert len([m for m in running.standin.recorder.messages(CHANNEL) if m.thread_ts is None]) == 1
 
 
+async def test_alert_on_an_aegis_shadow_namespace_opens_no_thread(running: Running) -> None:
+    """AEGIS's own shadow clone crash-looping (a wrong fix, by design) is answered 200 "ignored" with the reason, and posts nothing."""
+    payload = alert_payload(group='{}:{alertname="KubePodCrashLooping", namespace="aegis-shadow-inc-3-k2x9"}')
+    payload["commonLabels"]["namespace"] = "aegis-shadow-inc-3-k2x9"
+    for alert in payload["alerts"]:
+        alert["labels"]["namespace"] = "aegis-shadow-inc-3-k2x9"
+    response = await post_alert(running, payload)
+    await running.settle()
+    assert response.status_code == 200 and response.json()["status"] == "ignored" and "aegis-shadow" in response.json()["reason"]
+    assert running.standin.recorder.messages(CHANNEL) == [] and await running.store.list_open() == []
+
+
 async def test_alert_without_kubernetes_target_still_gets_a_thread(running: Running) -> None:
     """An alert naming no workload gets a parent message with its labels, and no analysis."""
     payload = alert_payload(group='{}:{alertname="DiskFull"}')

@@ -79,3 +79,15 @@ def test_authentication() -> None:
     assert not alertmanager.authorized(None, "s3cret")
     assert not alertmanager.authorized("Basic !!notbase64", "s3cret")
     assert not alertmanager.authorized("Bearer s3cret", "")
+
+
+def test_shadow_alerts_are_split_off() -> None:
+    """Alerts on aegis-shadow-* namespaces leave the payload; the rest stays; all-shadow leaves nothing."""
+    shadow = {"status": "firing", "labels": {"alertname": "KubePodCrashLooping", "namespace": "aegis-shadow-inc-1-ab12", "pod": "p"}, "fingerprint": "s1"}
+    mixed = alertmanager.parse(json.dumps(payload(commonLabels={"alertname": "KubePodCrashLooping"}, alerts=[*payload()["alerts"], shadow])).encode())
+    kept, ignored = alertmanager.without_shadow(mixed)
+    assert kept is not None and [a.fingerprint for a in kept.alerts] == ["a1"] and [a.fingerprint for a in ignored] == ["s1"]
+    only = alertmanager.parse(json.dumps(payload(commonLabels={"namespace": "aegis-shadow-inc-1-ab12"}, alerts=[shadow])).encode())
+    assert alertmanager.without_shadow(only) == (None, only.alerts)
+    untouched = alertmanager.parse(json.dumps(payload()).encode())
+    assert alertmanager.without_shadow(untouched) == (untouched, [])
