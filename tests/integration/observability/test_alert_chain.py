@@ -5,8 +5,9 @@ kube-state-metrics, watching the control plane, shows it CrashLoopBackOff → th
 KubePodCrashLooping rule fires in a real Prometheus → a real Alertmanager, configured like
 deploy/docker/alertmanager.yml, posts to AEGIS's webhook with its bearer token → exactly one
 thread in the Slack stand-in, diagnosed from the live cluster through AEGIS's ServiceAccount, with
-Prometheus evidence, the Grafana/Loki links and the memory/restarts graph → the engine's fix is
-applied → the alert resolves, Alertmanager posts `resolved`, and the parent is edited to say so.
+Prometheus evidence, the Grafana/Loki links and the memory/restarts graph → an approver clicks
+Verify in shadow (the clone passes) and Apply fix (the rollout completes) → the alert resolves,
+Alertmanager posts `resolved`, and the parent is edited to say so. This is DESIGN.md's e2e tier.
 Then every dashboard and alert-rule query runs against that Prometheus, which has scraped AEGIS and
 kube-state-metrics through a whole incident.
 """
@@ -36,10 +37,11 @@ from aegis.core.investigator import Investigator
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import Incident as AegisIncident
 from aegis.core.models import IncidentState, ObjectRef
+from aegis.core.remediation.remediator import Remediator
+from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from aegis.core.store import open_store
-from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all
-from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, latest
+from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, interaction_body, latest, sign
 from tests.integration.conftest import Cluster
 from tests.integration.examples import deploy_example
 from tests.integration.observability.alertmanager import alertmanager, config_for_test
@@ -51,6 +53,7 @@ pytestmark = pytest.mark.integration
 
 EXAMPLE = next(i for i in load_all(EXAMPLES) if i.name == "crashloop-missing-env")
 GRAFANA = "https://grafana.example.com"
+APPROVER = "U0APPROVER"
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RANGE = re.compile(r"\[((?:\d+[smhdw])+)\]")
@@ -132,7 +135,7 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         standin = await stack.enter_async_context(SlackStandIn(rate_per_second=None).serve())
         settings = config.load(
             slack_bot_token=standin.token, slack_signing_secret=SECRET, slack_api_url=standin.url, slack_channel=CHANNEL,
-            alertmanager_token=ALERT_TOKEN, store_url=str(tmp_path / "aegis.db"),
+            alertmanager_token=ALERT_TOKEN, store_url=str(tmp_path / "aegis.db"), approvers=[APPROVER], rollout_timeout_seconds=90,
             prometheus_url=f"http://127.0.0.1:{prometheus_port}", grafana_url=GRAFANA, backend_timeout_seconds=10.0,
         )  # fmt: skip
         store = await open_store(settings.store_url)
@@ -141,7 +144,10 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         stack.push_async_callback(chat.aclose)
         kube_target = await stack.enter_async_context(kube_state_metrics(tmp_path, control_plane.admin_kubeconfig, (ns,)))
         investigator = Investigator(gateway, settings=settings, links=Observability.from_settings(settings).link_builder)
-        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator)
+        shadow = ShadowManager(gateway, ShadowPolicy(settle_seconds=2.0, timeout_seconds=60.0, cleanup_wait_seconds=10.0))
+        stack.push_async_callback(shadow.aclose)
+        remediator = Remediator(gateway, rollout_timeout=90)
+        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator, shadow=shadow, remediator=remediator)
         runner = web.AppRunner(bot.web, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -209,15 +215,37 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         await poll("Alertmanager to repeat the firing group", repeated, timeout=30, interval=0.5)
         mark("repeat seen")
 
-        # 2. The engine's fix (server-side, as the diagnosis proposed it) heals the workload.
-        fix = incident.diagnosis.fix
-        await asyncio.to_thread(control_plane.api.patch, resource_path(fix.target.kind, ns, fix.target.name), fix.patch_json(), kind="json")
+        # 2. From the thread, as the on-call would: Verify in shadow, then Apply (an approver's signed clicks).
+        async def click(action_id: str) -> None:
+            now = await store.get(incident.id)
+            assert now is not None and now.diagnosis_ts is not None
+            reply = latest(standin.recorder.message(CHANNEL, now.diagnosis_ts))
+            (button,) = [e for b in reply["blocks"] or [] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id]
+            payload = {
+                "type": "block_actions", "user": {"id": APPROVER}, "team": {"id": "T1"}, "api_app_id": "A1", "trigger_id": f"trig-{action_id}",
+                "channel": {"id": CHANNEL}, "container": {"type": "message", "channel_id": CHANNEL}, "message": {"ts": now.diagnosis_ts},
+                "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": button["value"]}],
+            }  # fmt: skip
+            body = interaction_body(payload)
+            response = await http.post(f"http://{bot_address}/slack/events", content=body, headers=sign(body, int(time.time())))
+            assert response.status_code == 200, response.text
 
-        async def rolled_out() -> bool:
-            return await asyncio.to_thread(control_plane.rolled_out, ns, "checkout")
+        async def in_state(state: IncidentState) -> AegisIncident | None:
+            found = await store.get(incident.id)
+            return found if found is not None and found.state is state else None
 
-        await poll(f"deployment {ns}/checkout to roll out with the fix", rolled_out, timeout=90, interval=0.5)
-        mark("fixed")
+        await click(blocks.ACTION_VERIFY)
+        verified = await poll("the shadow verification to pass", lambda: in_state(IncidentState.VERIFIED), timeout=120, interval=0.5)
+        shadows = await asyncio.to_thread(control_plane.api.get, "/api/v1/namespaces", params={"labelSelector": "app.kubernetes.io/managed-by=aegis"})
+        assert shadows["items"] == [], [n["metadata"]["name"] for n in shadows["items"]]  # cleaned up before the verdict
+        assert verified.id == incident.id
+        thread_texts = [json.dumps(latest(m)) for m in standin.recorder.thread(CHANNEL, parent.ts)]
+        assert any("Shadow verification passed" in t for t in thread_texts), thread_texts
+        mark("verified")
+        await click(blocks.ACTION_APPLY)
+        await poll("the fix applied and rolled out", lambda: in_state(IncidentState.APPLIED), timeout=150, interval=0.5)
+        assert await asyncio.to_thread(control_plane.rolled_out, ns, "checkout")
+        mark("applied")
 
         # 3. The alert resolves; Alertmanager posts `resolved`; the parent is edited to RESOLVED.
         async def resolved() -> dict[str, Any] | None:
@@ -243,6 +271,7 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         assert any("resolved" in t for t in thread_texts), thread_texts
         audit = [(a.actor, a.action) for a in await store.audit(incident.id)]
         assert ("alertmanager", "alert") in audit and ("alertmanager", "resolve") in audit
+        assert (APPROVER, "verify") in audit and (APPROVER, "apply") in audit
 
         # 4. Every shipped query runs on this Prometheus; the panels fed by AEGIS and kube-state-metrics have this incident's data.
         async def query(promql: str) -> list[dict[str, Any]]:
