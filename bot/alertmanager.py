@@ -95,24 +95,31 @@ def authorized(header: str | None, token: str) -> bool:
 _TARGET_LABELS = (("deployment", "deployment"), ("statefulset", "statefulset"), ("daemonset", "daemonset"), ("pod", "pod"))
 
 
-def about_shadow(labels: dict[str, str]) -> bool:
-    """An alert on one of AEGIS's own shadow namespaces: a clone proving a wrong fix fails by design and is deleted within minutes."""
-    namespace = labels.get("namespace") or labels.get("exported_namespace") or ""
-    return namespace.startswith(SHADOW_NAMESPACE_PREFIX)
+def namespace_of(labels: dict[str, str]) -> str:
+    """The namespace an alert's labels name ("" when none); `exported_` when Prometheus renamed a clashing label."""
+    return labels.get("namespace") or labels.get("exported_namespace") or ""
+
+
+def shadow_namespace(payload: WebhookPayload, alert: Alert) -> str | None:
+    """The AEGIS shadow namespace an alert is about, if any: a clone proving a wrong fix fails by design and is deleted within minutes."""
+    namespace = namespace_of({**payload.commonLabels, **alert.labels})
+    return namespace if namespace.startswith(SHADOW_NAMESPACE_PREFIX) else None
 
 
 def without_shadow(payload: WebhookPayload) -> tuple[WebhookPayload | None, list[Alert]]:
     """The payload without alerts about AEGIS's shadows (None when nothing else is left), and those alerts."""
-    shadow = [a for a in payload.alerts if about_shadow({**payload.commonLabels, **a.labels})]
+    rest: list[Alert] = []
+    shadow: list[Alert] = []
+    for alert in payload.alerts:
+        (shadow if shadow_namespace(payload, alert) else rest).append(alert)
     if not shadow:
         return payload, []
-    rest = [a for a in payload.alerts if a not in shadow]
     return (payload.model_copy(update={"alerts": rest}) if rest else None), shadow
 
 
 def target_of(labels: dict[str, str]) -> ObjectRef | None:
     """The Kubernetes object an alert is about, from its labels; None when it names none."""
-    namespace = labels.get("namespace") or labels.get("exported_namespace")
+    namespace = namespace_of(labels)
     if not namespace:
         return None
     for label, kind in _TARGET_LABELS:

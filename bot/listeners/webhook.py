@@ -37,7 +37,7 @@ def routes(service: IncidentService, token: str | None) -> list[web.RouteDef]:
         kept, shadow = alertmanager.without_shadow(payload)
         if shadow:
             # Not an incident: the shadow's verdict already reports the failure in the incident's own thread.
-            namespaces = sorted({a.labels.get("namespace") or payload.commonLabels.get("namespace", "") for a in shadow})
+            namespaces = sorted({alertmanager.shadow_namespace(payload, a) or "" for a in shadow})
             log.info("alert.webhook.shadow_ignored", group_key=payload.groupKey, alerts=len(shadow), namespaces=namespaces)
         if kept is None:
             reason = "every alert is about an AEGIS shadow namespace (aegis-shadow-*), AEGIS's own throwaway clone"

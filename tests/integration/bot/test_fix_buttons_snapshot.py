@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from aegis.bot.render import blocks
 from aegis.core.models import IncidentState
-from tests.integration.bot.test_slack_http import APPROVER, CHANNEL, Running, interaction_body, sign, slash, start
+from tests.integration.bot.test_slack_http import APPROVER, CHANNEL, Running, block_actions, interaction_body, sign, slash, start
 from tests.slack_standin.server import SlackStandIn
 
 pytestmark = pytest.mark.integration
@@ -43,18 +43,7 @@ async def test_fix_buttons_need_a_live_cluster(running: Running, action_id: str,
     ]
     assert shown == [blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_REJECT]
     value = json.dumps({"incident": incident.id, "rev": incident.proposal_revision})
-    click = {
-        "type": "block_actions",
-        "user": {"id": APPROVER},
-        "team": {"id": "T1"},
-        "api_app_id": "A1",
-        "trigger_id": "trig-1",
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL},
-        "message": {"ts": incident.diagnosis_ts},
-        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
-    }
-    body = interaction_body(click)
+    body = interaction_body(block_actions(action_id, value, APPROVER, incident.diagnosis_ts))
     assert (await running.http.post("/slack/events", content=body, headers=sign(body, int(time.time())))).status_code == 200
     await running.settle()
     assert f"{verb} needs a live cluster" in running.standin.recorder.ephemerals[-1]["text"]

@@ -92,6 +92,21 @@ def interaction_body(payload: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
+def block_actions(action_id: str, value: str, user: str, message_ts: str | None, trigger_id: str | None = None) -> dict[str, Any]:
+    """A button click's payload as Slack sends it (HTTP: form-encoded by interaction_body; Socket Mode: as is)."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": "T1"},
+        "api_app_id": "A1",
+        "trigger_id": trigger_id or f"trig-{user}",
+        "channel": {"id": CHANNEL},
+        "container": {"type": "message", "channel_id": CHANNEL},
+        "message": {"ts": message_ts},
+        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
+    }
+
+
 async def start(tmp_path: Path, standin: SlackStandIn, store_file: Path, pacing: float = 0.0) -> AsyncIterator[Running]:
     settings = config.load(
         slack_bot_token=standin.token,
@@ -290,18 +305,7 @@ async def test_webhook_refuses_bad_requests(running: Running, auth: str | None, 
 async def reject_flow(r: Running, user: str, reason: str = "not now") -> None:
     incident = (await r.store.list_open())[0]
     value = json.dumps({"incident": incident.id, "rev": incident.proposal_revision})
-    click = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "team": {"id": "T1"},
-        "api_app_id": "A1",
-        "trigger_id": f"trig-{user}",
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL},
-        "message": {"ts": incident.diagnosis_ts},
-        "actions": [{"action_id": "aegis.reject", "block_id": "b", "type": "button", "value": value}],
-    }
-    body = interaction_body(click)
+    body = interaction_body(block_actions("aegis.reject", value, user, incident.diagnosis_ts))
     assert (await r.http.post("/slack/events", content=body, headers=sign(body, int(time.time())))).status_code == 200
     await r.settle()
     view = r.standin.recorder.views[-1]

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.integration.bot.test_slack_http import CHANNEL, SNAPSHOT, latest
+from tests.integration.bot.test_slack_http import CHANNEL, SNAPSHOT, block_actions, latest
 from tests.integration.observability.prometheus import free_port, poll
 from tests.slack_standin.server import Message, SlackStandIn
 
@@ -101,11 +101,7 @@ async def test_slash_command_button_and_modal_over_the_websocket(socket_bot: tup
 
     # Reject: the button's value comes from the posted message, exactly what Slack would send back.
     (button,) = [e for b in diagnosis["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "aegis.reject"]
-    click = {
-        "type": "block_actions", "user": {"id": "U0APPROVER"}, "team": {"id": "T1"}, "api_app_id": "A1", "trigger_id": "trig-reject",
-        "channel": {"id": CHANNEL}, "container": {"type": "message", "channel_id": CHANNEL}, "message": {"ts": parent.ts},
-        "actions": [{"action_id": "aegis.reject", "block_id": "b", "type": "button", "value": button["value"]}],
-    }  # fmt: skip
+    click = block_actions("aegis.reject", button["value"], "U0APPROVER", parent.ts, trigger_id="trig-reject")
     assert (await hub.send("interactive", click)).seconds < 3.0
     view = await poll("the Reject modal (views.open)", lambda: _async(standin.recorder.views[-1] if standin.recorder.views else None), timeout=10)
     submit = {

@@ -41,7 +41,7 @@ from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from aegis.core.store import open_store
 from tests.incidents import EXAMPLES, Incident, load_all
-from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, interaction_body, latest, sign
+from tests.integration.bot.test_slack_http import ALERT_TOKEN, CHANNEL, SECRET, block_actions, interaction_body, latest, sign
 from tests.integration.conftest import Cluster
 from tests.integration.examples import deploy_example
 from tests.integration.observability.alertmanager import alertmanager, config_for_test
@@ -221,12 +221,7 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
             assert now is not None and now.diagnosis_ts is not None
             reply = latest(standin.recorder.message(CHANNEL, now.diagnosis_ts))
             (button,) = [e for b in reply["blocks"] or [] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id]
-            payload = {
-                "type": "block_actions", "user": {"id": APPROVER}, "team": {"id": "T1"}, "api_app_id": "A1", "trigger_id": f"trig-{action_id}",
-                "channel": {"id": CHANNEL}, "container": {"type": "message", "channel_id": CHANNEL}, "message": {"ts": now.diagnosis_ts},
-                "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": button["value"]}],
-            }  # fmt: skip
-            body = interaction_body(payload)
+            body = interaction_body(block_actions(action_id, button["value"], APPROVER, now.diagnosis_ts, trigger_id=f"trig-{action_id}"))
             response = await http.post(f"http://{bot_address}/slack/events", content=body, headers=sign(body, int(time.time())))
             assert response.status_code == 200, response.text
 

@@ -36,7 +36,7 @@ from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from aegis.core.store import open_store
 from aegis.core.store.base import IncidentStore
 from tests.incidents import EXAMPLES, load_all
-from tests.integration.bot.test_slack_http import CHANNEL, SECRET, interaction_body, sign, slash_body
+from tests.integration.bot.test_slack_http import CHANNEL, SECRET, block_actions, interaction_body, sign, slash_body
 from tests.integration.conftest import Cluster
 from tests.integration.shadow.test_shadow_live import deploy_example, poll
 from tests.slack_standin.server import SlackStandIn
@@ -68,18 +68,8 @@ class Bot:
 
     async def click(self, action_id: str, incident: Incident, user: str) -> None:
         value = json.dumps({"incident": incident.id, "rev": incident.proposal_revision}, separators=(",", ":"))
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user},
-            "team": {"id": "T1"},
-            "api_app_id": "A1",
-            "trigger_id": f"trig-{uuid.uuid4().hex}",  # every click is its own signed request
-            "channel": {"id": CHANNEL},
-            "container": {"type": "message", "channel_id": CHANNEL},
-            "message": {"ts": incident.diagnosis_ts},
-            "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
-        }
-        body = interaction_body(payload)
+        # A fresh trigger id: every click is its own signed request.
+        body = interaction_body(block_actions(action_id, value, user, incident.diagnosis_ts, trigger_id=f"trig-{uuid.uuid4().hex}"))
         response = await self.http.post("/slack/events", content=body, headers=sign(body, int(time.time())))
         assert response.status_code == 200, response.text
 
