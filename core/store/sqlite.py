@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
@@ -61,7 +62,8 @@ class SQLiteStore:
         db.row_factory = sqlite3.Row
         store = cls(db, path)
         try:
-            for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"):
+            await _enable_wal(db)
+            for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
                 await db.execute_fetchall(f"PRAGMA {pragma}")
             await store._migrate()
         except BaseException:
@@ -239,6 +241,23 @@ def _first_or_none(found: Iterable[sqlite3.Row]) -> sqlite3.Row | None:
 def _incident_or_none(found: Iterable[sqlite3.Row]) -> Incident | None:
     row = _first_or_none(found)
     return rows.decode_incident(row) if row is not None else None
+
+
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL, waiting out other openers: SQLite answers the switch with "database is
+    locked" at once, without its busy handler, while another connection holds the file (replicas or
+    the CLI starting together), so the wait is ours, bounded like the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 # Errors about the file rather than the statement: busy, locked, I/O, disk full, cannot open.

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
 import pytest_asyncio
 from aiohttp import web
 
@@ -20,6 +21,7 @@ class Server:
     in_flight: int = 0
     max_in_flight: int = 0
     fail_every: int = 0
+    failed: int = 0
     proxy_error: bool = False
     paths: list[str] = field(default_factory=list)
 
@@ -38,6 +40,7 @@ async def server() -> AsyncIterator[Server]:
             if state.proxy_error:
                 return web.json_response({"kind": "Status", "code": 503, "message": 'no endpoints available for service "x"'}, status=503)
             if state.fail_every and state.hits % state.fail_every == 0:
+                state.failed += 1
                 return web.Response(status=500, text="boom")
             return web.Response(text="ok")
         finally:
@@ -70,10 +73,16 @@ async def test_healthy_app_passes_with_latency_percentiles(server: Server) -> No
 
 
 async def test_errors_above_the_limit_fail(server: Server) -> None:
-    """One answer in four is a 500: the error rate is above 1%, so the probe fails and says why."""
+    """One answer in four is a 500: the error rate is above 1%, so the probe fails and says why.
+
+    Every 500 the server sent is counted; on a loaded machine a request may also fail in transport, which
+    counts as an error too, so the rate is at least the server's share (the exact figure is not the point).
+    """
     server.fail_every = 4
     result = await load_probe.run(target(server), LoadTestConfig(port=8080, rate_per_second=40, duration_seconds=0.5, concurrency=3))
-    assert result.status == "failed" and 0.2 <= result.error_rate <= 0.3 and "error rate" in result.reason
+    assert result.status == "failed" and "error rate" in result.reason
+    assert server.failed >= 4 and result.errors >= server.failed
+    assert result.error_rate == pytest.approx(result.errors / result.requests, abs=1e-4) and result.error_rate >= 0.2
 
 
 async def test_proxy_answers_mean_unavailable_and_stop_early(server: Server) -> None:
