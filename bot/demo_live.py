@@ -243,19 +243,41 @@ async def deploy(cluster: LiveCluster, gateway: KubeGateway, docs: list[dict[str
         print(f"  applied {doc['kind']}/{meta['name']}")
 
 
-async def broken(gateway: KubeGateway, target: ObjectRef) -> str | None:
-    """A line naming the failure once a pod of the namespace is failing (a waiting reason other than start-up, or restarts)."""
-    for pod in await gateway.list_objects("Pod", target.namespace):
-        statuses = [*(pod.get("status", {}).get("initContainerStatuses") or []), *(pod.get("status", {}).get("containerStatuses") or [])]
-        for status in statuses:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            reason = waiting.get("reason")
-            if status.get("restartCount", 0) >= 1 or reason not in (None, "ContainerCreating", "PodInitializing"):
-                return f"{pod['metadata']['name']}: {reason or 'restarting'}, {status.get('restartCount', 0)} restart(s)"
-        for condition in pod.get("status", {}).get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                return f"{pod['metadata']['name']}: {condition.get('reason')}"
-    return None
+class Breakage:
+    """Polled until the target's namespace shows a failing pod (a waiting reason other than start-up, or restarts).
+
+    A container that crashed counts once its previous log is served, or `log_grace` seconds after the crash was
+    first seen (some crashes leave no log, e.g. a StartError): a kubelet serves the log at once, the test
+    cluster writes it a moment after the status, and a diagnosis in between would miss the line naming the cause.
+    """
+
+    def __init__(self, gateway: KubeGateway, target: ObjectRef, *, log_grace: float = 10.0) -> None:
+        self.gateway = gateway
+        self.target = target
+        self.log_grace = log_grace
+        self._crash_seen: float | None = None
+
+    async def __call__(self) -> str | None:
+        for pod in await self.gateway.list_objects("Pod", self.target.namespace):
+            name = pod["metadata"]["name"]
+            statuses = [*(pod.get("status", {}).get("initContainerStatuses") or []), *(pod.get("status", {}).get("containerStatuses") or [])]
+            for status in statuses:
+                reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
+                if status.get("restartCount", 0) >= 1 or reason not in (None, "ContainerCreating", "PodInitializing"):
+                    line = f"{name}: {reason or 'restarting'}, {status.get('restartCount', 0)} restart(s)"
+                    if not (status.get("lastState") or {}).get("terminated") or await self._log_or_grace(name, status["name"]):
+                        return line
+            for condition in pod.get("status", {}).get("conditions") or []:
+                if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                    return f"{name}: {condition.get('reason')}"
+        return None
+
+    async def _log_or_grace(self, pod: str, container: str) -> bool:
+        now = time.monotonic()
+        self._crash_seen = self._crash_seen or now
+        if now - self._crash_seen >= self.log_grace:
+            return True
+        return bool(await self.gateway.logs(self.target.namespace, pod, container, previous=True, tail_lines=5))
 
 
 async def workload_health(gateway: KubeGateway, target: ObjectRef) -> str:
@@ -309,7 +331,7 @@ async def _story(settings: config.Settings, cluster: LiveCluster, gateway: KubeG
     await deploy(cluster, gateway, manifest_documents(example))
     step(f"waiting for {target} to break")
     t0 = time.monotonic()
-    failure = await poll(f"{target} to break", lambda: broken(gateway, target), BREAK_TIMEOUT)
+    failure = await poll(f"{target} to break", Breakage(gateway, target), BREAK_TIMEOUT)
     print(f"  broken after {time.monotonic() - t0:.1f}s: {failure}")
 
     chat = Transcript(out_dir)
@@ -350,7 +372,7 @@ async def _story(settings: config.Settings, cluster: LiveCluster, gateway: KubeG
         await service.drain(timeout=settings.rollout_timeout_seconds + 60)
         incident = await _expect(store, incident, IncidentState.APPLIED, "apply")
         health = await workload_health(gateway, target)
-        failing = await broken(gateway, target)
+        failing = await Breakage(gateway, target, log_grace=0)()
         step(f"{target}: {health}" + (f"; still failing: {failing}" if failing else "; no pod failing"))
         audit = await store.audit(incident.id)
         print("  audit: " + ", ".join(f"{a.action}={a.outcome} by {a.actor}" for a in audit))

@@ -1,7 +1,7 @@
 """Remediator: apply a fix to production and roll it back, guarded at every step.
 
-Apply: read the workload, server-side dry-run the fix (its `test` guards plus a `test` of the
-resourceVersion just read, so the kept previous state is exactly what was replaced), patch,
+Apply: read the workload, server-side dry-run the fix (its `test` guards plus a `test` of each value
+Roll back would restore, as just read, so the kept previous state is exactly what was replaced), patch,
 then watch the rollout to completion or to its progress deadline. The previous and applied
 values of what the fix touched (the pod template of a workload, the selector of a Service,
 the changed fields of a bare Pod) are returned as an AppliedRecord; the caller stores it.
@@ -79,6 +79,19 @@ def _value(obj: KubeObject, pointer: str) -> Any:
     return jsonpointer.resolve_pointer(obj, pointer, _ABSENT)
 
 
+def _pinned(current: KubeObject, roots: list[str]) -> list[dict[str, Any]]:
+    """`test` ops holding what Roll back will restore to the values just read, so the kept previous state is exactly what was replaced.
+
+    The roots, not the resourceVersion: a crash-looping workload's status changes every few seconds (its
+    controller counts the failing pods), and pinning the version would refuse a fix for that churn alone.
+    A root that is absent cannot be tested in JSON patch; then the version is pinned (bare Pods only).
+    """
+    values = [(root, _value(current, root)) for root in roots]
+    if any(value is _ABSENT for _, value in values):
+        return [{"op": "test", "path": "/metadata/resourceVersion", "value": str(objects.meta(current).get("resourceVersion", ""))}]
+    return [{"op": "test", "path": root, "value": value} for root, value in values]
+
+
 class Remediator:
     def __init__(self, gateway: KubeGateway, *, rollout_timeout: float = 600.0) -> None:
         self._gw = gateway
@@ -92,8 +105,7 @@ class Remediator:
         try:
             begun = time.perf_counter()
             current = await self._gw.get(ref.kind, ref.namespace, ref.name)
-            version = str(objects.meta(current).get("resourceVersion", ""))
-            patch = [*fix.patch_json(), {"op": "test", "path": "/metadata/resourceVersion", "value": version}]
+            patch = [*_pinned(current, restore_roots(ref.kind, fix)), *fix.patch_json()]  # pins first: ops apply in order
             await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=True)
             phases.append(_phase("dry-run", begun, "the API server accepted the patch (dryRun=All)"))
             log.info("remediation.dry_run.complete", duration_ms=phases[-1].duration_ms)
