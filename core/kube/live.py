@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import ssl
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -342,7 +343,7 @@ def _with_kind(obj: KubeObject, info: kinds.KindInfo) -> KubeObject:
 
 def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace: str | None, name: str) -> Exception:
     try:
-        message = str(json.loads(data).get("message", ""))
+        message = _without_quoted_objects(str(json.loads(data).get("message", "")))
     except ValueError:
         message = data[:200].decode("utf-8", errors="replace")
     if status == 404:
@@ -362,6 +363,15 @@ def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace:
     if status >= 500:
         return ClusterUnreachableError(f"the API server failed ({status}): {message}")
     return ClusterError(f"unexpected answer {status} from the API server: {message}")
+
+
+# The API server's message can quote the whole object it failed to patch ('patch: Invalid value:
+# "{\"apiVersion\":…}"'), env values included; the reason reaches Slack and the audit, the object must not.
+_QUOTED_OBJECT = re.compile(r'"\{.*\}"', re.DOTALL)
+
+
+def _without_quoted_objects(message: str) -> str:
+    return _QUOTED_OBJECT.sub('"<the object, not shown>"', message)
 
 
 def _is_failed_test_op(message: str) -> bool:

@@ -1,4 +1,4 @@
-"""Apply while someone else writes the workload between AEGIS's read and its patch (real control plane).
+"""Apply on the real control plane when the workload is written between AEGIS's read and its patch, and when the patch is invalid.
 
 A crash-looping Deployment's status and metadata change every few seconds (its controller counts the
 failing pods, tools stamp annotations): that must not refuse a fix. A change to the pod template in
@@ -100,3 +100,26 @@ async def test_a_template_edit_between_read_and_patch_refuses_the_fix_and_keeps_
         await live.close()
     assert applied.outcome == "conflict" and "changed since it was diagnosed" in applied.reason
     assert env_names(control_plane, target) == ["SERVICE_NAME", "LOG_FORMAT"]
+
+
+async def test_an_invalid_patch_is_refused_with_the_servers_reason_and_no_env_value(control_plane: Cluster) -> None:
+    """The API server quotes the whole object when a patch does not decode; the reason a person reads names the error, not the object."""
+    target = await asyncio.to_thread(deploy_example, control_plane, EXAMPLE)
+    literal = "pg-literal-Zq81x"  # an env literal, as teams do put connection strings in env
+    edit = [{"op": "add", "path": "/spec/template/spec/containers/0/env/-", "value": {"name": "ANALYTICS_URL", "value": literal}}]
+    control_plane.patch_deployment(target.namespace, target.name, edit, kind="json")
+    invalid = FixProposal(
+        target=target,
+        patch=[PatchOperation(op="replace", path="/spec/replicas", value="three")],
+        summary="scale",
+        decision_rationale="r",
+        risk=Risk.LOW,
+    )
+    live = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
+    try:
+        applied = await Remediator(live, rollout_timeout=30).apply(invalid)
+    finally:
+        await live.close()
+    assert applied.outcome == "failed" and "cannot unmarshal string" in applied.reason and "replicas" in applied.reason
+    assert literal not in applied.reason and "apiVersion" not in applied.reason
+    assert env_names(control_plane, target) == ["SERVICE_NAME", "ANALYTICS_URL"]  # nothing changed
