@@ -1,8 +1,9 @@
 """LiveGateway: a real cluster through kubernetes-asyncio.
 
 kubernetes-asyncio loads the credentials (kubeconfig with its exec plugins, or in-cluster config)
-and signs requests; we call the REST paths ourselves and keep the JSON as the API server sends it,
-so live objects and snapshot objects have the same shape. Its client costs ~0.4 s to import, so it
+and holds the HTTP session; we call the REST paths ourselves, encode request bodies as the API server
+encodes objects (go_json: JSON-patch `test` values are compared by their bytes), and keep the JSON as
+the API server sends it, so live objects and snapshot objects have the same shape. Its client costs ~0.4 s to import, so it
 is imported here only, when a live gateway is opened. API errors become AegisErrors by meaning.
 """
 
@@ -15,6 +16,7 @@ import re
 import ssl
 from collections.abc import AsyncGenerator
 from typing import Any
+from urllib.parse import urlencode
 
 from aegis.core.errors import (
     AlreadyExistsError,
@@ -75,24 +77,29 @@ class LiveGateway:
         await self._api.close()
 
     async def _send(self, method: str, path: str, query: list[tuple[str, str]], body: Any, content_type: str, timeout: Any) -> Any:
+        """The raw aiohttp response. kubernetes-asyncio's session and credentials, our own body encoding (see go_json)."""
+        import aiohttp  # loaded with kubernetes-asyncio already
+
         headers = {"Accept": "application/json, */*", "Content-Type": content_type}
+        query = list(query)
+        await self._api.update_params_for_auth(headers, query, ["BearerToken"])  # refreshes exec-plugin tokens
+        rest = self._api.rest_client
+        url = self._api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        extra: dict[str, Any] = {"proxy": rest.proxy, "proxy_headers": rest.proxy_headers} if rest.proxy else {}
+        if rest.server_hostname:
+            extra["server_hostname"] = rest.server_hostname
         try:
-            return await self._api.call_api(
-                path,
+            return await rest.pool_manager.request(
                 method,
-                query_params=query,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
+                url,
+                headers=headers,
+                data=None if body is None else go_json(body),
+                timeout=aiohttp.ClientTimeout(total=None if isinstance(timeout, tuple) else timeout, sock_connect=connect, sock_read=read),
+                **extra,
             )
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
-        except Exception as exc:  # aiohttp.ClientError and friends: not importable at module level
-            if type(exc).__module__.startswith("aiohttp"):
-                raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
-            raise
 
     async def _request(
         self,
@@ -295,6 +302,17 @@ class LiveGateway:
                 context.load_cert_chain(conf.cert_file, conf.key_file)
             verify = context
         return ApiEndpoint(base_url=str(conf.host).rstrip("/"), headers=headers, verify=verify)
+
+
+# kube-apiserver compares a JSON-patch `test` value with the object by their encoded bytes, and it
+# encodes as Go does: UTF-8 as is, <, >, & and U+2028/9 escaped. Python's default escapes non-ASCII and
+# leaves <>& alone, so a guard on `sh -c "a && b > f"` or "café" would always fail; bodies are encoded the Go way.
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def go_json(value: Any) -> bytes:
+    """`value` as JSON, byte for byte as kube-apiserver (Go's encoding/json) writes its strings."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_GO_ESCAPES).encode("utf-8", errors="replace")
 
 
 def _watch_event(line: bytes, info: kinds.KindInfo) -> WatchEvent:

@@ -123,3 +123,23 @@ async def test_an_invalid_patch_is_refused_with_the_servers_reason_and_no_env_va
     assert applied.outcome == "failed" and "cannot unmarshal string" in applied.reason and "replicas" in applied.reason
     assert literal not in applied.reason and "apiVersion" not in applied.reason
     assert env_names(control_plane, target) == ["SERVICE_NAME", "ANALYTICS_URL"]  # nothing changed
+
+
+async def test_guards_hold_on_values_with_shell_operators_and_non_ascii_text(control_plane: Cluster) -> None:
+    """kube-apiserver compares `test` values by their bytes as Go encodes them: a guard on `a && b > f` or on "Zoë" must still match."""
+    target = await asyncio.to_thread(deploy_example, control_plane, EXAMPLE)
+    command = ["sh", "-c", "migrate && exec checkout > /proc/1/fd/1 2>&1 <&-"]
+    edit = [
+        {"op": "add", "path": "/spec/template/spec/containers/0/command", "value": command},
+        {"op": "add", "path": "/spec/template/metadata/annotations/team", "value": "Zoë's payments squad\u2028on call"},
+    ]
+    control_plane.patch_deployment(target.namespace, target.name, edit, kind="json")
+    fix = add_database_url(target)
+    fix = fix.model_copy(update={"patch": [PatchOperation(op="test", path="/spec/template/spec/containers/0/command", value=command), *fix.patch]})
+    live = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
+    try:
+        applied = await Remediator(live, rollout_timeout=120).apply(fix)
+    finally:
+        await live.close()
+    assert applied.ok, f"{applied.outcome}: {applied.reason}"
+    assert env_names(control_plane, target) == ["SERVICE_NAME", "DATABASE_URL"]
