@@ -85,7 +85,10 @@ class LiveGateway:
         await self._api.update_params_for_auth(headers, query, ["BearerToken"])  # refreshes exec-plugin tokens
         rest = self._api.rest_client
         url = self._api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        if isinstance(timeout, tuple):  # (connect, read): a watch may stay silent until the server ends it
+            client_timeout = aiohttp.ClientTimeout(connect=timeout[0], sock_connect=timeout[0], sock_read=timeout[1])
+        else:
+            client_timeout = aiohttp.ClientTimeout(total=timeout)
         extra: dict[str, Any] = {"proxy": rest.proxy, "proxy_headers": rest.proxy_headers} if rest.proxy else {}
         if rest.server_hostname:
             extra["server_hostname"] = rest.server_hostname
@@ -95,7 +98,7 @@ class LiveGateway:
                 url,
                 headers=headers,
                 data=None if body is None else go_json(body),
-                timeout=aiohttp.ClientTimeout(total=None if isinstance(timeout, tuple) else timeout, sock_connect=connect, sock_read=read),
+                timeout=client_timeout,
                 **extra,
             )
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:

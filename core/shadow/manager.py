@@ -453,8 +453,11 @@ class ShadowManager:
             if now >= deadline:
                 return tracker.timeout_verdict(timeout)
             wake = min(deadline, tracker.next_deadline(now) or deadline)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that arrives as queue.get()
+            # completes, and a cancelled verification (shutdown, a timeout above) then ran on to its deadline.
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=max(0.01, wake - now))
+                async with asyncio.timeout(max(0.01, wake - now)):
+                    item = await queue.get()
             except TimeoutError:
                 continue
             items = [item]

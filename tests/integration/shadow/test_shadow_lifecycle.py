@@ -44,10 +44,11 @@ async def test_cancel_mid_verification_still_cleans_up_and_joins_and_caps(contro
             await manager.aclose()  # what `aegis serve` does at shutdown: cancel, and clean up
             outcomes = await asyncio.gather(first, joined, return_exceptions=True)
         events = [e["event"] for e in logs]
-        # Normally both waiters see the cancellation. On a loaded machine the run can end on its own
-        # first (an API call timing out is an error verdict): then it must not have passed.
+        # Both waiters see the cancellation. On a loaded machine an API call can time out first, an error
+        # verdict; a verdict of the health watch ('failed', 'timeout') would mean the cancel was lost and
+        # the run watched on (it did, with asyncio.wait_for on 3.11: ~180 s after the cancel).
         for outcome in outcomes:
-            assert isinstance(outcome, asyncio.CancelledError) or (hasattr(outcome, "passed") and not outcome.passed), outcome
+            assert isinstance(outcome, asyncio.CancelledError) or getattr(outcome, "outcome", None) == "error", outcome
         assert "shadow.cleanup.complete" in events, events
         assert not manager.active()
         await poll(f"{shadow_ns} deleted", lambda: asyncio.to_thread(namespace_gone, control_plane, shadow_ns), 60)
