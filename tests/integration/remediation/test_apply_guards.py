@@ -17,7 +17,7 @@ import pytest
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import FixProposal, KubeObject, ObjectRef, PatchOperation, Risk
-from aegis.core.remediation.remediator import Remediator
+from aegis.core.remediation.remediator import ApplyResult, Remediator
 from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, load_all
 from tests.integration.conftest import Cluster
@@ -65,19 +65,25 @@ def env_names(cluster: Cluster, target: ObjectRef) -> list[str]:
     return [e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0].get("env") or []]
 
 
+async def apply_as_aegis(cluster: Cluster, fix: FixProposal, other_writer: Callable[[], Any] | None = None) -> ApplyResult:
+    """Apply through AEGIS's own identity; `other_writer` runs right after Apply's first read."""
+    live = await LiveGateway.connect(kubeconfig=str(cluster.aegis_kubeconfig))
+    try:
+        gateway = cast(KubeGateway, WriteAfterFirstRead(live, other_writer)) if other_writer else live
+        return await Remediator(gateway, rollout_timeout=120).apply(fix)
+    finally:
+        await live.close()
+
+
 async def test_a_status_or_metadata_write_between_read_and_patch_does_not_refuse_the_fix(control_plane: Cluster) -> None:
+    """Another writer stamps an annotation between Apply's read and patch: the fix lands, and the kept template is the one read."""
     target = await asyncio.to_thread(deploy_example, control_plane, EXAMPLE)
     path = resource_path("Deployment", target.namespace, target.name)
 
     def annotate() -> None:
         control_plane.api.patch(path, {"metadata": {"annotations": {"example.com/last-sync": "now"}}}, kind="merge")
 
-    live = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
-    try:
-        gateway = cast(KubeGateway, WriteAfterFirstRead(live, annotate))
-        applied = await Remediator(gateway, rollout_timeout=120).apply(add_database_url(target))
-    finally:
-        await live.close()
+    applied = await apply_as_aegis(control_plane, add_database_url(target), annotate)
     assert applied.ok, f"{applied.outcome}: {applied.reason}\n{control_plane.dump(target.namespace)}"
     assert control_plane.deployment(target.namespace, target.name)["metadata"]["annotations"]["example.com/last-sync"] == "now"
     assert env_names(control_plane, target) == ["SERVICE_NAME", "DATABASE_URL"]
@@ -86,18 +92,14 @@ async def test_a_status_or_metadata_write_between_read_and_patch_does_not_refuse
 
 
 async def test_a_template_edit_between_read_and_patch_refuses_the_fix_and_keeps_the_edit(control_plane: Cluster) -> None:
+    """Someone edits the pod template between Apply's read and patch: refused as a conflict, their edit kept, nothing of the fix applied."""
     target = await asyncio.to_thread(deploy_example, control_plane, EXAMPLE)
 
     def someone_edits_the_template() -> None:
         edit = [{"op": "add", "path": "/spec/template/spec/containers/0/env/-", "value": {"name": "LOG_FORMAT", "value": "json"}}]
         control_plane.patch_deployment(target.namespace, target.name, edit, kind="json")
 
-    live = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
-    try:
-        gateway = cast(KubeGateway, WriteAfterFirstRead(live, someone_edits_the_template))
-        applied = await Remediator(gateway, rollout_timeout=120).apply(add_database_url(target))
-    finally:
-        await live.close()
+    applied = await apply_as_aegis(control_plane, add_database_url(target), someone_edits_the_template)
     assert applied.outcome == "conflict" and "changed since it was diagnosed" in applied.reason
     assert env_names(control_plane, target) == ["SERVICE_NAME", "LOG_FORMAT"]
 
@@ -115,11 +117,7 @@ async def test_an_invalid_patch_is_refused_with_the_servers_reason_and_no_env_va
         decision_rationale="r",
         risk=Risk.LOW,
     )
-    live = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
-    try:
-        applied = await Remediator(live, rollout_timeout=30).apply(invalid)
-    finally:
-        await live.close()
+    applied = await apply_as_aegis(control_plane, invalid)
     assert applied.outcome == "failed" and "cannot unmarshal string" in applied.reason and "replicas" in applied.reason
     assert literal not in applied.reason and "apiVersion" not in applied.reason
     assert env_names(control_plane, target) == ["SERVICE_NAME", "ANALYTICS_URL"]  # nothing changed
@@ -136,10 +134,6 @@ async def test_guards_hold_on_values_with_shell_operators_and_non_ascii_text(con
     control_plane.patch_deployment(target.namespace, target.name, edit, kind="json")
     fix = add_database_url(target)
     fix = fix.model_copy(update={"patch": [PatchOperation(op="test", path="/spec/template/spec/containers/0/command", value=command), *fix.patch]})
-    live = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
-    try:
-        applied = await Remediator(live, rollout_timeout=120).apply(fix)
-    finally:
-        await live.close()
+    applied = await apply_as_aegis(control_plane, fix)
     assert applied.ok, f"{applied.outcome}: {applied.reason}"
     assert env_names(control_plane, target) == ["SERVICE_NAME", "DATABASE_URL"]
