@@ -246,9 +246,10 @@ async def deploy(cluster: LiveCluster, gateway: KubeGateway, docs: list[dict[str
 class Breakage:
     """Polled until the target's namespace shows a failing pod (a waiting reason other than start-up, or restarts).
 
-    A container that crashed counts once its previous log is served, or `log_grace` seconds after the crash was
-    first seen (some crashes leave no log, e.g. a StartError): a kubelet serves the log at once, the test
-    cluster writes it a moment after the status, and a diagnosis in between would miss the line naming the cause.
+    Crashed containers count once the previous log of every one of them is served, or `log_grace` seconds
+    after the first crash was seen (some crashes leave no log, e.g. a StartError): a kubelet serves the log
+    at once, the test cluster writes it a moment after the status, and a diagnosis in between would miss
+    the line naming the cause (the investigator may read any of the failing pods).
     """
 
     def __init__(self, gateway: KubeGateway, target: ObjectRef, *, log_grace: float = 10.0) -> None:
@@ -258,26 +259,35 @@ class Breakage:
         self._crash_seen: float | None = None
 
     async def __call__(self) -> str | None:
+        failing: list[str] = []
+        crashed: list[tuple[str, str]] = []
         for pod in await self.gateway.list_objects("Pod", self.target.namespace):
             name = pod["metadata"]["name"]
             statuses = [*(pod.get("status", {}).get("initContainerStatuses") or []), *(pod.get("status", {}).get("containerStatuses") or [])]
             for status in statuses:
                 reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
                 if status.get("restartCount", 0) >= 1 or reason not in (None, "ContainerCreating", "PodInitializing"):
-                    line = f"{name}: {reason or 'restarting'}, {status.get('restartCount', 0)} restart(s)"
-                    if not (status.get("lastState") or {}).get("terminated") or await self._log_or_grace(name, status["name"]):
-                        return line
+                    failing.append(f"{name}: {reason or 'restarting'}, {status.get('restartCount', 0)} restart(s)")
+                    if (status.get("lastState") or {}).get("terminated"):
+                        crashed.append((name, status["name"]))
             for condition in pod.get("status", {}).get("conditions") or []:
                 if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                    return f"{name}: {condition.get('reason')}"
-        return None
+                    failing.append(f"{name}: {condition.get('reason')}")
+        if not failing or not await self._logs_served(crashed):
+            return None
+        return failing[0]
 
-    async def _log_or_grace(self, pod: str, container: str) -> bool:
+    async def _logs_served(self, crashed: list[tuple[str, str]]) -> bool:
+        if not crashed:
+            return True
         now = time.monotonic()
         self._crash_seen = self._crash_seen or now
         if now - self._crash_seen >= self.log_grace:
             return True
-        return bool(await self.gateway.logs(self.target.namespace, pod, container, previous=True, tail_lines=5))
+        for pod, container in crashed:
+            if not await self.gateway.logs(self.target.namespace, pod, container, previous=True, tail_lines=5):
+                return False
+        return True
 
 
 async def workload_health(gateway: KubeGateway, target: ObjectRef) -> str:
