@@ -62,7 +62,7 @@ class SQLiteStore:
         db.row_factory = sqlite3.Row
         store = cls(db, path)
         try:
-            await _enable_wal(db)
+            await _enable_wal(db, path)
             for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
                 await db.execute_fetchall(f"PRAGMA {pragma}")
             await store._migrate()
@@ -243,7 +243,7 @@ def _incident_or_none(found: Iterable[sqlite3.Row]) -> Incident | None:
     return rows.decode_incident(row) if row is not None else None
 
 
-async def _enable_wal(db: aiosqlite.Connection) -> None:
+async def _enable_wal(db: aiosqlite.Connection, path: str) -> None:
     """Switch the file to WAL, waiting out other openers: SQLite answers the switch with "database is
     locked" at once, without its busy handler, while another connection holds the file (replicas or
     the CLI starting together), so the wait is ours, bounded like the busy timeout."""
@@ -254,14 +254,19 @@ async def _enable_wal(db: aiosqlite.Connection) -> None:
             await db.execute_fetchall("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + pause > deadline:
+            contended = str(getattr(exc, "sqlite_errorname", "")).startswith(_CONTENDED)
+            if not contended or time.monotonic() + pause > deadline:
+                if _is_unavailable(exc):
+                    raise _unavailable(path, exc) from exc
                 raise
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.25)
 
 
-# Errors about the file rather than the statement: busy, locked, I/O, disk full, cannot open.
-_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+# Errors about the file rather than the statement: busy, locked (another connection holds it), I/O,
+# disk full, cannot open.
+_CONTENDED = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_UNAVAILABLE = (*_CONTENDED, "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
 
 def _is_unavailable(exc: sqlite3.OperationalError) -> bool:

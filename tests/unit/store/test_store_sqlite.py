@@ -96,6 +96,22 @@ async def test_unopenable_file_is_unavailable(tmp_path: Path) -> None:
         await open_store(str(tmp_path / "missing" / "aegis.db"))
 
 
+async def test_a_file_held_past_the_busy_timeout_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process keeps a read transaction open on a new file, so it cannot switch to WAL: after the busy
+    timeout start-up stops with StoreUnavailableError naming the file, not a bare sqlite3 error."""
+    monkeypatch.setattr("aegis.core.store.sqlite.BUSY_TIMEOUT_SECONDS", 0.3)
+    path = tmp_path / "aegis.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("CREATE TABLE t (a)")
+        other.execute("BEGIN")
+        other.execute("SELECT * FROM t").fetchall()
+        with pytest.raises(StoreUnavailableError, match=r"aegis\.db.*unavailable \(database is locked\)"):
+            await SQLiteStore.open(str(path))
+    finally:
+        other.close()
+
+
 def test_store_url_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """store_url defaults to aegis.db and is read from AEGIS_STORE_URL."""
     monkeypatch.chdir(tmp_path)  # no aegis.yaml here
