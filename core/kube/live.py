@@ -3,8 +3,9 @@
 kubernetes-asyncio loads the credentials (kubeconfig with its exec plugins, or in-cluster config)
 and holds the HTTP session; we call the REST paths ourselves, encode request bodies as the API server
 encodes objects (go_json: JSON-patch `test` values are compared by their bytes), and keep the JSON as
-the API server sends it, so live objects and snapshot objects have the same shape. Its client costs ~0.4 s to import, so it
-is imported here only, when a live gateway is opened. API errors become AegisErrors by meaning.
+the API server sends it, so live objects and snapshot objects have the same shape. Its client costs
+~0.4 s to import, so it is imported here only, when a live gateway is opened. API errors become
+AegisErrors by meaning.
 """
 
 from __future__ import annotations
