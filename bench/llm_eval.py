@@ -28,11 +28,11 @@ from structlog.testing import capture_logs
 
 from aegis.core import config, telemetry
 from aegis.core.agents import pipeline
-from aegis.core.agents.fake import echo_model
 from aegis.core.analyzers.engine import diagnose
 from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import Author, ObjectRef
+from tests.fakes.llm import echo_model
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "incidents"
 

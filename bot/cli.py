@@ -108,7 +108,7 @@ async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
         print(json_schema())
         return 0
     if args.command == "demo" and args.live:
-        from aegis.bot import demo_live
+        from aegis.bot.demo import live as demo_live
 
         return await demo_live.run(settings, incident_name=args.incident, out_dir=Path(args.out), keep=args.keep)
     if args.command == "demo":

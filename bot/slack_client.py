@@ -5,7 +5,7 @@ edits to at most about one a second per channel (callers queue in order; nothing
 lets slack_sdk's retry handlers absorb 429s (honouring `Retry-After`), 5xx and dropped
 connections, and turns a call that still fails into a `ChatError` carrying Slack's error code,
 after one `slack.api.failed` log event. Message bodies and tokens are never logged.
-`aegis.bot.fake_chat.FakeChatClient` is the in-memory twin for unit tests of other modules.
+`aegis.bot.demo.memory_chat.MemoryChatClient` is the in-memory twin for unit tests of other modules.
 """
 
 from __future__ import annotations

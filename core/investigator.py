@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aegis.core import telemetry
+from aegis.core import objects, telemetry
 from aegis.core.analyzers.engine import diagnose
 from aegis.core.config import Settings
 from aegis.core.evidence import backends
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.kubernetes import Collector
 from aegis.core.evidence.scope import LinkBuilder, PodScope, TimeWindow
-from aegis.core.kube import objects
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.models import AnalysisPolicy, Diagnosis, FixProposal, ObjectRef
 

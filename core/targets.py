@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from aegis.core.errors import UsageError
-from aegis.core.kube import kinds
 from aegis.core.models import ObjectRef
+from aegis.core.objects import kinds
 
 # RFC 1123 subdomain: what Kubernetes accepts as an object name.
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from aegis.core.evidence.redaction import mask
+from aegis.core.redaction import mask
 
 ANALYSIS_DURATION = Histogram(
     "aegis_analysis_duration_seconds",

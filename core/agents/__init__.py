@@ -9,5 +9,4 @@ The only package that imports LangChain, and only lazily (inside functions), so 
 - `answers`: the schemas a model answers in, and their conversion into the domain models.
 - `guards`: validation of every answer; anything out of bounds is dropped with a logged reason.
 - `scope`: which JSON-pointer prefixes a fix of each category may change.
-- `fake`: scripted and echo chat models for tests and `bench/llm_eval.py --fake`.
 """

@@ -23,12 +23,11 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from aegis.core import objects, redaction
 from aegis.core.agents import scope
 from aegis.core.agents.answers import FixAnswer, PlanAnswer, RCAAnswer
-from aegis.core.analyzers.engine import workload_diff
-from aegis.core.analyzers.patching import escape
-from aegis.core.evidence import redaction
-from aegis.core.kube import objects
+from aegis.core.fixes.diff import workload_diff
+from aegis.core.fixes.patching import escape
 from aegis.core.models import (
     AnalysisPolicy,
     Author,

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from aegis.core import telemetry
 from aegis.core.agents import guards, prompting, scope
 from aegis.core.agents.answers import AnswerError, FixAnswer, PlanAnswer, RCAAnswer, Stage
-from aegis.core.analyzers.verification import plan_for
 from aegis.core.errors import ConfigError
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.extract import template_pair
+from aegis.core.fixes.verification import plan_for
 from aegis.core.models import Author, Category, Diagnosis, FixProposal, KubeObject, RCAResult, VerificationPlan
 
 if TYPE_CHECKING:

@@ -17,12 +17,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from aegis.core import objects, redaction
 from aegis.core.agents import scope
 from aegis.core.agents.answers import SCHEMAS, Stage
-from aegis.core.analyzers.engine import clean_for_diff
-from aegis.core.evidence import redaction
-from aegis.core.kube import objects
 from aegis.core.models import Category, Diagnosis, Evidence, FixProposal, KubeObject, RCAResult, VerificationPlan
+from aegis.core.objects import clean_for_diff
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 CHARS_PER_TOKEN = 4  # a conservative estimate for English and JSON with common tokenizers

@@ -1,9 +1,9 @@
-"""Moved to `aegis.core.analyzers.scope` (shared by the agents' guards and the remediation policy gate).
+"""Moved to `aegis.core.fixes.scope` (shared by the agents' guards and the remediation policy gate).
 
 Kept as a re-export so existing imports keep working; new code imports the analyzers module.
 """
 
-from aegis.core.analyzers.scope import (
+from aegis.core.fixes.scope import (
     ALLOWED,
     ROLLBACK_CATEGORIES,
     TARGET_KINDS,

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
-from aegis.core.evidence.redaction import MARKER
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
+from aegis.core.redaction import MARKER
 
 # Exits that belong to other classes: start failures (126-128), OOM or liveness kills (137, 143).
 _NOT_APP_EXITS = (0, 126, 127, 128, 137, 143)

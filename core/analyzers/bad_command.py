@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
 from aegis.core.evidence.extract import template_pair
-from aegis.core.evidence.redaction import MARKER
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
+from aegis.core.redaction import MARKER
 
 # The OCI runtime's words, as containerd/CRI-O report them in the terminated/waiting message.
 _EXEC = re.compile(

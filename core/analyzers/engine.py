@@ -7,20 +7,16 @@ because its pods crash is the crash's class). No finding means `unknown`, with w
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable
-from typing import Any
 
-import jsonpatch
-import yaml
-
+from aegis.core import objects
 from aegis.core.analyzers import registry
 from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding, FixDraft
-from aegis.core.analyzers.verification import plan_for
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.extract import EvidenceSet, extract
-from aegis.core.kube import objects
+from aegis.core.fixes.diff import workload_diff
+from aegis.core.fixes.verification import plan_for
 from aegis.core.models import Category, Diagnosis, FixProposal, KubeObject, RCAResult
 
 # Nearer the root first: used only to break confidence ties.
@@ -97,42 +93,6 @@ def _with_forced_rollback(workload: KubeObject, draft: FixDraft) -> str:
         return draft.risk_notes
     note = "Apply also evicts the pods that are not Ready on the broken revision: the StatefulSet controller would wait for them forever."
     return f"{draft.risk_notes} {note}".strip()
-
-
-_SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
-
-
-def clean_for_diff(obj: KubeObject) -> KubeObject:
-    """The object as a person edits it: no status, no server-set metadata."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
-    annotations = {
-        k: v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k not in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
-    }
-    if annotations:
-        meta["annotations"] = annotations
-    else:
-        meta.pop("annotations", None)
-    out["metadata"] = meta
-    return out
-
-
-def workload_diff(workload: KubeObject, patch: list[dict[str, Any]]) -> str:
-    before = clean_for_diff(workload)
-    after = jsonpatch.apply_patch(before, patch)
-    name = f"{workload.get('kind', '').lower()}/{objects.name(workload)}"
-    return "\n".join(
-        difflib.unified_diff(
-            yaml.safe_dump(before, sort_keys=False).splitlines(),
-            yaml.safe_dump(after, sort_keys=False).splitlines(),
-            f"{name} (now)",
-            f"{name} (fixed)",
-            lineterm="",
-            n=3,
-        )
-    )
 
 
 def _unknown(ctx: Context) -> Finding:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.kube import objects, quantity
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
+from aegis.core.objects import quantity
 
 EPHEMERAL_MAX_MIB = 50 * 1024  # no policy bound for disk yet: never propose more than 50Gi
 HEADROOM = 1.25

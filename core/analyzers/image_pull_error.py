@@ -11,11 +11,12 @@ limits are reported with no patch.
 
 from __future__ import annotations
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
 
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")

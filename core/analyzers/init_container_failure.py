@@ -13,15 +13,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.bad_command import detect as command_failure
 from aegis.core.analyzers.bad_command import previous_container, restore_fields
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.missing_env_var import missing_vars
 from aegis.core.analyzers.signals import ContainerState
-from aegis.core.evidence.redaction import MARKER
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
+from aegis.core.redaction import MARKER
 
 # Shell phrasings for an unset variable under `set -u` / `${VAR:?}` (bash, dash, busybox).
 _SHELL_UNSET = re.compile(r"\b([A-Z][A-Z0-9_]{1,63}): (?:unbound variable|parameter null or not set|parameter not set)")

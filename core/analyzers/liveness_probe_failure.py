@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.probes import (
     MAX_FAILURE_THRESHOLD,
@@ -36,7 +37,7 @@ from aegis.core.analyzers.probes import (
     resolve_port,
 )
 from aegis.core.analyzers.signals import ContainerState
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, PatchOperation, Risk
 
 

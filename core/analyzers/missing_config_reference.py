@@ -15,10 +15,11 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, EvidenceId, KubeObject, PatchOperation, Risk
 
 _NOT_FOUND = re.compile(r'\b(configmap|secret)s? "([^"]+)" not found', re.I)

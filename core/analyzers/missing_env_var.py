@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
 from aegis.core.evidence.extract import template_pair
-from aegis.core.evidence.redaction import MARKER
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
+from aegis.core.redaction import MARKER
 
 _VAR = r"[A-Z][A-Z0-9_]{1,63}"
 # Phrasings from shells, Python, Go (envconfig, viper), Node, Java/Spring, Rust, Ruby.

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects, quantity
+from aegis.core.fixes import patching
 from aegis.core.models import Category, PatchOperation, Risk
+from aegis.core.objects import quantity
 
 # What runtimes print when they run out of heap: supporting evidence only, never the signal.
 _LOG_HINTS = re.compile(

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context
 from aegis.core.analyzers.signals import ContainerState
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import KubeObject, PatchOperation
 
 MAX_INITIAL_DELAY_SECONDS = 300

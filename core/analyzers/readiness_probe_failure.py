@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.probes import (
     ProbeFailures,
@@ -30,7 +31,7 @@ from aegis.core.analyzers.probes import (
     resolve_port,
 )
 from aegis.core.analyzers.signals import ContainerState
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, PatchOperation, Risk
 
 

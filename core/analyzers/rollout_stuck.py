@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aegis.core.analyzers import patching
+from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.evidence.redaction import MARKER
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
+from aegis.core.redaction import MARKER
 
 _SPECIFIC_WAITING = {
     "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",

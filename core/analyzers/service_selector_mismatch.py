@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aegis.core.analyzers import patching
+from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
 
 # Labels controllers add to individual pods: never part of a Service selector.

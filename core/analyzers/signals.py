@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aegis.core import objects
 from aegis.core.analyzers.base import Context
-from aegis.core.kube import objects
 from aegis.core.models import KubeObject
 
 

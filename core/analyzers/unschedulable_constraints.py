@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aegis.core.analyzers import patching
+from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.unschedulable_resources import CONSTRAINTS, SchedulingFailure, scheduling_failure
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, PatchOperation, Risk
 
 _TAINT = re.compile(r"untolerated taint\(?s?\)?\s*\{([^:}]+):\s*([^}]*)\}")

@@ -16,11 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aegis.core.analyzers import patching, signals
+from aegis.core import objects
+from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects, quantity
+from aegis.core.fixes import patching
 from aegis.core.models import Category, EvidenceId, KubeObject, PatchOperation, Risk
+from aegis.core.objects import quantity
 
 RESOURCES, CONSTRAINTS, VOLUME, BACKGROUND, OTHER = "resources", "constraints", "volume", "background", "other"
 

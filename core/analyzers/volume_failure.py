@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aegis.core.analyzers import patching
+from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.unschedulable_resources import VOLUME, filter_verdict, scheduling_failure
 from aegis.core.evidence.extract import template_pair
-from aegis.core.kube import objects
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, Risk
 
 _NOT_FOUND = re.compile(r'persistentvolumeclaim "([^"]+)" not found', re.I)

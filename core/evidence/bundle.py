@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aegis.core.kube import objects
+from aegis.core import objects
 from aegis.core.models import KubeObject, ObjectRef
 
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import yaml
 
-from aegis.core.evidence import redaction
+from aegis.core import objects, redaction
 from aegis.core.evidence.bundle import ObjectBundle
-from aegis.core.kube import objects
 from aegis.core.models import Evidence, EvidenceId, EvidenceKind, KubeObject, ObjectRef
 
 _MAX_EXCERPT_LINES = 12

@@ -16,12 +16,13 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from aegis.core import objects
 from aegis.core.errors import ForbiddenError, NotFoundError
 from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
-from aegis.core.evidence.redaction import Redactor
-from aegis.core.kube import objects, selectors
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.models import KubeObject, ObjectRef
+from aegis.core.objects import selectors
+from aegis.core.redaction import Redactor
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from aegis.core.evidence import redaction
+from aegis.core import redaction
 from aegis.core.evidence.backends import BackendError, BackendResult, Observation
 from aegis.core.evidence.scope import Backend, LinkBuilder, PodScope, TimeWindow
 from aegis.core.models import EvidenceKind

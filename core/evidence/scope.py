@@ -11,8 +11,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from aegis.core import objects
 from aegis.core.evidence.bundle import ObjectBundle
-from aegis.core.kube import objects
 
 Backend = Literal["prometheus", "loki"]
 

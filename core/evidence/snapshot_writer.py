@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from aegis.core import objects
 from aegis.core.evidence.bundle import ObjectBundle
-from aegis.core.kube import objects
 
 COLLECTED_KINDS = [
     "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Event", "ConfigMap",

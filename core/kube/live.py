@@ -29,9 +29,9 @@ from aegis.core.errors import (
     TooManyRequestsError,
     UsageError,
 )
-from aegis.core.kube import kinds
 from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent, WatchExpiredError
 from aegis.core.models import KubeObject
+from aegis.core.objects import kinds
 
 _TIMEOUT_SECONDS = 20.0
 

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from aegis.core.errors import NotFoundError, SnapshotError, UsageError
-from aegis.core.kube import kinds, selectors
 from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent
 from aegis.core.models import KubeObject
+from aegis.core.objects import kinds, selectors
 
 _DUMP_FILES = {
     "pods.json": "Pod",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aegis.core.analyzers import scope
 from aegis.core.config import Settings
+from aegis.core.fixes import scope
 from aegis.core.models import Incident, IncidentState
 
 ALWAYS_PROTECTED = frozenset({"kube-system"})

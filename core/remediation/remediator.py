@@ -26,9 +26,8 @@ from typing import Any, Literal
 import jsonpointer
 from pydantic import Field
 
-from aegis.core import telemetry
+from aegis.core import objects, telemetry
 from aegis.core.errors import AegisError, ConflictError, TooManyRequestsError
-from aegis.core.kube import objects
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import FixProposal, KubeObject, Model, ObjectRef, PhaseTiming
 from aegis.core.remediation import rollout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aegis.core.kube import objects
+from aegis.core import objects
 from aegis.core.models import KubeObject
 
 

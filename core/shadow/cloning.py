@@ -18,8 +18,8 @@ from typing import Any
 
 import jsonpatch
 
+from aegis.core import objects
 from aegis.core.errors import ConflictError
-from aegis.core.kube import objects
 from aegis.core.models import IncidentId, KubeObject
 
 MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aegis.core.kube import objects
+from aegis.core import objects
 from aegis.core.models import HealthSample, KubeObject
 
 # Reasons kubelet, the scheduler and the controllers give when a pod cannot become healthy.

@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
-from aegis.core import telemetry
+from aegis.core import objects, telemetry
 from aegis.core.errors import AegisError
-from aegis.core.kube import objects
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.models import Model
 from aegis.core.shadow import cloning

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aegis.core import telemetry
+from aegis.core import objects, telemetry
 from aegis.core.config import Settings
 from aegis.core.errors import AegisError, AlreadyExistsError, ClusterError, NotFoundError, UsageError
-from aegis.core.kube import objects
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import (
     Diagnosis,

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from aegis.core.analyzers.engine import clean_for_diff
 from aegis.core.investigator import Investigator
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import Diagnosis, IncidentId, ObjectRef, PatchOperation, PhaseTiming, VerificationResult
+from aegis.core.objects import clean_for_diff
 from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all

@@ -13,12 +13,12 @@ import pytest
 import structlog
 
 from aegis.core import config
-from aegis.core.agents.fake import ScriptedChatModel, echo_answers
 from aegis.core.analyzers.engine import diagnose
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import Diagnosis, ObjectRef
+from tests.fakes.llm import ScriptedChatModel, echo_answers
 from tests.incidents import EXAMPLES, load_all
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from aegis.core import config
-from aegis.core.agents.fake import ScriptedChatModel, echo_answers
 from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import Author
+from tests.fakes.llm import ScriptedChatModel, echo_answers
 from tests.incidents import EXAMPLES, load_all
 from tests.unit.agents.conftest import Case
 

@@ -15,9 +15,9 @@ from structlog.testing import capture_logs
 
 from aegis.core import config
 from aegis.core.agents import pipeline
-from aegis.core.agents.fake import ScriptedChatModel
 from aegis.core.models import Author, Category, EvidenceId
 from aegis.core.report import AnalysisReport, to_json
+from tests.fakes.llm import ScriptedChatModel
 
 from .conftest import Case
 

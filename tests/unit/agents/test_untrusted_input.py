@@ -12,11 +12,10 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from aegis.core import config
+from aegis.core import config, redaction
 from aegis.core.agents import pipeline, prompting
-from aegis.core.agents.fake import ScriptedChatModel
-from aegis.core.evidence import redaction
 from aegis.core.models import Author, Evidence, EvidenceId, EvidenceKind, ObjectRef
+from tests.fakes.llm import ScriptedChatModel
 from tests.incidents import EXAMPLES
 
 from .conftest import Case, analyze

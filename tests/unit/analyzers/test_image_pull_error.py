@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from aegis.core import objects
 from aegis.core.analyzers import image_pull_error as pull
-from aegis.core.kube import objects
 from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from aegis.core import objects
 from aegis.core.analyzers import liveness_probe_failure as live
 from aegis.core.evidence.bundle import ContainerLogs
-from aegis.core.kube import objects
 from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 

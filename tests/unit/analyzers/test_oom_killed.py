@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from aegis.core import objects
 from aegis.core.analyzers import liveness_probe_failure, oom_killed
-from aegis.core.kube import objects
 from aegis.core.models import AnalysisPolicy, Category
 from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aegis.bot.alertmanager import WebhookPayload
 from aegis.bot.authz import Authorizer
-from aegis.bot.fake_chat import FakeChatClient
+from aegis.bot.demo.memory_chat import MemoryChatClient
 from aegis.bot.incidents import IncidentService
 from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
@@ -37,7 +37,7 @@ def payload(status: str) -> WebhookPayload:
 
 async def test_resolution_edits_parent_and_strips_the_diagnosis_buttons(tmp_path: Path) -> None:
     """notes/slack-ux.md: after resolution the buttons go away — Verify/Apply/Reject on a resolved incident only mislead."""
-    chat = FakeChatClient()
+    chat = MemoryChatClient()
     store = await open_store(str(tmp_path / "aegis.db"))
     investigator = Investigator(SnapshotGateway.open(EXAMPLES / "crashloop-missing-env" / "snapshot"))
     service = IncidentService(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aegis.core.evidence import redaction
+from aegis.core import redaction
 from tests.incidents import EXAMPLES
 
 SECRET_IN_SECRET = "hunter2-SuperSecret-XYZ"

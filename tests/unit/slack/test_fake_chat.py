@@ -1,16 +1,16 @@
-"""FakeChatClient behaves like the ChatClient seam promises, so other modules' unit tests can trust it."""
+"""MemoryChatClient behaves like the ChatClient seam promises, so other modules' unit tests can trust it."""
 
 from __future__ import annotations
 
 import pytest
 
-from aegis.bot.fake_chat import FakeChatClient
+from aegis.bot.demo.memory_chat import MemoryChatClient
 from aegis.bot.slack_client import ChatClient, ChatError
 
 
 async def test_fake_records_threads_updates_and_files() -> None:
     """Posts get increasing ts, replies land in their thread, updates keep history, files join the thread."""
-    fake = FakeChatClient()
+    fake = MemoryChatClient()
     chat: ChatClient = fake
     parent = await chat.post_message("C1", "parent")
     reply = await chat.post_message("C1", "reply", thread_ts=parent.ts)
@@ -25,7 +25,7 @@ async def test_fake_records_threads_updates_and_files() -> None:
 
 async def test_fake_fails_on_request_and_knows_usergroups() -> None:
     """fail_next raises the chosen ChatError once; unknown ts and unknown user groups fail like Slack."""
-    fake = FakeChatClient(usergroups={"S1": ["U1"]})
+    fake = MemoryChatClient(usergroups={"S1": ["U1"]})
     fake.fail_next("post_message", "channel_not_found")
     with pytest.raises(ChatError, match="channel_not_found"):
         await fake.post_message("C1", "x")

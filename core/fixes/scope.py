@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from aegis.core.kube import objects
+from aegis.core import objects
 from aegis.core.models import Category
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aegis.core import objects
 from aegis.core.evidence.bundle import ObjectBundle
-from aegis.core.kube import objects
 from aegis.core.models import Category, LoadTestConfig, VerificationPlan
 
 _LONGER_SETTLE = {Category.OOM_KILLED, Category.LIVENESS_PROBE_FAILURE, Category.APP_ERROR_AFTER_ROLLOUT}

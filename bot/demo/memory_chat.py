@@ -1,4 +1,4 @@
-"""FakeChatClient: the `ChatClient` seam in memory, for fast unit tests of modules that talk to Slack.
+"""MemoryChatClient: the `ChatClient` seam in memory, for fast unit tests of modules that talk to Slack.
 
 It records every call, keeps messages per channel with increasing Slack-style timestamps, edits
 them in place, and can be told to fail the next calls of a method with a `ChatError`. It does not
@@ -47,7 +47,7 @@ class FakeMessage:
     history: list[tuple[str, list[dict[str, Any]] | None]] = field(default_factory=list)
 
 
-class FakeChatClient:
+class MemoryChatClient:
     """Implements `ChatClient`; inspect `calls`, `messages(channel)`, `thread(channel, ts)`, `ephemerals`, `views`."""
 
     def __init__(self, usergroups: Mapping[str, Iterable[str]] | None = None, bot_user_id: str = "U0AEGISBOT") -> None:
@@ -141,4 +141,4 @@ def _copy(blocks: Blocks | None) -> list[dict[str, Any]] | None:
 
 
 if TYPE_CHECKING:
-    _implements: type[ChatClient] = FakeChatClient
+    _implements: type[ChatClient] = MemoryChatClient

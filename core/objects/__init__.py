@@ -184,3 +184,23 @@ def revision(obj: KubeObject) -> int:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+_SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
+
+
+def clean_for_diff(obj: KubeObject) -> KubeObject:
+    """The object as a person edits it: no status, no server-set metadata."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k not in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out["metadata"] = meta
+    return out

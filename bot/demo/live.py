@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import yaml
 
 from aegis.bot.authz import Authorizer
-from aegis.bot.fake_chat import FakeChatClient
+from aegis.bot.demo.memory_chat import MemoryChatClient
 from aegis.bot.incidents import ActionOutcome, IncidentService
 from aegis.bot.observability import Observability
 from aegis.bot.render.plaintext import message_lines
@@ -75,7 +75,7 @@ class LiveCluster:
     ready_line: str
 
 
-class Transcript(FakeChatClient):
+class Transcript(MemoryChatClient):
     """The ChatClient seam kept in memory (as the tests' fake does), printing each message as Slack would show it
     and writing its Block Kit JSON to `out_dir` as it happens."""
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aegis.core.evidence.redaction import MARKER
-from aegis.core.kube import objects
+from aegis.core import objects
 from aegis.core.models import KubeObject, PatchOperation
+from aegis.core.redaction import MARKER
 
 
 def escape(token: str) -> str:

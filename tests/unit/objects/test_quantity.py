@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aegis.core.kube import quantity
+from aegis.core.objects import quantity
 
 
 @pytest.mark.parametrize(
