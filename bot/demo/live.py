@@ -41,6 +41,7 @@ from aegis.core.investigator import Investigator
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import Incident, IncidentState, ObjectRef
+from aegis.core.objects import kinds
 from aegis.core.remediation.policy import RemediationPolicy
 from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
@@ -54,7 +55,6 @@ DEMO_CHANNEL = "C0INCIDENTS"
 DEMO_SETTLE_SECONDS = 10.0
 READY_TIMEOUT = 150.0
 BREAK_TIMEOUT = 90.0
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 T = TypeVar("T")
 
 
@@ -230,7 +230,7 @@ async def deploy(cluster: LiveCluster, gateway: KubeGateway, docs: list[dict[str
     for doc in docs:
         meta = doc["metadata"]
         key = (doc["kind"], meta["name"])
-        if key in seen and doc["kind"] in WORKLOAD_KINDS:
+        if key in seen and doc["kind"] in kinds.WORKLOAD_KINDS:
 
             async def observed(kind: str = doc["kind"], ns: str = meta.get("namespace", "default"), name: str = meta["name"]) -> bool:
                 obj = await gateway.get(kind, ns, name)

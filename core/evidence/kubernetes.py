@@ -21,7 +21,7 @@ from aegis.core.errors import ForbiddenError, NotFoundError
 from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.models import KubeObject, ObjectRef
-from aegis.core.objects import selectors
+from aegis.core.objects import kinds, selectors
 from aegis.core.redaction import Redactor
 
 T = TypeVar("T")
@@ -125,7 +125,7 @@ class Collector:
                 rs = await self._get_optional("ReplicaSet", ns, owner["name"])
                 owner = objects.controller_of(rs) if rs else None
                 workload = rs or root
-            if owner and owner.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
+            if owner and owner.get("kind") in kinds.WORKLOAD_KINDS:
                 workload = await self._get_optional(owner["kind"], ns, owner["name"]) or workload
         kind = workload.get("kind")
         replicasets: list[KubeObject] = []

@@ -40,8 +40,4 @@ def write(bundle: ObjectBundle, directory: Path) -> list[Path]:
 
 def _strip(obj: dict[str, object]) -> dict[str, object]:
     """Drop managedFields: noise for people, and the biggest part of most objects."""
-    out = dict(obj)
-    meta = dict(objects.meta(out))
-    meta.pop("managedFields", None)
-    out["metadata"] = meta
-    return out
+    return objects.without_server_fields(obj, drop_meta=("managedFields",), keep_status=True)

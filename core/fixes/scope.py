@@ -16,8 +16,9 @@ from functools import cache
 
 from aegis.core import objects
 from aegis.core.models import Category
+from aegis.core.objects import kinds
 
-WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})
+WORKLOAD_KINDS = frozenset(kinds.TARGET_KINDS)  # the workloads and bare Pods a fix may patch
 
 _ROLLBACK = tuple(
     f"{{c}}/{field}"

@@ -186,21 +186,28 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-_SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
+SERVER_SET_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                       "managedFields", "selfLink")  # fmt: skip
+TOOL_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
 
 
-def clean_for_diff(obj: KubeObject) -> KubeObject:
-    """The object as a person edits it: no status, no server-set metadata."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
-    annotations = {
-        k: v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k not in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
-    }
+def without_server_fields(obj: KubeObject, *, drop_meta: tuple[str, ...] = SERVER_SET_METADATA, keep_status: bool = False) -> KubeObject:
+    """A shallow copy without status (unless kept), the named metadata fields and the tools' bookkeeping annotations.
+
+    The one place that knows what the server and kubectl write into an object: the diff people read,
+    the shadow clone and the snapshot all start from it.
+    """
+    out = {k: v for k, v in obj.items() if keep_status or k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in drop_meta}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in TOOL_ANNOTATIONS}
     if annotations:
         meta["annotations"] = annotations
     else:
         meta.pop("annotations", None)
     out["metadata"] = meta
     return out
+
+
+def clean_for_diff(obj: KubeObject) -> KubeObject:
+    """The object as a person edits it: no status, no server-set metadata."""
+    return without_server_fields(obj)

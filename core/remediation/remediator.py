@@ -30,11 +30,11 @@ from aegis.core import objects, telemetry
 from aegis.core.errors import AegisError, ConflictError, TooManyRequestsError
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import FixProposal, KubeObject, Model, ObjectRef, PhaseTiming
+from aegis.core.objects import kinds
 from aegis.core.remediation import rollout
 
 _ABSENT: Any = object()
 _ROLLBACK_WATCH_SECONDS = 5.0
-_TEMPLATED = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 _OBSERVE_SECONDS = 30.0
 
 
@@ -60,7 +60,7 @@ class ApplyResult(Model):
 
 def restore_roots(kind: str, fix: FixProposal) -> list[str]:
     """The JSON pointers whose values Roll back restores."""
-    if kind in _TEMPLATED:
+    if kind in kinds.WORKLOAD_KINDS:
         return ["/spec/template"]
     if kind == "Service":
         return ["/spec/selector"]

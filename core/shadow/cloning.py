@@ -32,9 +32,7 @@ NAMESPACE_PREFIX = "aegis-shadow-"
 SHADOW_SELECTOR = f"{MANAGED_BY}={MANAGED_BY_VALUE},{SHADOW_LABEL}"
 PLACEHOLDER_VALUE = "YWVnaXMtc2hhZG93LXBsYWNlaG9sZGVy"  # base64("aegis-shadow-placeholder")
 
-_DROP_META = ("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-              "ownerReferences", "managedFields", "selfLink", "finalizers", "generateName")  # fmt: skip
-_DROP_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
+_DROP_META = (*objects.SERVER_SET_METADATA, "ownerReferences", "finalizers", "generateName")
 _REPLICATED = ("Deployment", "StatefulSet")
 
 
@@ -82,12 +80,9 @@ def expired(namespace: KubeObject, now: datetime) -> bool:
 
 def clean(obj: KubeObject, namespace: str) -> KubeObject:
     """A copy without status and server-set metadata, moved to `namespace`."""
-    out = copy.deepcopy({k: v for k, v in obj.items() if k != "status"})
-    meta = {k: v for k, v in (out.get("metadata") or {}).items() if k not in _DROP_META}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _DROP_ANNOTATIONS}
-    meta["annotations"] = annotations
-    meta["namespace"] = namespace
-    out["metadata"] = meta
+    out = copy.deepcopy(objects.without_server_fields(obj, drop_meta=_DROP_META))
+    out["metadata"].setdefault("annotations", {})
+    out["metadata"]["namespace"] = namespace
     return out
 
 
