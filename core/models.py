@@ -294,6 +294,7 @@ class Incident(Model):
     proposal_revision: int = Field(default=0, description="Bumped when a new fix proposal supersedes the old one.")
     diagnosis_ts: str | None = Field(default=None, description="ts of the thread reply holding the diagnosis and its buttons.")
     last_error: str | None = Field(default=None, description="Why the last analysis or action failed, shown on the parent.")
+    worker: str | None = Field(default=None, description="The replica running the in-flight step (investigating, verifying, applying).")
     created_at: datetime
     updated_at: datetime
 

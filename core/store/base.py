@@ -91,10 +91,12 @@ class IncidentStore(Protocol):
         to: IncidentState,
         actor: str,
         reason: str = "",
+        worker: str | None = None,
     ) -> Incident | None:
         """Move the state to `to` only if it is now one of `allowed_from`, and record the Transition.
 
-        Atomic across connections and replicas. Returns the updated incident, or None when the
+        `worker` (the replica that will run an in-flight step) is written in the same statement, and
+        cleared by any transition without one. Atomic across connections and replicas. Returns the updated incident, or None when the
         incident does not exist or its state was not allowed (someone else moved it first).
         """
         ...
@@ -121,6 +123,19 @@ class IncidentStore(Protocol):
 
     async def audit(self, incident_id: IncidentId) -> list[AuditRecord]:
         """The incident's audit records in the order they were added."""
+        ...
+
+    async def heartbeat(self, replica: str) -> None:
+        """Record that `replica` is alive now."""
+        ...
+
+    async def live_replicas(self, within_seconds: float) -> frozenset[str]:
+        """The replicas whose last heartbeat is at most `within_seconds` old."""
+        ...
+
+    async def reserve_slot(self, channel: str, interval: float) -> float:
+        """Reserve the channel's next posting slot, `interval` seconds after the one before, shared by every
+        replica on this database; the seconds to wait until it (0 when it is free now)."""
         ...
 
     async def close(self) -> None:

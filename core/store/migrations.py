@@ -77,6 +77,14 @@ SQLITE: Sequence[Migration] = (
         "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
         "INSERT INTO counters (name, value) VALUES ('incident', 0)",
     ),
+    # 2: several replicas. `worker` names the replica running an incident's in-flight step (recovery
+    # takes over when its heartbeat in `replicas` stops); `channel_pace` is the per-channel Slack slot
+    # every replica reserves from, so the pace holds whatever the replica count.
+    (
+        "ALTER TABLE incidents ADD COLUMN worker TEXT",
+        "CREATE TABLE replicas (id TEXT PRIMARY KEY, seen_at REAL NOT NULL)",
+        "CREATE TABLE channel_pace (channel TEXT PRIMARY KEY, next_at REAL NOT NULL)",
+    ),
 )
 
 POSTGRES: Sequence[Migration] = (
@@ -132,6 +140,11 @@ POSTGRES: Sequence[Migration] = (
         )""",
         "CREATE INDEX audit_by_incident ON audit (incident_id, seq)",
         "CREATE SEQUENCE incident_number START 1",
+    ),
+    (
+        "ALTER TABLE incidents ADD COLUMN worker TEXT",
+        "CREATE TABLE replicas (id TEXT PRIMARY KEY, seen_at DOUBLE PRECISION NOT NULL)",
+        "CREATE TABLE channel_pace (channel TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL)",
     ),
 )
 

@@ -127,16 +127,18 @@ class PostgresStore:
         to: IncidentState,
         actor: str,
         reason: str = "",
+        worker: str | None = None,
     ) -> Incident | None:
         at = rows.now()
         try:
             async with self._connection() as conn, conn.transaction():
                 row = await conn.fetchrow(
-                    "UPDATE incidents SET previous_state = state, state = $1, updated_at = $2 WHERE id = $3 AND state = ANY($4::text[]) RETURNING *",
+                    "UPDATE incidents SET previous_state = state, state = $1, updated_at = $2, worker = $5 WHERE id = $3 AND state = ANY($4::text[]) RETURNING *",
                     str(to),
                     at,
                     incident_id,
                     rows.state_values(allowed_from),
+                    worker,
                 )
                 if row is None:
                     return None
@@ -198,6 +200,32 @@ class PostgresStore:
         async with self._connection() as conn:
             found = await conn.fetch("SELECT * FROM audit WHERE incident_id = $1 ORDER BY seq", incident_id)
         return [rows.decode_audit(row) for row in found]
+
+    async def heartbeat(self, replica: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO replicas (id, seen_at) VALUES ($1, extract(epoch FROM clock_timestamp())) "
+                "ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+                replica,
+            )
+
+    async def live_replicas(self, within_seconds: float) -> frozenset[str]:
+        async with self._connection() as conn:
+            found = await conn.fetch("SELECT id FROM replicas WHERE seen_at >= extract(epoch FROM clock_timestamp()) - $1", within_seconds)
+        return frozenset(str(row["id"]) for row in found)
+
+    async def reserve_slot(self, channel: str, interval: float) -> float:
+        # The database's clock, not each replica's: the slots of all replicas are on one time line.
+        async with self._connection() as conn:
+            wait = await conn.fetchval(
+                "WITH now AS (SELECT extract(epoch FROM clock_timestamp())::double precision AS t) "
+                "INSERT INTO channel_pace AS p (channel, next_at) SELECT $1, now.t + $2 FROM now "
+                "ON CONFLICT (channel) DO UPDATE SET next_at = GREATEST(p.next_at, (SELECT t FROM now)) + $2 "
+                "RETURNING next_at - $2 - (SELECT t FROM now)",
+                channel,
+                interval,
+            )
+        return max(0.0, float(wait))
 
     async def _one(self, sql: str, *args: Any) -> Incident | None:
         async with self._connection() as conn:

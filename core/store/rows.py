@@ -41,6 +41,7 @@ INCIDENT_COLUMNS = (
     "proposal_revision",
     "diagnosis_ts",
     "last_error",
+    "worker",
     "created_at",
     "updated_at",
 )

@@ -135,15 +135,16 @@ class SQLiteStore:
         to: IncidentState,
         actor: str,
         reason: str = "",
+        worker: str | None = None,
     ) -> Incident | None:
         at = rows.iso(rows.now())
         try:
             async with self._write() as db:
                 found = list(
                     await db.execute_fetchall(
-                        "UPDATE incidents SET previous_state = state, state = ?, updated_at = ? "
+                        "UPDATE incidents SET previous_state = state, state = ?, worker = ?, updated_at = ? "
                         "WHERE id = ? AND state IN (SELECT value FROM json_each(?)) RETURNING *",
-                        (str(to), at, incident_id, json.dumps(rows.state_values(allowed_from))),
+                        (str(to), worker, at, incident_id, json.dumps(rows.state_values(allowed_from))),
                     )
                 )
                 if not found:
@@ -194,6 +195,28 @@ class SQLiteStore:
         async with self._read() as db:
             found = await db.execute_fetchall("SELECT * FROM audit WHERE incident_id = ? ORDER BY seq", (incident_id,))
         return [rows.decode_audit(row) for row in found]
+
+    async def heartbeat(self, replica: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO replicas (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", (replica, time.time())
+            )
+
+    async def live_replicas(self, within_seconds: float) -> frozenset[str]:
+        async with self._read() as db:
+            found = await db.execute_fetchall("SELECT id FROM replicas WHERE seen_at >= ?", (time.time() - within_seconds,))
+        return frozenset(str(row["id"]) for row in found)
+
+    async def reserve_slot(self, channel: str, interval: float) -> float:
+        # One file, one clock: the processes sharing it run on one machine.
+        now = time.time()
+        async with self._write() as db:
+            found = await db.execute_fetchall(
+                "INSERT INTO channel_pace (channel, next_at) VALUES (?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET next_at = MAX(channel_pace.next_at, ?) + ? RETURNING next_at",
+                (channel, now + interval, now, interval),
+            )
+        return max(0.0, float(_first(found)["next_at"]) - interval - now)
 
     async def _one(self, sql: str, params: Sequence[Any]) -> Incident | None:
         async with self._read() as db:

@@ -324,6 +324,29 @@ class StoreContract:
         assert found is not None and found.id == new_id
 
 
+    async def test_transition_records_the_worker_and_the_next_one_clears_it(self, store: IncidentStore) -> None:
+        """The replica running an in-flight step is stored with the step, and gone once the step ends."""
+        await store.create(incident("INC-1", state=S.DIAGNOSED))
+        moved = await store.transition(IncidentId("INC-1"), allowed_from={S.DIAGNOSED}, to=S.APPLYING, actor="U1", worker="replica-a")
+        assert moved is not None and moved.worker == "replica-a"
+        done = await store.transition(IncidentId("INC-1"), allowed_from={S.APPLYING}, to=S.APPLIED, actor="aegis")
+        assert done is not None and done.worker is None
+
+    async def test_heartbeats_say_which_replicas_are_alive(self, store: IncidentStore) -> None:
+        """A replica that beat recently is live; one never seen is not."""
+        await store.heartbeat("replica-a")
+        assert await store.live_replicas(30.0) == frozenset({"replica-a"})
+        assert "replica-b" not in await store.live_replicas(30.0)
+
+    async def test_channel_slots_are_spaced_by_the_interval(self, store: IncidentStore) -> None:
+        """Ten reservations at once get ten distinct slots a second apart; another channel starts free."""
+        waits = sorted(await asyncio.gather(*(store.reserve_slot("C1", 1.0) for _ in range(10))))
+        assert waits[0] < 0.5
+        gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+        assert all(0.9 < gap < 1.1 for gap in gaps), gaps
+        assert await store.reserve_slot("C2", 1.0) < 0.5
+
+
 class PersistenceContract:
     """Behaviour across stores on one database: restarts and replicas."""
 
@@ -371,6 +394,13 @@ class PersistenceContract:
         assert sorted(type(r).__name__ for r in results) == ["Incident", "IncidentExistsError"]
         winner = next(r for r in results if isinstance(r, Incident))
         assert await replicas[1].find_by_group("slack", "g") == winner
+
+    async def test_two_replicas_share_one_channel_pace(self, backend: Backend) -> None:
+        """Slots reserved through two stores on one database never overlap: the pace holds across replicas."""
+        first, second = await backend.open(), await backend.open()
+        waits = sorted(await asyncio.gather(*(s.reserve_slot("C1", 0.5) for s in (first, second) * 5)))
+        gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+        assert all(gap > 0.4 for gap in gaps), gaps
 
     async def test_migrations_are_idempotent_also_when_replicas_start_at_once(self, backend: Backend) -> None:
         """Three stores opening an empty database at once, then a reopen: every migration is applied exactly once."""
