@@ -22,15 +22,16 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from aegis.bot.authz import Authorizer
-from aegis.bot.incidents import IncidentService
 from aegis.bot.listeners import actions, slash, webhook
 from aegis.bot.observability import Observability
 from aegis.bot.slack_client import ChatClient
-from aegis.core import telemetry
+from aegis.bot.thread import SlackThread
+from aegis.core import telemetry, wiring
 from aegis.core.config import Settings
 from aegis.core.errors import ConfigError
+from aegis.core.incidents.parts import Parts
+from aegis.core.incidents.service import IncidentService
 from aegis.core.investigator import Investigator
-from aegis.core.remediation.policy import RemediationPolicy
 from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager
 from aegis.core.store.base import IncidentStore
@@ -75,6 +76,7 @@ def build(
     socket_mode: bool = False,
     shadow: ShadowManager | None = None,
     remediator: Remediator | None = None,
+    replica: str | None = None,
 ) -> BotApp:
     """Wire the app from one Settings; ConfigError names the missing setting."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -90,16 +92,8 @@ def build(
         process_before_response=False,
     )
     authorizer = Authorizer(approvers=settings.approvers, approver_groups=settings.approver_groups, chat=chat)
-    service = IncidentService(
-        store=store,
-        chat=chat,
-        investigator=investigator,
-        authorizer=authorizer,
-        alert_channel=settings.slack_channel,
-        observability=Observability.from_settings(settings),
-        shadow=shadow,
-        remediator=remediator,
-        remediation_policy=RemediationPolicy.from_settings(settings),
+    service = incident_service(
+        settings, chat=chat, store=store, investigator=investigator, authorizer=authorizer, shadow=shadow, remediator=remediator, replica=replica
     )
     slash.register(bolt, service)
     actions.register(bolt, service, chat)
@@ -110,6 +104,35 @@ def build(
     if not socket_mode:
         app.add_routes([web.post(SLACK_EVENTS_PATH, _slack_events(bolt, SignatureVerifier(secret or ""), ReplayGuard()))])
     return BotApp(bolt=bolt, web=app, service=service, settings=settings)
+
+
+def incident_service(
+    settings: Settings,
+    *,
+    chat: ChatClient,
+    store: IncidentStore,
+    investigator: Investigator,
+    authorizer: Authorizer,
+    shadow: ShadowManager | None = None,
+    remediator: Remediator | None = None,
+    replica: str | None = None,
+    alert_channel: str | None = None,
+) -> IncidentService:
+    """The lifecycle with the Slack thread as its view (the app, the live demo and tests build it alike)."""
+    return IncidentService(
+        Parts(
+            store=store,
+            view=SlackThread(store, chat, Observability.from_settings(settings)),
+            approvals=authorizer,
+            investigator=investigator,
+            policy=wiring.policy(settings),
+            replica=replica or wiring.replica_id(settings),
+            alert_channel=alert_channel or settings.slack_channel,
+            lookback_minutes=settings.incident_lookback_minutes,
+            shadow=shadow,
+            remediator=remediator,
+        )
+    )
 
 
 def _slack_events(bolt: AsyncApp, verifier: SignatureVerifier, replays: ReplayGuard) -> Handler:

@@ -6,19 +6,14 @@ empty policy allows nobody: acting on production is opt-in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str
+from aegis.core.incidents.view import Decision
 
 
 class Authorizer:
+    """core.incidents.view.Approvals from Slack user ids and user groups."""
+
     def __init__(self, *, approvers: list[str], approver_groups: list[str], chat: ChatClient) -> None:
         self._users = frozenset(approvers)
         self._groups = tuple(approver_groups)

@@ -91,3 +91,28 @@ def apply_refused(reason: str) -> str:
 
 def action_failed(action: str, reason: str) -> str:
     return f"Could not {action}: {reason}"
+
+
+def step_interrupted(incident_id: str, note: str) -> str:
+    return f"⚠️ {incident_id}: {note}"
+
+
+def outcome(action: str, refusal: str, detail: str) -> str:
+    """The private reply to a click the lifecycle refused (core.incidents.view.Refusal values)."""
+    verbs = {"verify": "Verify in shadow", "apply": "Apply fix", "rollback": "Roll back", "reject": "Reject"}
+    doing = {"verify": "verify", "apply": "apply", "rollback": "roll back", "reject": "reject"}.get(action, action)
+    if refusal == "unknown_incident":
+        return unknown_incident(detail)
+    if refusal == "read_only":
+        return needs_live_cluster(verbs.get(action, action))
+    if refusal == "not_authorized":
+        return not_authorized(doing)
+    if refusal == "stale":
+        return outdated_proposal(detail)
+    if refusal == "no_fix":
+        return no_fix(detail)
+    if refusal == "not_now":
+        return f"That incident is {detail}: AEGIS cannot {doing} it now, and nothing changed. The buttons on the diagnosis show what is possible."
+    if refusal == "policy":
+        return apply_refused(detail)
+    return action_failed(doing, detail)

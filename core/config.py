@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     protected_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Namespaces AEGIS never patches (kube-system always)")
     rollout_timeout_seconds: float = Field(default=600.0, gt=0, description="How long Apply and Roll back watch the rollout")
 
+    # Several replicas (DESIGN.md §4): who this replica is, and the Lease the leader holds.
+    replica_id: str | None = Field(default=None, description="This replica's name, kept across restarts (default: the pod's hostname)")
+    leader_lease_namespace: str = Field(default="aegis-system", description="Namespace of the leader-election Lease (AEGIS's own)")
+    leader_lease_name: str = Field(default="aegis-leader", description="Name of the leader-election Lease")
+    leader_lease_seconds: float = Field(default=15.0, ge=2, le=300, description="Lease duration; a dead leader is replaced after it")
+    replica_heartbeat_seconds: float = Field(default=5.0, ge=0.5, le=60, description="How often a replica records it is alive in the store")
+
     @field_validator("shadow_egress_allow_cidrs", "protected_namespaces", mode="before")
     @classmethod
     def _comma_list_fix(cls, value: Any) -> Any:

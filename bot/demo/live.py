@@ -29,21 +29,20 @@ from typing import Any, TypeVar
 
 import yaml
 
+from aegis.bot import messages
+from aegis.bot.app import incident_service
 from aegis.bot.authz import Authorizer
 from aegis.bot.demo.memory_chat import MemoryChatClient
-from aegis.bot.incidents import ActionOutcome, IncidentService
 from aegis.bot.observability import Observability
 from aegis.bot.render.plaintext import message_lines
 from aegis.bot.slack_client import Blocks, MessageRef
-from aegis.core import config
+from aegis.core import config, wiring
 from aegis.core.errors import AegisError, UsageError
-from aegis.core.investigator import Investigator
+from aegis.core.incidents.view import ActionOutcome
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import Incident, IncidentState, ObjectRef
 from aegis.core.objects import kinds
-from aegis.core.remediation.policy import RemediationPolicy
-from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from aegis.core.store import open_store
 from aegis.core.store.base import IncidentStore
@@ -346,20 +345,16 @@ async def _story(settings: config.Settings, cluster: LiveCluster, gateway: KubeG
 
     chat = Transcript(out_dir)
     store = await open_store(str(cluster.directory / "aegis.db"))
-    observability = Observability.from_settings(settings)
     shadow = ShadowManager(gateway, ShadowPolicy.from_settings(settings))
-    service = IncidentService(
-        store=store,
+    service = incident_service(
+        settings,
         chat=chat,
-        investigator=Investigator(
-            gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines, settings=settings, links=observability.link_builder
-        ),
+        store=store,
+        investigator=wiring.investigator(settings, gateway, links=Observability.from_settings(settings).link_builder),
         authorizer=Authorizer(approvers=settings.approvers, approver_groups=[], chat=chat),
-        alert_channel=DEMO_CHANNEL,
-        observability=observability,
         shadow=shadow,
-        remediator=Remediator(gateway, rollout_timeout=settings.rollout_timeout_seconds),
-        remediation_policy=RemediationPolicy.from_settings(settings),
+        remediator=wiring.remediator(settings, gateway),
+        alert_channel=DEMO_CHANNEL,
     )
     try:
         kind = target.kind.lower() if target.kind != "Deployment" else "deploy"
@@ -397,8 +392,8 @@ async def _story(settings: config.Settings, cluster: LiveCluster, gateway: KubeG
 async def _click(action: Awaitable[ActionOutcome], chat: Transcript) -> None:
     """What the listener does with a click's outcome: the private reply goes to the person who clicked."""
     outcome = await action
-    if outcome.private:
-        await chat.post_ephemeral(DEMO_CHANNEL, DEMO_USER, outcome.private)
+    if outcome.refusal is not None:
+        await chat.post_ephemeral(DEMO_CHANNEL, DEMO_USER, messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail))
 
 
 async def _expect(store: IncidentStore, incident: Incident, state: IncidentState, what: str) -> Incident:

@@ -8,10 +8,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from aegis.bot.incidents import ActionOutcome, IncidentService
+from aegis.bot import messages
 from aegis.bot.render import blocks
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
+from aegis.core.incidents.service import IncidentService
+from aegis.core.incidents.view import ActionOutcome
 from aegis.core.models import IncidentId
 
 REJECT_MODAL = "aegis.reject_modal"
@@ -98,9 +100,7 @@ def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run:
         incident_id, revision = parsed
 
         async def work() -> None:
-            outcome = await run(incident_id, revision=revision, user=user)
-            if outcome.private:
-                await _tell(chat, channel, user, outcome.private)
+            await _answer(chat, channel, user, await run(incident_id, revision=revision, user=user))
 
         service.spawn(work(), name=f"{action_id}:{incident_id}", incident_id=incident_id)
 
@@ -108,9 +108,13 @@ def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run:
 
 
 async def _reject(service: IncidentService, chat: ChatClient, incident_id: IncidentId, revision: int, user: str, reason: str, channel: str) -> None:
-    outcome: ActionOutcome = await service.reject(incident_id, revision=revision, user=user, reason=reason or "no reason given")
-    if outcome.private:
-        await _tell(chat, channel, user, outcome.private)
+    await _answer(chat, channel, user, await service.reject(incident_id, revision=revision, user=user, reason=reason or "no reason given"))
+
+
+async def _answer(chat: ChatClient, channel: str, user: str, outcome: ActionOutcome) -> None:
+    """A refused or failed click is told privately to the person who clicked; a done one shows in the thread."""
+    if outcome.refusal is not None:
+        await _tell(chat, channel, user, messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail))
 
 
 async def _tell(chat: ChatClient, channel: str, user: str, text: str) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from aegis.bot import messages
-from aegis.bot.incidents import IncidentService
 from aegis.bot.render import blocks
 from aegis.core.errors import UsageError
+from aegis.core.incidents.service import IncidentService
 from aegis.core.models import ObjectRef
 from aegis.core.targets import parse_target
 

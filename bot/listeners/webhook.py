@@ -7,9 +7,10 @@ import asyncio
 from aiohttp import web
 
 from aegis.bot import alertmanager
-from aegis.bot.incidents import IncidentService
+from aegis.bot.alert_updates import from_webhook
 from aegis.core import telemetry
 from aegis.core.errors import UsageError
+from aegis.core.incidents.service import IncidentService
 
 WEBHOOK_PATH = "/alertmanager/webhook"
 MAX_BODY = 1024 * 1024
@@ -45,7 +46,7 @@ def routes(service: IncidentService, token: str | None) -> list[web.RouteDef]:
         payload = kept
         # Wait briefly: a failure to record the alerts answers 500 so Alertmanager retries (nothing lost);
         # work still going on after the grace period (Slack rate limits) finishes in the background.
-        task = service.spawn(service.handle_alerts(payload), name=f"alerts:{payload.groupKey}")
+        task = service.spawn(service.handle_alerts(from_webhook(payload)), name=f"alerts:{payload.groupKey}")
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_SECONDS)
         if done and task.exception() is not None:
             log.error("alert.webhook.failed", group_key=payload.groupKey, error=repr(task.exception()))

@@ -51,6 +51,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
         KindInfo("ResourceQuota", "v1", "resourcequotas"),
         KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
+        KindInfo("Lease", "coordination.k8s.io/v1", "leases"),
     )
 }
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aegis.core.config import Settings
 from aegis.core.fixes import scope
+from aegis.core.incidents import states
 from aegis.core.models import Incident, IncidentState
 
 ALWAYS_PROTECTED = frozenset({"kube-system"})
@@ -32,10 +33,9 @@ class RemediationPolicy:
         )
 
     def applicable_states(self) -> frozenset[IncidentState]:
-        """The states Apply may start from."""
-        if self.require_shadow_pass:
-            return frozenset({IncidentState.VERIFIED})
-        return frozenset({IncidentState.DIAGNOSED, IncidentState.VERIFIED, IncidentState.VERIFICATION_FAILED})
+        """The states Apply may start from: the lifecycle table's, narrowed to VERIFIED when a shadow pass is required."""
+        proposed = states.allowed_from(states.Action.APPLY)
+        return proposed & {IncidentState.VERIFIED} if self.require_shadow_pass else proposed
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -48,6 +49,12 @@ class AppliedRecord(Model):
     applied: dict[str, Any]
     absent_before: list[str] = Field(default_factory=list)
     at: datetime
+
+
+WriteAhead = Callable[[AppliedRecord], Awaitable[None]]
+"""Stores what a patch will change before it is sent; if it raises, the patch is not sent."""
+
+Landing = Literal["applied", "previous", "other"]
 
 
 class ApplyResult(Model):
@@ -96,18 +103,26 @@ class Remediator:
         self._gw = gateway
         self._timeout = rollout_timeout
 
-    async def apply(self, fix: FixProposal, *, revision: int = 0, log: Any = None) -> ApplyResult:
-        """Dry-run, patch, watch the rollout. ConflictError never escapes: it is the `conflict` outcome."""
+    async def apply(self, fix: FixProposal, *, revision: int = 0, log: Any = None, write_ahead: WriteAhead | None = None) -> ApplyResult:
+        """Dry-run, write ahead, patch, watch the rollout. ConflictError never escapes: it is the `conflict` outcome.
+
+        `write_ahead` gets the record of what the patch will change (the values just read, and the values
+        the server's dry-run says the patch leaves) before the patch is sent, so a crash in between
+        leaves a way back.
+        """
         log = log or telemetry.get_logger(target=str(fix.target))
         phases: list[PhaseTiming] = []
         ref = fix.target
+        roots = restore_roots(ref.kind, fix)
         try:
             begun = time.perf_counter()
             current = await self._gw.get(ref.kind, ref.namespace, ref.name)
-            patch = [*_pinned(current, restore_roots(ref.kind, fix)), *fix.patch_json()]  # pins first: ops apply in order
-            await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=True)
+            patch = [*_pinned(current, roots), *fix.patch_json()]  # pins first: ops apply in order
+            dry = await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=True)
             phases.append(_phase("dry-run", begun, "the API server accepted the patch (dryRun=All)"))
             log.info("remediation.dry_run.complete", duration_ms=phases[-1].duration_ms)
+            if write_ahead is not None:
+                await write_ahead(_record(ref, revision, roots, current, dry))
             begun = time.perf_counter()
             applied = await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=False)
             phases.append(_phase("patch", begun, f"{len(fix.patch)} ops"))
@@ -125,16 +140,7 @@ class Remediator:
             telemetry.FIXES_APPLIED.labels(outcome="failed").inc()
             log.warning("remediation.apply.failed", error=str(exc))
             return ApplyResult(ok=False, outcome="failed", reason=f"the patch was not applied: {exc}", phases=phases)
-        roots = restore_roots(ref.kind, fix)
-        record = AppliedRecord(
-            target=ref,
-            proposal_revision=revision,
-            roots=roots,
-            previous={r: v for r in roots if (v := _value(current, r)) is not _ABSENT},
-            applied={r: v for r in roots if (v := _value(applied, r)) is not _ABSENT},
-            absent_before=[r for r in roots if _value(current, r) is _ABSENT],
-            at=datetime.now(UTC),
-        )
+        record = _record(ref, revision, roots, current, applied)
         if ref.kind == "StatefulSet":
             phases.append(await self._unblocked(ref, log))
         ok, reason, timing = await self._watch_rollout(ref, applied, log)
@@ -142,8 +148,23 @@ class Remediator:
         telemetry.FIXES_APPLIED.labels(outcome="ok" if ok else "failed").inc()
         return ApplyResult(ok=ok, outcome="applied" if ok else "rollout_failed", reason=reason, phases=phases, record=record)
 
-    async def rollback(self, record: AppliedRecord, *, log: Any = None) -> ApplyResult:
-        """Restore the previous values, only if the object is still as AEGIS left it."""
+    async def landed(self, record: AppliedRecord) -> Landing:
+        """Whether the object now holds the record's applied values, its previous ones, or something else
+        (recovery asks this after a crash between the write-ahead record and the end of a patch)."""
+        ref = record.target
+        current = await self._gw.get(ref.kind, ref.namespace, ref.name)
+
+        def holds(values: dict[str, Any]) -> bool:
+            return all((_value(current, root) if root in values else _ABSENT) == values.get(root, _ABSENT) for root in record.roots)
+
+        if holds(record.applied):
+            return "applied"
+        if holds(record.previous):
+            return "previous"
+        return "other"
+
+    async def rollback(self, record: AppliedRecord, *, log: Any = None, write_ahead: WriteAhead | None = None) -> ApplyResult:
+        """Restore the previous values, only if the object is still as AEGIS left it (`write_ahead` as for apply)."""
         ref = record.target
         log = log or telemetry.get_logger(target=str(ref))
         patch: list[dict[str, Any]] = []
@@ -158,6 +179,8 @@ class Remediator:
         try:
             begun = time.perf_counter()
             await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=True)
+            if write_ahead is not None:
+                await write_ahead(record)
             restored = await self._gw.patch_json(ref.kind, ref.namespace, ref.name, patch, dry_run=False)
             phases.append(_phase("restore", begun, f"{len(record.roots)} field(s) restored"))
         except ConflictError as exc:
@@ -264,6 +287,18 @@ class Remediator:
         timing = _phase("rollout", begun, reason, ok=ok)
         log.info("remediation.rollout.complete" if ok else "remediation.rollout.failed", duration_ms=timing.duration_ms, reason=reason)
         return ok, reason, timing
+
+
+def _record(ref: ObjectRef, revision: int, roots: list[str], before: KubeObject, after: KubeObject) -> AppliedRecord:
+    return AppliedRecord(
+        target=ref,
+        proposal_revision=revision,
+        roots=roots,
+        previous={r: v for r in roots if (v := _value(before, r)) is not _ABSENT},
+        applied={r: v for r in roots if (v := _value(after, r)) is not _ABSENT},
+        absent_before=[r for r in roots if _value(before, r) is _ABSENT],
+        at=datetime.now(UTC),
+    )
 
 
 def _phase(name: str, begun: float, detail: str, *, ok: bool = True) -> PhaseTiming:

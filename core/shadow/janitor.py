@@ -63,6 +63,18 @@ async def sweep(gateway: KubeGateway, now: datetime | None = None) -> list[str]:
     return deleted
 
 
+async def remove_for(gateway: KubeGateway, incident_id: str) -> list[str]:
+    """Delete the shadow namespaces of one incident, expired or not (its verification was interrupted); the names deleted."""
+    deleted: list[str] = []
+    for shadow in await list_shadows(gateway):
+        if shadow.incident != incident_id or shadow.phase == "Terminating":
+            continue
+        if await gateway.delete("Namespace", None, shadow.namespace, propagation="Background"):
+            deleted.append(shadow.namespace)
+            telemetry.get_logger(incident_id=incident_id).info("shadow.janitor.deleted", shadow_namespace=shadow.namespace, reason="interrupted")
+    return deleted
+
+
 async def run_forever(gateway: KubeGateway, interval: float, stop: asyncio.Event) -> None:
     """Sweep now, then every `interval` seconds until `stop` is set; a failed sweep is logged and retried."""
     log = telemetry.get_logger()

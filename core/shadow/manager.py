@@ -42,7 +42,7 @@ from aegis.core.models import (
     VerificationPlan,
     VerificationResult,
 )
-from aegis.core.shadow import cloning, load_probe
+from aegis.core.shadow import cloning, janitor, load_probe
 from aegis.core.shadow.health import HealthTracker, Verdict
 
 Progress = Callable[[PhaseTiming], Awaitable[None]]
@@ -160,6 +160,10 @@ class ShadowManager:
         else:
             telemetry.get_logger(incident_id=incident_id).info("shadow.verify.joined")
         return await asyncio.shield(task)
+
+    async def remove(self, incident_id: IncidentId) -> list[str]:
+        """Delete an incident's shadow namespaces now (its verification was interrupted); the names deleted."""
+        return await janitor.remove_for(self._gw, incident_id)
 
     async def aclose(self) -> None:
         """Cancel running verifications and wait for their cleanup (shutdown)."""

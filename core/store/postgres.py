@@ -133,7 +133,8 @@ class PostgresStore:
         try:
             async with self._connection() as conn, conn.transaction():
                 row = await conn.fetchrow(
-                    "UPDATE incidents SET previous_state = state, state = $1, updated_at = $2, worker = $5 WHERE id = $3 AND state = ANY($4::text[]) RETURNING *",
+                    "UPDATE incidents SET previous_state = state, state = $1, updated_at = $2, worker = $5 "
+                    "WHERE id = $3 AND state = ANY($4::text[]) RETURNING *",
                     str(to),
                     at,
                     incident_id,

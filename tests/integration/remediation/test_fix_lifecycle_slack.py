@@ -23,11 +23,11 @@ import pytest_asyncio
 from aiohttp import web
 
 from aegis.bot import app as app_factory
-from aegis.bot import fixes
 from aegis.bot.app import BotApp
 from aegis.bot.render import blocks
 from aegis.bot.slack_client import SlackChatClient
 from aegis.core import config
+from aegis.core.incidents import records
 from aegis.core.investigator import Investigator
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import Incident, IncidentState
@@ -185,7 +185,7 @@ async def test_verify_apply_roll_back_over_http(bot: Bot) -> None:
     restored = bot.deployment()
     assert jsonpointer.resolve_pointer(restored, PROBE_PORT) == jsonpointer.resolve_pointer(before, PROBE_PORT)
     assert json.dumps(restored["spec"]["template"], sort_keys=True) == json.dumps(before["spec"]["template"], sort_keys=True)
-    record = await fixes.applied_record(bot.app.service, incident.id)
+    record = await records.applied_record(bot.app.service.parts.store, incident.id)
     assert record is not None and record.previous["/spec/template"] == before["spec"]["template"]
 
 

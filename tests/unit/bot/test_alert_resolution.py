@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aegis.bot.alert_updates import from_webhook
 from aegis.bot.alertmanager import WebhookPayload
+from aegis.bot.app import incident_service
 from aegis.bot.authz import Authorizer
 from aegis.bot.demo.memory_chat import MemoryChatClient
-from aegis.bot.incidents import IncidentService
+from aegis.core.config import Settings
 from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import IncidentState
@@ -40,11 +42,11 @@ async def test_resolution_edits_parent_and_strips_the_diagnosis_buttons(tmp_path
     chat = MemoryChatClient()
     store = await open_store(str(tmp_path / "aegis.db"))
     investigator = Investigator(SnapshotGateway.open(EXAMPLES / "crashloop-missing-env" / "snapshot"))
-    service = IncidentService(
-        store=store, chat=chat, investigator=investigator, authorizer=Authorizer(approvers=[], approver_groups=[], chat=chat), alert_channel=CHANNEL
+    service = incident_service(
+        Settings(), chat=chat, store=store, investigator=investigator, authorizer=Authorizer(approvers=[], approver_groups=[], chat=chat), alert_channel=CHANNEL
     )
     try:
-        incident = await service.handle_alerts(payload("firing"))
+        incident = await service.handle_alerts(from_webhook(payload("firing")))
         await service.drain()
         assert incident is not None
         diagnosed = await store.get(incident.id)
@@ -53,7 +55,7 @@ async def test_resolution_edits_parent_and_strips_the_diagnosis_buttons(tmp_path
         reply = next(m for m in chat.thread(CHANNEL, parent.ts) if m.ts == diagnosed.diagnosis_ts)
         assert any(b["type"] == "actions" for b in reply.blocks or [])
 
-        await service.handle_alerts(payload("resolved"))
+        await service.handle_alerts(from_webhook(payload("resolved")))
         await service.drain()
 
         resolved = await store.get(incident.id)

@@ -8,6 +8,7 @@ outlives a store, which `:memory:` does not) and provides a `backend` fixture re
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -342,7 +343,7 @@ class StoreContract:
         """Ten reservations at once get ten distinct slots a second apart; another channel starts free."""
         waits = sorted(await asyncio.gather(*(store.reserve_slot("C1", 1.0) for _ in range(10))))
         assert waits[0] < 0.5
-        gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(waits)]
         assert all(0.9 < gap < 1.1 for gap in gaps), gaps
         assert await store.reserve_slot("C2", 1.0) < 0.5
 
@@ -399,7 +400,7 @@ class PersistenceContract:
         """Slots reserved through two stores on one database never overlap: the pace holds across replicas."""
         first, second = await backend.open(), await backend.open()
         waits = sorted(await asyncio.gather(*(s.reserve_slot("C1", 0.5) for s in (first, second) * 5)))
-        gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(waits)]
         assert all(gap > 0.4 for gap in gaps), gaps
 
     async def test_migrations_are_idempotent_also_when_replicas_start_at_once(self, backend: Backend) -> None:

@@ -1,0 +1,153 @@
+"""Verify, Apply and Roll back: the steps behind the thread's fix buttons.
+
+Each step checks (authorized, current proposal, a fix to act on, a live cluster), moves the incident
+into its in-flight state with a compare-and-set (a second click, or the same click reaching another
+replica, finds the state taken and changes nothing), does the work in core (ShadowManager proves the
+fix, Remediator patches and restores), moves to the outcome, audits every decision and tells the view.
+Apply and Roll back store what they will restore before the patch is sent (records.Intent).
+"""
+
+from __future__ import annotations
+
+from aegis.core import telemetry
+from aegis.core.errors import AegisError
+from aegis.core.incidents import records, states
+from aegis.core.incidents.parts import Parts
+from aegis.core.incidents.states import Action
+from aegis.core.incidents.view import ActionOutcome, Refusal
+from aegis.core.models import Incident, IncidentId, IncidentState, PhaseTiming
+from aegis.core.remediation import policy as gate
+from aegis.core.remediation.remediator import AppliedRecord
+
+S = IncidentState
+
+
+async def precheck(
+    parts: Parts, incident_id: IncidentId, revision: int, user: str, action: Action, *, needs_fix: bool = True, needs_cluster: bool = True
+) -> Incident | ActionOutcome:
+    """The incident if `user` may take `action` on this proposal now; else the refusal, audited."""
+    incident = await parts.store.get(incident_id)
+    if incident is None:
+        return ActionOutcome(action, False, Refusal.UNKNOWN_INCIDENT, incident_id)
+    if needs_cluster and (parts.shadow is None or parts.remediator is None):
+        await parts.audit(incident_id, user, action.value, "refused", "read-only source")
+        return ActionOutcome(action, False, Refusal.READ_ONLY)
+    decision = await parts.approvals.check(user)
+    if not decision.allowed:
+        await parts.audit(incident_id, user, action.value, "refused", decision.reason)
+        return ActionOutcome(action, False, Refusal.NOT_AUTHORIZED, decision.reason)
+    if revision != incident.proposal_revision:
+        await parts.audit(incident_id, user, action.value, "noop", f"stale proposal r{revision}")
+        return ActionOutcome(action, False, Refusal.STALE, incident_id)
+    if needs_fix and (incident.diagnosis is None or incident.diagnosis.fix is None):
+        return ActionOutcome(action, False, Refusal.NO_FIX, incident_id)
+    return incident
+
+
+async def not_now(parts: Parts, incident_id: IncidentId, user: str, action: Action) -> ActionOutcome:
+    """The compare-and-set found another state (a second click, another replica first): audited, nothing changed."""
+    current = await parts.store.get(incident_id)
+    state = current.state.value if current else "?"
+    await parts.audit(incident_id, user, action.value, "noop", f"state {state}")
+    return ActionOutcome(action, False, Refusal.NOT_NOW, state)
+
+
+async def verify(parts: Parts, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+    checked = await precheck(parts, incident_id, revision, user, Action.VERIFY)
+    if isinstance(checked, ActionOutcome):
+        return checked
+    moved = await parts.move(incident_id, states.allowed_from(Action.VERIFY), S.VERIFYING, user, "shadow verification", mine=True)
+    if moved is None:
+        return await not_now(parts, incident_id, user, Action.VERIFY)
+    await parts.audit(incident_id, user, "verify", "started", "")
+    await parts.view.changed(moved)
+    handle = await parts.view.step_started(moved, Action.VERIFY, user)
+    phases: list[PhaseTiming] = []
+
+    async def progress(phase: PhaseTiming) -> None:
+        phases.append(phase)
+        await parts.view.step_progress(moved, handle, Action.VERIFY, user, phases)
+
+    assert parts.shadow is not None and moved.diagnosis is not None
+    try:
+        result = await parts.shadow.verify(incident_id, moved.diagnosis, revision=revision, progress=progress)
+    except AegisError as exc:
+        back = await parts.move(incident_id, {S.VERIFYING}, checked.state, "aegis", str(exc))
+        await parts.audit(incident_id, "aegis", "verify", "failed", str(exc))
+        await parts.view.step_finished(back or moved, handle, Action.VERIFY, user, ok=False, reason=str(exc), phases=phases)
+        if back:
+            await parts.view.changed(back)
+        return ActionOutcome(Action.VERIFY, False, Refusal.FAILED, str(exc))
+    to = S.VERIFIED if result.passed else S.VERIFICATION_FAILED
+    done = await parts.move(incident_id, {S.VERIFYING}, to, "aegis", result.reason)
+    detail = result.model_dump_json(include={"passed", "outcome", "score", "reason", "namespace", "duration_ms", "representative"})
+    await parts.audit(incident_id, "aegis", "verify", "passed" if result.passed else result.outcome, detail)
+    final = done or moved
+    await parts.view.step_finished(final, handle, Action.VERIFY, user, ok=result.passed, reason=result.reason, phases=result.phases, verification=result)
+    await parts.view.changed(final)
+    return ActionOutcome(Action.VERIFY, True)
+
+
+async def apply(parts: Parts, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+    checked = await precheck(parts, incident_id, revision, user, Action.APPLY)
+    if isinstance(checked, ActionOutcome):
+        return checked
+    if not states.can(Action.APPLY, checked.state):
+        # Applying, applied, rolled back...: a second click or a racing replica changes nothing.
+        return await not_now(parts, incident_id, user, Action.APPLY)
+    decision = await parts.approvals.check(user)
+    verdict = gate.check(parts.policy, checked, approved_by=user, authorized=decision.allowed, authz_reason=decision.reason)
+    if not verdict.allowed:
+        await parts.audit(incident_id, user, "apply", "refused", verdict.reason)
+        return ActionOutcome(Action.APPLY, False, Refusal.POLICY, verdict.reason)
+    moved = await parts.move(incident_id, parts.policy.applicable_states(), S.APPLYING, user, "apply approved", mine=True)
+    if moved is None:
+        return await not_now(parts, incident_id, user, Action.APPLY)
+    await parts.audit(incident_id, user, "apply", "approved", verdict.reason)
+    await parts.view.changed(moved)
+    handle = await parts.view.step_started(moved, Action.APPLY, user)
+    assert parts.remediator is not None and moved.diagnosis is not None and moved.diagnosis.fix is not None
+
+    async def write_ahead(record: AppliedRecord) -> None:
+        await records.write_intent(parts.store, incident_id, records.Intent(step="apply", record=record, from_state=checked.state, actor=user))
+
+    log = telemetry.get_logger(incident_id=incident_id)
+    result = await parts.remediator.apply(moved.diagnosis.fix, revision=revision, log=log, write_ahead=write_ahead)
+    if result.record is not None:
+        await records.keep_applied(parts.store, incident_id, result.record)
+    # conflict or failed: nothing changed in the cluster, so the incident goes back to where it was.
+    to = checked.state if result.outcome in ("conflict", "failed") else S.APPLIED if result.ok else S.APPLY_FAILED
+    done = await parts.move(incident_id, {S.APPLYING}, to, "aegis", result.reason)
+    await parts.audit(incident_id, user, "apply", "ok" if result.ok else result.outcome, result.reason[:1000])
+    if result.outcome in ("conflict", "failed"):
+        await parts.store.update(incident_id, last_error=result.reason[:500])
+    final = await parts.fresh(done or moved)
+    await parts.view.step_finished(final, handle, Action.APPLY, user, ok=result.ok, reason=result.reason, phases=result.phases)
+    await parts.view.changed(final)
+    return ActionOutcome(Action.APPLY, result.ok, None if result.ok else Refusal.FAILED, "" if result.ok else result.reason)
+
+
+async def rollback(parts: Parts, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+    checked = await precheck(parts, incident_id, revision, user, Action.ROLLBACK, needs_fix=False)
+    if isinstance(checked, ActionOutcome):
+        return checked
+    record = await records.applied_record(parts.store, incident_id)
+    if record is None:
+        return ActionOutcome(Action.ROLLBACK, False, Refusal.NOT_NOW, checked.state.value)
+    moved = await parts.move(incident_id, states.allowed_from(Action.ROLLBACK), S.APPLYING, user, "rolling back", mine=True)
+    if moved is None:
+        return await not_now(parts, incident_id, user, Action.ROLLBACK)
+    await parts.view.changed(moved)
+    handle = await parts.view.step_started(moved, Action.ROLLBACK, user)
+    assert parts.remediator is not None
+
+    async def write_ahead(kept: AppliedRecord) -> None:
+        await records.write_intent(parts.store, incident_id, records.Intent(step="rollback", record=kept, from_state=checked.state, actor=user))
+
+    result = await parts.remediator.rollback(record, log=telemetry.get_logger(incident_id=incident_id), write_ahead=write_ahead)
+    done = await parts.move(incident_id, {S.APPLYING}, S.ROLLED_BACK if result.ok else checked.state, user, result.reason)
+    await parts.audit(incident_id, user, "rollback", "ok" if result.ok else result.outcome, result.reason[:1000])
+    final = done or moved
+    await parts.view.step_finished(final, handle, Action.ROLLBACK, user, ok=result.ok, reason=result.reason, phases=result.phases)
+    await parts.view.changed(final)
+    return ActionOutcome(Action.ROLLBACK, result.ok, None if result.ok else Refusal.FAILED, "" if result.ok else result.reason)

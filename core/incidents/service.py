@@ -1,0 +1,242 @@
+"""IncidentService: what happens to an incident, from the first request or alert to its close.
+
+Surfaces (the Slack listeners, the CLI, the demo) hand work here and return at once; the service
+runs it in tracked background tasks, keeps the store as the source of truth (every state change is a
+compare-and-set there, so replicas cannot both win), and tells the view after each change. Verify,
+Apply and Roll back live in `fixing`; what a crash leaves behind, in `recovery`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from aegis.core import telemetry
+from aegis.core.errors import AegisError
+from aegis.core.incidents import fixing, states
+from aegis.core.incidents.alerts import AlertGroupUpdate
+from aegis.core.incidents.parts import Parts
+from aegis.core.incidents.states import Action
+from aegis.core.incidents.view import ActionOutcome, Refusal
+from aegis.core.models import TERMINAL_STATES, Incident, IncidentId, IncidentSource, IncidentState, ObjectRef
+from aegis.core.store.base import IncidentExistsError
+
+S = IncidentState
+
+
+class IncidentService:
+    def __init__(self, parts: Parts, *, max_investigations: int = 4) -> None:
+        self.parts = parts
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._group_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Investigations are CPU-heavy; a burst of 100 must not starve the acks of everyone else.
+        self._investigations = asyncio.Semaphore(max_investigations)
+
+    # --- background work -------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str, incident_id: IncidentId | None = None) -> asyncio.Task[Any]:
+        """Run work after the ack; tracked so shutdown (and tests) can wait for it. With `incident_id`,
+        every log event of the work carries it (structlog context variables)."""
+        context = telemetry.incident_task_context(incident_id) if incident_id else None
+        task = asyncio.create_task(coro, name=name, context=context)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            telemetry.get_logger(task=task.get_name()).error("incident.task.failed", error=repr(task.exception()))
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for background work, including work it spawns (shutdown, tests); cancel what is left at the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                pending = set(self._tasks)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    async def request_analysis(self, target: ObjectRef, *, user: str, channel: str) -> Incident:
+        """Open an incident for a person's request, show it, and investigate in the background."""
+        now = datetime.now(UTC)
+        incident = await self.parts.store.create(
+            Incident(
+                id=await self.parts.store.next_id(),
+                source=IncidentSource.SLASH_COMMAND,
+                title=f"{target.kind.lower()}/{target.name}",
+                severity="warning",
+                target=target,
+                requested_by=user,
+                channel=channel,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        telemetry.INCIDENTS.labels(source=incident.source.value, severity=incident.severity, namespace=target.namespace).inc()
+        await self.parts.audit(incident.id, user, "analyze", "ok", str(target))
+        incident = await self.parts.view.opened(incident)
+        self.spawn(self.investigate(incident.id, actor=user), name=f"investigate:{incident.id}", incident_id=incident.id)
+        return incident
+
+    async def open_incidents(self) -> list[Incident]:
+        return await self.parts.store.list_open()
+
+    # --- investigation ---------------------------------------------------------------------------
+
+    async def investigate(self, incident_id: IncidentId, *, actor: str) -> None:
+        parts = self.parts
+        log = telemetry.get_logger(incident_id=incident_id)
+        incident = await parts.move(incident_id, states.allowed_from(Action.INVESTIGATE), S.INVESTIGATING, actor, "analysis started", mine=True)
+        if incident is None or incident.target is None:
+            return
+        await parts.view.changed(incident)
+        handle = await parts.view.investigating(incident)
+        log.info("incident.investigate.start", target=str(incident.target))
+        try:
+            async with self._investigations:
+                diagnosis = await parts.investigator.investigate(incident.target, window=parts.window(incident))
+        except AegisError as exc:
+            telemetry.WORKFLOW_RUNS.labels(stage="analyze", outcome="failed").inc()
+            log.warning("incident.investigate.failed", error=str(exc))
+            await parts.store.update(incident_id, last_error=str(exc))
+            failed = await parts.move(incident_id, {S.INVESTIGATING}, S.OPEN, "aegis", f"analysis failed: {exc}")
+            await parts.view.analysis_failed(failed or incident, handle, str(exc))
+            await parts.audit(incident_id, "aegis", "analyze", "failed", str(exc))
+            if failed:
+                await parts.view.changed(failed)
+            return
+        await parts.store.update(incident_id, diagnosis=diagnosis, last_error=None)
+        reason = f"{diagnosis.rca.category.value} ({diagnosis.rca.confidence:.0%})"
+        diagnosed = await parts.move(incident_id, {S.INVESTIGATING}, S.DIAGNOSED, "aegis", reason)
+        telemetry.WORKFLOW_RUNS.labels(stage="analyze", outcome="ok").inc()
+        await parts.view.diagnosed(diagnosed or await parts.fresh(incident), handle)
+        await parts.audit(incident_id, "aegis", "diagnose", "ok", diagnosis.rca.category.value)
+        log.info("incident.investigate.complete", category=diagnosis.rca.category.value, fix=diagnosis.fix is not None)
+
+    # --- Alertmanager ----------------------------------------------------------------------------
+
+    async def handle_alerts(self, update: AlertGroupUpdate) -> Incident | None:
+        """One incident per (receiver, group key): repeats edit, new alerts reply, the resolution closes it."""
+        key = (update.receiver, update.group_key)
+        lock = self._group_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            existing = await self.parts.store.find_by_group(update.receiver, update.group_key)
+            closed = existing is None or existing.state in TERMINAL_STATES
+            if closed and (update.resolved or not update.firing):
+                # A late or repeated resolution of a group already closed: nothing new to tell anyone.
+                telemetry.get_logger(group_key=update.group_key).info("alert.resolved.no_open_incident", receiver=update.receiver)
+                return existing
+            if closed:
+                try:
+                    return await self._open_alert_incident(update)
+                except IncidentExistsError:
+                    # Another replica opened it a moment ago: this notification joins that incident.
+                    existing = await self.parts.store.find_by_group(update.receiver, update.group_key)
+                    if existing is None:
+                        raise
+                    telemetry.get_logger(incident_id=existing.id).info("alert.open.joined_other_replica", group_key=update.group_key)
+            assert existing is not None
+            return await self._update_alert_incident(existing, update)
+
+    async def _open_alert_incident(self, update: AlertGroupUpdate) -> Incident:
+        now = datetime.now(UTC)
+        incident = await self.parts.store.create(
+            Incident(
+                id=await self.parts.store.next_id(),
+                source=IncidentSource.ALERTMANAGER,
+                title=update.title,
+                severity=update.severity,
+                target=update.target,
+                channel=self.parts.alert_channel,
+                receiver=update.receiver,
+                group_key=update.group_key,
+                alert_fingerprints=sorted({a.fingerprint for a in update.firing if a.fingerprint}),
+                labels=update.labels,
+                annotations=update.annotations,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        telemetry.INCIDENTS.labels(source=incident.source.value, severity=incident.severity, namespace=update.target.namespace if update.target else "").inc()
+        await self.parts.audit(incident.id, "alertmanager", "alert", "ok", update.title)
+        if self.parts.alert_channel:
+            incident = await self.parts.view.opened(incident)
+        else:
+            telemetry.get_logger(incident_id=incident.id).error("alert.post.no_channel", hint="set AEGIS_SLACK_CHANNEL")
+        if update.target is not None:
+            self.spawn(self.investigate(incident.id, actor="alertmanager"), name=f"investigate:{incident.id}", incident_id=incident.id)
+        return incident
+
+    async def _update_alert_incident(self, incident: Incident, update: AlertGroupUpdate) -> Incident:
+        parts = self.parts
+        if incident.channel and not incident.thread_ts:
+            # Its first showing failed (Slack down, a bad message): this notification shows it now.
+            incident = await self.show_again(incident)
+        if update.resolved or not update.firing:
+            resolved = await parts.move(incident.id, states.allowed_from(Action.RESOLVE), S.RESOLVED, "alertmanager", "all alerts resolved")
+            if resolved is None:
+                # Mid-apply: the apply finishes first; the resolution is recorded, not lost.
+                await parts.audit(incident.id, "alertmanager", "resolve", "deferred", f"state {incident.state.value}")
+                return incident
+            await parts.audit(incident.id, "alertmanager", "resolve", "ok", "all alerts resolved")
+            await parts.view.closed(resolved, actor="alertmanager", how="resolved", reason="all alerts resolved")
+            return resolved
+        known = set(incident.alert_fingerprints)
+        new = [a for a in update.firing if a.fingerprint and a.fingerprint not in known]
+        if new:
+            updated = await parts.store.update(incident.id, alert_fingerprints=sorted(known | {a.fingerprint for a in new}))
+            incident = updated or incident
+            self.spawn(parts.view.alerts_added(incident, [a.name for a in new]), name=f"new-alerts:{incident.id}")
+        else:
+            incident = await parts.store.record_repeat(incident.id, []) or incident
+        # Not awaited under the group lock: a storm of repeats coalesces into one or two edits.
+        self.spawn(parts.view.changed(incident), name=f"refresh:{incident.id}")
+        return incident
+
+    async def show_again(self, incident: Incident) -> Incident:
+        """Show an incident whose first showing failed, with its diagnosis if it has one."""
+        shown = await self.parts.view.opened(incident)
+        if shown.thread_ts and shown.diagnosis is not None and not shown.diagnosis_ts:
+            await self.parts.view.diagnosed(shown, None)
+            shown = await self.parts.fresh(shown)
+        return shown
+
+    # --- a person's actions ----------------------------------------------------------------------
+
+    async def reject(self, incident_id: IncidentId, *, revision: int, user: str, reason: str) -> ActionOutcome:
+        """Close the incident as rejected; a second click, a stale proposal or an unauthorized user changes nothing."""
+        parts = self.parts
+        checked = await fixing.precheck(parts, incident_id, revision, user, Action.REJECT, needs_fix=False, needs_cluster=False)
+        if isinstance(checked, ActionOutcome):
+            return checked
+        rejected = await parts.move(incident_id, states.allowed_from(Action.REJECT), S.REJECTED, user, reason)
+        if rejected is None:
+            return await fixing.not_now(parts, incident_id, user, Action.REJECT)
+        await parts.audit(incident_id, user, "reject", "ok", reason)
+        await parts.view.closed(rejected, actor=user, how="rejected", reason=reason)
+        return ActionOutcome(Action.REJECT, True)
+
+    async def verify(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+        """Prove the fix in a shadow copy; the verdict and its evidence go to the view."""
+        return await fixing.verify(self.parts, incident_id, revision=revision, user=user)
+
+    async def apply(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+        """Apply the fix after the policy gate, with a write-ahead record, and watch the rollout."""
+        return await fixing.apply(self.parts, incident_id, revision=revision, user=user)
+
+    async def rollback(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
+        """Restore what Apply replaced, if the workload is still as AEGIS left it."""
+        return await fixing.rollback(self.parts, incident_id, revision=revision, user=user)
+
+
+__all__ = ["ActionOutcome", "IncidentService", "Refusal"]
