@@ -15,15 +15,12 @@ from aiohttp import web
 
 from aegis.bot import app as app_factory
 from aegis.bot.observability import Observability
-from aegis.bot.slack_client import SlackChatClient
-from aegis.core import telemetry
+from aegis.bot.slack_client import SharedPacer, SlackChatClient
+from aegis.core import telemetry, wiring
 from aegis.core.config import Settings
 from aegis.core.errors import ConfigError
-from aegis.core.investigator import Investigator
+from aegis.core.incidents.replica import Replica
 from aegis.core.kube.gateway import KubeGateway
-from aegis.core.remediation.remediator import Remediator
-from aegis.core.shadow import janitor
-from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
 from aegis.core.store import open_store
 
 
@@ -34,25 +31,29 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
         raise ConfigError("SLACK_APP_TOKEN: required for Socket Mode (an xapp- token with connections:write); or run `aegis serve --http`")
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     store = await open_store(settings.store_url)
-    chat = SlackChatClient(token, settings.slack_api_url)
+    # The Slack pace lives in the store, so it holds however many replicas share it.
+    chat = SlackChatClient(token, settings.slack_api_url, pacer=SharedPacer(store))
     links = Observability.from_settings(settings).link_builder
-    investigator = Investigator(gateway, policy=settings.analysis_policy, log_tail_lines=settings.log_tail_lines, settings=settings, links=links)
+    investigator = wiring.investigator(settings, gateway, links=links)
     if settings.llm_model:
         from aegis.core.agents import pipeline
 
         pipeline.from_settings(settings)
     socket_handler: Any = None
     runner: web.AppRunner | None = None
-    # Verify/Apply/Roll back need a live cluster; the janitor deletes expired shadows now and periodically.
-    shadow = None if gateway.read_only else ShadowManager(gateway, ShadowPolicy.from_settings(settings))
-    remediator = None if gateway.read_only else Remediator(gateway, rollout_timeout=settings.rollout_timeout_seconds)
-    janitor_stop = asyncio.Event()
-    janitor_task = None
-    if not gateway.read_only:
-        sweeping = janitor.run_forever(gateway, settings.shadow_janitor_interval_seconds, janitor_stop)
-        janitor_task = asyncio.create_task(sweeping, name="shadow-janitor")
+    # Verify/Apply/Roll back need a live cluster (None on a snapshot).
+    shadow = wiring.shadow(settings, gateway)
+    remediator = wiring.remediator(settings, gateway)
+    identity = wiring.replica_id(settings)
+    replica: Replica | None = None
     try:
-        bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator, socket_mode=not http, shadow=shadow, remediator=remediator)
+        bot = app_factory.build(
+            settings, chat=chat, store=store, investigator=investigator, socket_mode=not http, shadow=shadow, remediator=remediator, replica=identity
+        )
+        # Recover what this replica was doing before it stopped, then heartbeat, elect, and on the leader
+        # sweep expired shadows and recover incidents of replicas that died.
+        replica = Replica(bot.service, gateway, wiring.elector(settings, gateway, identity), wiring.replica_timing(settings))
+        await replica.start()
         runner = web.AppRunner(bot.web, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -62,7 +63,7 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
             # The handler's methods are untyped in slack_bolt; keep it as Any.
             socket_handler = AsyncSocketModeHandler(bot.bolt, app_token)
             await socket_handler.connect_async()
-        log.info("bot.serve.start", listen=f"http://{host}:{port}", source=gateway.description, read_only=gateway.read_only)
+        log.info("bot.serve.start", listen=f"http://{host}:{port}", source=gateway.description, read_only=gateway.read_only, replica=identity)
         stop = stop or _stop_on_signals()
         await stop.wait()
         log.info("bot.serve.stopping")
@@ -70,11 +71,10 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
             await socket_handler.close_async()
         await bot.service.drain()
     finally:
-        janitor_stop.set()
+        if replica is not None:
+            await replica.stop()
         if shadow is not None:
             await shadow.aclose()
-        if janitor_task is not None:
-            await janitor_task
         if runner is not None:
             await runner.cleanup()
         await chat.aclose()

@@ -130,8 +130,37 @@ class ChatClient(Protocol):
         ...
 
 
+class Pacer(Protocol):
+    async def wait_turn(self, channel: str) -> None:
+        """Return when the caller may post to `channel`."""
+        ...
+
+
+class SharedPacer:
+    """The pace shared by every replica on one store: each turn is a slot reserved in the database
+    (IncidentStore.reserve_slot), so two replicas together still post about once a second per channel."""
+
+    def __init__(self, store: SlotStore, interval: float = 1.0) -> None:
+        self._store = store
+        self.interval = interval
+
+    async def wait_turn(self, channel: str) -> None:
+        try:
+            wait = await self._store.reserve_slot(channel, self.interval)
+        except AegisError as exc:
+            # The store is down: post anyway rather than lose the message; Slack's own 429s still pace us.
+            _log.warning("slack.pace.unavailable", error=str(exc))
+            return
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class SlotStore(Protocol):
+    async def reserve_slot(self, channel: str, interval: float) -> float: ...
+
+
 class ChannelPacer:
-    """At most one turn per `interval` seconds per channel; waiting callers go in arrival order.
+    """At most one turn per `interval` seconds per channel in this process; waiting callers go in arrival order.
 
     Each caller reserves the next free slot at once (no await between read and write), so
     concurrent callers queue without a lock and none is skipped. A cancelled waiter's slot is
@@ -201,11 +230,13 @@ class SlackChatClient:
         usergroup_ttl: float = 300.0,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
-        self._pacer = ChannelPacer(per_channel_interval)
+        # Several replicas pass a SharedPacer; one process alone paces itself.
+        self._pacer: Pacer = pacer or ChannelPacer(per_channel_interval)
         self._usergroup_ttl = usergroup_ttl
         self._clock = clock
         self._usergroups: dict[str, tuple[float, frozenset[str]]] = {}

@@ -970,13 +970,10 @@ class ControlPlane:
     def _setup_aegis_identity(self, ca_pem: bytes, deadline: float) -> None:
         """ServiceAccount aegis in aegis-system bound to the shipped ClusterRole; token via TokenRequest."""
         api = self.api
-        for path in sorted(RBAC_DIR.glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if not doc:
-                    continue
-                kind = doc["kind"]
-                ns = doc["metadata"].get("namespace")
-                api.create(resource_path(kind, ns), doc, exist_ok=True)
+        docs = [doc for path in sorted(RBAC_DIR.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+        # Namespaces first: the Role and RoleBinding of leader election live in AEGIS's own namespace.
+        for doc in sorted(docs, key=lambda d: d["kind"] != "Namespace"):
+            api.create(resource_path(doc["kind"], doc["metadata"].get("namespace")), doc, exist_ok=True)
         self._wait(
             f"ServiceAccount {AEGIS_NAMESPACE}/{AEGIS_SA}",
             deadline,
