@@ -23,9 +23,11 @@ import pytest_asyncio
 from aiohttp import web
 
 from aegis.bot import app as app_factory
+from aegis.bot import messages
 from aegis.bot.app import BotApp
 from aegis.bot.slack_client import SlackChatClient
 from aegis.core import config
+from aegis.core.incidents.view import Refusal
 from aegis.core.investigator import Investigator
 from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import IncidentId, IncidentState
@@ -346,7 +348,8 @@ async def test_reject_authorized_once_unauthorized_never(running: Running) -> No
 
     await running.bot.service.reject(incident.id, revision=incident.proposal_revision, user=APPROVER, reason="again")
     outcome = await running.bot.service.reject(incident.id, revision=incident.proposal_revision, user=APPROVER, reason="again")
-    assert not outcome.done and "already rejected" in (outcome.private or "")
+    assert not outcome.done and outcome.refusal is Refusal.NOT_NOW and outcome.detail == "rejected"
+    assert "is rejected: AEGIS cannot reject it now, and nothing changed" in messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail)
     actions = [(a.actor, a.action, a.outcome) for a in await running.store.audit(incident.id)]
     assert ("U0OUTSIDER", "reject", "refused") in actions and (APPROVER, "reject", "ok") in actions and (APPROVER, "reject", "noop") in actions
 
