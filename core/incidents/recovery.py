@@ -19,7 +19,7 @@ from aegis.core import telemetry
 from aegis.core.errors import AegisError
 from aegis.core.incidents import records, states
 from aegis.core.incidents.parts import Parts
-from aegis.core.incidents.service import IncidentService
+from aegis.core.incidents.service import IncidentService, unshown
 from aegis.core.incidents.states import Action
 from aegis.core.models import Incident, IncidentId, IncidentState
 
@@ -39,7 +39,7 @@ async def recover(service: IncidentService, *, live: frozenset[str], starting: b
         log = telemetry.get_logger(incident_id=found.id)
         incident = found
         try:
-            if incident.channel and not incident.thread_ts:
+            if unshown(incident):
                 log.info("incident.recover.show")
                 incident = await service.show_again(incident)
                 recovered.append(incident.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aegis.core import telemetry
@@ -179,7 +179,7 @@ class IncidentService:
 
     async def _update_alert_incident(self, incident: Incident, update: AlertGroupUpdate) -> Incident:
         parts = self.parts
-        if incident.channel and not incident.thread_ts:
+        if unshown(incident):
             # Its first showing failed (Slack down, a bad message): this notification shows it now.
             incident = await self.show_again(incident)
         if update.resolved or not update.firing:
@@ -239,4 +239,12 @@ class IncidentService:
         return await fixing.rollback(self.parts, incident_id, revision=revision, user=user)
 
 
-__all__ = ["ActionOutcome", "IncidentService", "Refusal"]
+def unshown(incident: Incident, *, grace: timedelta = timedelta(seconds=30)) -> bool:
+    """An incident whose parent never made it to its channel: the post failed (recorded as last_error), or it
+    is older than `grace` (its replica died before posting). A fresh one is still being shown by its replica."""
+    if not incident.channel or incident.thread_ts:
+        return False
+    return incident.last_error is not None or datetime.now(UTC) - incident.created_at > grace
+
+
+__all__ = ["ActionOutcome", "IncidentService", "Refusal", "unshown"]
