@@ -31,17 +31,35 @@ async def diagnosed(pair: Pair, namespace: str) -> Incident:
         assert (await pair.slash(pair.a, f"analyze deploy/quote-api -n {namespace}")).status_code == 200
 
         async def settled() -> Incident | None:
-            found = [i for i in await pair.store.list_open() if i.state not in (S.OPEN, S.INVESTIGATING)]
+            # Diagnosed counts once the thread shows it (the diagnosis reply is posted right after the transition).
+            found = [i for i in await pair.store.list_open() if i.state not in (S.OPEN, S.INVESTIGATING) and (i.diagnosis_ts or i.state is not S.DIAGNOSED)]
             return found[0] if found else None
 
         incident: Incident = await poll("the analysis to finish", settled, 60)
         if incident.state is S.DIAGNOSED and incident.diagnosis and incident.diagnosis.fix and incident.diagnosis_ts:
             return incident
+        seen.append(f"{incident.id} {incident.state.value} {incident.diagnosis.rca.category.value if incident.diagnosis else None} "
+                    f"fix={bool(incident.diagnosis and incident.diagnosis.fix)} ts={incident.diagnosis_ts} error={incident.last_error}")
         await pair.store.transition(incident.id, allowed_from={incident.state}, to=S.REJECTED, actor="test", reason="retry")
         return None
 
-    result: Incident = await poll("a diagnosis with a fix", attempt, 120, interval=1.0)
+    seen: list[str] = []
+    try:
+        result: Incident = await poll("a diagnosis with a fix", attempt, 120, interval=1.0)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; analyses: {seen[-3:]}") from None
     return result
+
+
+def buttons(pair: Pair, incident: Incident) -> list[str]:
+    """The action ids on the diagnosis reply as it reads now."""
+    reply = pair.standin.recorder.message(CHANNEL, incident.diagnosis_ts or "")
+    latest = reply.updates[-1] if reply.updates else {"blocks": reply.blocks}
+    return [e["action_id"] for b in latest["blocks"] or [] if b["type"] == "actions" for e in b["elements"]]
+
+
+async def _async(value: object) -> object:
+    return value
 
 
 async def state_of(pair: Pair, incident: Incident, want: IncidentState, timeout: float = 90) -> Incident:
@@ -126,10 +144,7 @@ async def test_a_replica_killed_mid_verification_leaves_no_shadow_and_says_so(pa
 
     await poll("the thread to say the verification was interrupted", said_interrupted, 15)
     assert any(shadows[0] in t for t in pair.thread_texts(back)), "the note names the deleted shadow namespace"
-    reply = pair.standin.recorder.message(CHANNEL, back.diagnosis_ts or "")
-    latest = reply.updates[-1] if reply.updates else {"blocks": reply.blocks}
-    buttons = [e["action_id"] for b in latest["blocks"] or [] if b["type"] == "actions" for e in b["elements"]]
-    assert blocks.ACTION_VERIFY in buttons, "Verify is offered again"
+    await poll("Verify offered again on the diagnosis", lambda: _async(blocks.ACTION_VERIFY in buttons(pair, back)), 15)
     audit = [(a.action, a.outcome) for a in await pair.store.audit(incident.id)]
     assert ("verify", "interrupted") in audit
 
@@ -155,9 +170,7 @@ async def test_a_replica_killed_during_the_rollout_watch_ends_applied_and_rolls_
 
     applied = await state_of(pair, incident, S.APPLIED, timeout=30)
     assert any("Apply was interrupted" in t and "the patch had landed" in t for t in pair.thread_texts(applied))
-    reply = pair.standin.recorder.message(CHANNEL, applied.diagnosis_ts or "")
-    latest = reply.updates[-1] if reply.updates else {"blocks": reply.blocks}
-    assert [e["action_id"] for b in latest["blocks"] or [] if b["type"] == "actions" for e in b["elements"]] == [blocks.ACTION_ROLLBACK]
+    await poll("only Roll back offered on the diagnosis", lambda: _async(buttons(pair, applied) == [blocks.ACTION_ROLLBACK]), 15)
 
     assert (await pair.click(pair.a, blocks.ACTION_ROLLBACK, applied)).status_code == 200
     await state_of(pair, incident, S.ROLLED_BACK, timeout=60)
