@@ -9,7 +9,11 @@ Slack Web API stand-in and the load generator run here, everything on loopback.
    until all 50 threads exist and all work is done, whether any alert was lost (every
    fingerprint recorded on its incident), and the busiest channel's posts per second.
 
-Run: .venv/bin/python bench/bot.py [--groups 50 --alerts-per-group 20]
+3. `--replicas 2`: two bots on one store, each notification of 100 alert groups sent to both (as an
+   Alertmanager HA pair does): the alert channel's chat.postMessage rate over the busiest 10 s window
+   (goal: <= 1 per second per channel, whatever the replica count: the pace is shared in the store).
+
+Run: .venv/bin/python bench/bot.py [--groups 50 --alerts-per-group 20] | bench/bot.py --replicas 2 [--groups 100 --observe 60]
 """
 
 from __future__ import annotations
@@ -198,10 +202,67 @@ async def main(groups: int, per_group: int) -> int:
     return 0
 
 
+def busiest_window(stand: SlackStandIn, method: str, window: float = 10.0) -> tuple[int, float]:
+    """The most `method` calls to the alert channel within any `window` seconds, and that count per second."""
+    stamps = sorted(r.at for r in stand.recorder.requests if r.method == method and r.body.get("channel") == CHANNEL and r.status == 200)
+    best, start = 0, 0
+    for end, t in enumerate(stamps):
+        while t - stamps[start] > window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best, best / window
+
+
+async def replicas_pace(replicas: int, groups: int, observe: float) -> int:
+    """Several bots on one SQLite file (one machine; PostgreSQL behaves the same through IncidentStore.reserve_slot)."""
+    async with SlackStandIn(channels={CHANNEL}, rate_per_second=None).serve() as stand:
+        workdir = Path(tempfile.mkdtemp(prefix="aegis-bench-replicas-"))
+        aegis = Path(sys.executable).parent / "aegis"
+        ports = [free_port() for _ in range(replicas)]
+        bots = []
+        for n, port in enumerate(ports):
+            env = {**os.environ, "SLACK_BOT_TOKEN": stand.token, "SLACK_SIGNING_SECRET": SECRET, "AEGIS_SLACK_API_URL": stand.url,
+                   "AEGIS_SLACK_CHANNEL": CHANNEL, "AEGIS_ALERTMANAGER_TOKEN": ALERT_TOKEN, "AEGIS_STORE_URL": str(workdir / "aegis.db"),
+                   "AEGIS_LOG_LEVEL": "warning", "AEGIS_REPLICA_ID": f"bench-{n}"}  # fmt: skip
+            args = ("serve", "--http", "--port", str(port), "--snapshot", str(SNAPSHOT))
+            bots.append(await asyncio.create_subprocess_exec(str(aegis), *args, env=env, cwd=workdir))
+        try:
+            async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=400)) as http:
+                for port in ports:
+                    for _ in range(100):
+                        try:
+                            if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                                break
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.1)
+                headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+                sent_at = time.monotonic()
+                answers = await asyncio.gather(*(http.post(f"http://127.0.0.1:{port}/alertmanager/webhook", json=notification(g, [0]), headers=headers)
+                                                 for g in range(groups) for port in ports))  # fmt: skip
+                bad = [r.status_code for r in answers if r.status_code // 100 != 2]
+                print(f"{replicas} replicas, {groups} alert groups, each notification sent to every replica: {len(bad)} answers not 2xx")
+                await asyncio.sleep(max(0.0, observe - (time.monotonic() - sent_at)))
+        finally:
+            for bot in bots:
+                bot.terminate()
+            for bot in bots:
+                await bot.wait()
+        posts = len([r for r in stand.recorder.requests if r.method == "chat.postMessage" and r.body.get("channel") == CHANNEL])
+        parents = len([m for m in stand.recorder.messages(CHANNEL) if m.thread_ts is None])
+        count, rate = busiest_window(stand, "chat.postMessage")
+        edits, edit_rate = busiest_window(stand, "chat.update")
+        print(f"in {observe:.0f} s: {posts} chat.postMessage to {CHANNEL} ({parents} parents; one thread per group: {parents <= groups})")
+        print(f"busiest 10 s window: {count} chat.postMessage = {rate:.2f}/s (goal <= 1.00/s: {rate:.2f}x, {'met' if rate <= 1.0 else 'MISSED'}); "
+              f"{edits} chat.update = {edit_rate:.2f}/s")  # fmt: skip
+    return 0 if rate <= 1.0 else 1
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--alerts-per-group", type=int, default=20)
+    parser.add_argument("--replicas", type=int, default=0, help="measure the shared Slack pace of this many bots on one store")
+    parser.add_argument("--observe", type=float, default=60.0, help="with --replicas: seconds to watch the channel")
     parser.add_argument("--burst", choices=("slash", "click"), help=argparse.SUPPRESS)  # the load-generator child
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=100, help=argparse.SUPPRESS)
@@ -209,4 +270,6 @@ if __name__ == "__main__":
     if args.burst:
         print(json.dumps(asyncio.run(run_burst(args.port, args.burst, args.count))))
         sys.exit(0)
+    if args.replicas:
+        sys.exit(asyncio.run(replicas_pace(args.replicas, args.groups if args.groups != 50 else 100, args.observe)))
     sys.exit(asyncio.run(main(args.groups, args.alerts_per_group)))

@@ -140,7 +140,9 @@ class SharedPacer:
     """The pace shared by every replica on one store: each turn is a slot reserved in the database
     (IncidentStore.reserve_slot), so two replicas together still post about once a second per channel."""
 
-    def __init__(self, store: SlotStore, interval: float = 1.0) -> None:
+    # Slack allows about one post a second per channel; a little more than a second apart keeps any 10 s
+    # window at 10 posts or fewer even when one post of a pair is sent late.
+    def __init__(self, store: SlotStore, interval: float = 1.1) -> None:
         self._store = store
         self.interval = interval
 

@@ -13,7 +13,7 @@ An incident whose first showing failed is shown. No incident is left without a n
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from aegis.core import telemetry
 from aegis.core.errors import AegisError
@@ -24,8 +24,6 @@ from aegis.core.incidents.states import Action
 from aegis.core.models import Incident, IncidentId, IncidentState
 
 S = IncidentState
-# An incident opened but never investigated: give its own replica this long before taking it over.
-_OPEN_GRACE = timedelta(seconds=30)
 
 
 async def recover(service: IncidentService, *, live: frozenset[str], starting: bool = False) -> list[IncidentId]:
@@ -39,7 +37,8 @@ async def recover(service: IncidentService, *, live: frozenset[str], starting: b
         log = telemetry.get_logger(incident_id=found.id)
         incident = found
         try:
-            if unshown(incident):
+            # At start-up this replica is showing nothing yet: its own unshown incidents are stranded too.
+            if unshown(incident, live - {parts.replica} if starting else live | {parts.replica}):
                 log.info("incident.recover.show")
                 incident = await service.show_again(incident)
                 recovered.append(incident.id)
@@ -55,11 +54,9 @@ async def recover(service: IncidentService, *, live: frozenset[str], starting: b
 
 
 def _stranded(incident: Incident, me: str, live: frozenset[str], starting: bool) -> bool:
-    if incident.state is S.OPEN:
-        # Opened, never investigated (a crash between the two), and no failed analysis to show for it.
-        old = datetime.now(UTC) - incident.updated_at > _OPEN_GRACE
-        return incident.target is not None and incident.diagnosis is None and incident.last_error is None and (starting or old)
-    if incident.state not in states.IN_FLIGHT:
+    if incident.state is S.OPEN and (incident.worker is None or incident.target is None or incident.diagnosis is not None):
+        return False  # open with nobody on it: a failed analysis, shown in the thread, waiting for a person
+    if incident.state not in states.IN_FLIGHT | {S.OPEN}:
         return False
     if incident.worker == me:
         return starting

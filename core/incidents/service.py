@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aegis.core import telemetry
@@ -78,6 +78,7 @@ class IncidentService:
                 target=target,
                 requested_by=user,
                 channel=channel,
+                worker=self.parts.replica,  # this replica shows it and starts its investigation
                 created_at=now,
                 updated_at=now,
             )
@@ -163,6 +164,7 @@ class IncidentService:
                 alert_fingerprints=sorted({a.fingerprint for a in update.firing if a.fingerprint}),
                 labels=update.labels,
                 annotations=update.annotations,
+                worker=self.parts.replica,  # this replica shows it and starts its investigation
                 created_at=now,
                 updated_at=now,
             )
@@ -239,12 +241,13 @@ class IncidentService:
         return await fixing.rollback(self.parts, incident_id, revision=revision, user=user)
 
 
-def unshown(incident: Incident, *, grace: timedelta = timedelta(seconds=30)) -> bool:
-    """An incident whose parent never made it to its channel: the post failed (recorded as last_error), or it
-    is older than `grace` (its replica died before posting). A fresh one is still being shown by its replica."""
+def unshown(incident: Incident, live: frozenset[str] | None = None) -> bool:
+    """An incident whose parent never made it to its channel: the post failed (recorded as last_error), or the
+    replica that was showing it is gone (`live`: the replicas alive, when known). One still queued behind
+    Slack's pace on a live replica is not unshown: showing it again would open a second thread."""
     if not incident.channel or incident.thread_ts:
         return False
-    return incident.last_error is not None or datetime.now(UTC) - incident.created_at > grace
+    return incident.last_error is not None or (live is not None and incident.worker not in live)
 
 
 __all__ = ["ActionOutcome", "IncidentService", "Refusal", "unshown"]
