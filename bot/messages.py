@@ -91,3 +91,15 @@ def apply_refused(reason: str) -> str:
 
 def action_failed(action: str, reason: str) -> str:
     return f"Could not {action}: {reason}"
+
+
+def unknown_button() -> str:
+    return "That button is not an AEGIS action I understand: nothing changed. Use the buttons on the latest diagnosis in the thread."
+
+
+def reject_dialog_failed(reason: str) -> str:
+    return f"Could not open the reject dialog ({reason}): nothing changed. Click Reject again."
+
+
+def bad_submission() -> str:
+    return "AEGIS could not read this dialog (it does not look like one AEGIS opened): nothing changed. Close it and click Reject on the diagnosis again."

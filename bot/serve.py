@@ -53,7 +53,7 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
         janitor_task = asyncio.create_task(sweeping, name="shadow-janitor")
     try:
         bot = app_factory.build(settings, chat=chat, store=store, investigator=investigator, socket_mode=not http, shadow=shadow, remediator=remediator)
-        runner = web.AppRunner(bot.web, access_log=None)
+        runner = bot.runner()
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         if not http:

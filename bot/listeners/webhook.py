@@ -8,6 +8,7 @@ from aiohttp import web
 
 from aegis.bot import alertmanager
 from aegis.bot.incidents import IncidentService
+from aegis.bot.listeners import guard
 from aegis.core import telemetry
 from aegis.core.errors import UsageError
 
@@ -27,7 +28,7 @@ def routes(service: IncidentService, token: str | None) -> list[web.RouteDef]:
             return web.json_response({"error": "unauthorized: send the bearer token (or basic-auth password) configured in AEGIS"}, status=401)
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"payload larger than {MAX_BODY} bytes"}, status=413)
-        body = await request.read()
+        body = await guard.read_body(request)
         try:
             payload = alertmanager.parse(body)
         except UsageError as exc:
