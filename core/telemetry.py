@@ -113,16 +113,26 @@ def translate(record: logging.LogRecord) -> tuple[str, int, dict[str, Any]]:
     area = "http" if record.name.startswith("aiohttp") else "library"
     message = _short(record.getMessage())
     if exc is not None:
-        code = getattr(exc, "code", None)
-        if isinstance(code, int) and 400 <= code < 500:
-            reason = _short(str(getattr(exc, "message", "") or exc))
-            return "http.request.malformed", logging.WARNING, {"status": code, "reason": reason, "error": type(exc).__name__, "message": message}
+        if _client_fault(exc):
+            # The parser refused the request itself (aiohttp answered 400; no handler ran).
+            reason = " ".join(str(getattr(exc, "message", "") or exc).split())
+            return "http.request.malformed", logging.WARNING, {"status": exc.code, "reason": _short(reason), "error": type(exc).__name__, "message": message}  # type: ignore[attr-defined]
         if isinstance(exc, ConnectionError | asyncio.CancelledError):
             return f"{area}.client.disconnected", logging.INFO, {"error": type(exc).__name__, "message": message}
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and (_client_fault(cause) or isinstance(cause, ConnectionError)):
+            # The rest of a body the handler already refused (a broken gzip stream): aiohttp drains it
+            # after the answer and reports the same fault again; the handler's event already named it.
+            return "http.request.body_discarded", logging.DEBUG, {"error": _short(repr(cause)), "message": message}
         if record.levelno >= logging.ERROR:
             return f"{area}.server.failed", record.levelno, {"error": _short(repr(exc)), "message": message, "exc_info": record.exc_info}
         return f"{area}.log.message", record.levelno, {"error": _short(repr(exc)), "message": message}
     return f"{area}.log.message", record.levelno, {"message": message}
+
+
+def _client_fault(exc: BaseException) -> bool:
+    code = getattr(exc, "code", None)
+    return isinstance(code, int) and 400 <= code < 500
 
 
 def _short(text: str, limit: int = 500) -> str:

@@ -54,7 +54,7 @@ class Action(_Payload):
 
 
 class MessageRef(_Payload):
-    ts: str = Field(default="", max_length=64)
+    ts: str | None = Field(default=None, max_length=64)
 
 
 class BlockActions(_Payload):
