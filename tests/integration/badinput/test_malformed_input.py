@@ -266,11 +266,11 @@ ROWS = [
     Row("webhook gzip not gzip", to_webhook(json.dumps(alert()).encode(), extra={"Content-Encoding": "gzip"}), (400,), "http.request.invalid", nothing_posted),
     # A gzip header followed by garbage inflates to nothing without a zlib error: then the JSON is what is invalid.
     Row("webhook gzip broken", to_webhook(b"\x1f\x8b\x08\x00garbage", extra={"Content-Encoding": "gzip"}), (400,), "alert.webhook.invalid", nothing_posted),
-    Row(  # noqa: E501
+    Row(
         "webhook gzip truncated",
         to_webhook(gzip.compress(json.dumps(alert()).encode())[:-30], extra={"Content-Encoding": "gzip"}),
         (400,),
-        None,  # noqa: E501
+        None,
         nothing_posted,
     ),
     Row("webhook gzip bomb", to_webhook(BOMB, extra={"Content-Encoding": "gzip"}), (413,), None, nothing_posted),
@@ -288,7 +288,7 @@ ROWS = [
     # Text longer than Slack allows: posted cut, never lost.
     Row("alert summary 10k characters", to_webhook(json.dumps(alert(summary="S" * 10_000)).encode()), (200, 202), None, thread_exists),
     Row("alert summary 2,995 characters", to_webhook(json.dumps(alert(summary="<&>" * 998)).encode()), (200, 202), None, thread_exists),
-    Row("alertname 5k characters", to_webhook(json.dumps(alert(alertname="A" * 5000)).encode()), (200, 202), None, thread_exists),  # noqa: E501
+    Row("alertname 5k characters", to_webhook(json.dumps(alert(alertname="A" * 5000)).encode()), (200, 202), None, thread_exists),
     Row(
         "annotations huge, no target",
         to_webhook(
@@ -300,14 +300,14 @@ ROWS = [
         (200, 202),
         None,
         thread_exists,
-    ),  # noqa: E501
+    ),
     Row(
         "severity 5k characters",
         to_webhook(json.dumps(alert(commonLabels={"alertname": "X", "namespace": "shop", "severity": "s" * 5000})).encode()),
         (200, 202),
         None,
         thread_exists,
-    ),  # noqa: E501
+    ),
     Row("summary with NUL and emoji", to_webhook(json.dumps(alert(summary="\u0000🔥" * 2000)).encode()), (200, 202), None, thread_exists),
     # Malformed HTTP: aiohttp answers 400; its log is one JSON warning, no traceback.
     Row("header 64 KB", raw(request("/slack/events", b"X-Big: " + b"a" * 65536 + b"\r\n")), (400,), "http.request.malformed"),
@@ -327,7 +327,7 @@ ROWS = [
         raw(request("/alertmanager/webhook", f"Authorization: Bearer {ALERT_TOKEN}\r\nContent-Length: 1000\r\n".encode(), b'{"v'), hang_up=True),
         (None,),
         "http.client.disconnected",
-    ),  # noqa: E501
+    ),
 ]
 
 
