@@ -300,7 +300,7 @@ def clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     if limit <= len(CUT) + 10:
-        return text[: max(1, limit - 1)] + "…"
+        return text[: max(0, limit - 1)] + "…"
     return text[: limit - len(CUT) - 1] + "\n" + CUT
 
 
