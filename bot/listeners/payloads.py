@@ -108,7 +108,7 @@ class ViewSubmission(_Payload):
 
 class SlashCommand(_Payload):
     command: Literal["/aegis"]
-    text: str = Field(default="", max_length=4000)
+    text: str = Field(default="", max_length=40_000)  # Slack's message limit; the parser explains anything odd
     user_id: SlackId
     channel_id: SlackId
     team_id: str = Field(default="", max_length=64)

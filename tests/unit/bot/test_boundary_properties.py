@@ -154,6 +154,7 @@ def test_any_webhook_body_is_a_payload_or_a_usage_error(body: bytes) -> None:
 def test_any_valid_alert_renders_a_parent_slack_accepts(raw: dict[str, Any]) -> None:
     """Any valid payload, whatever its labels and annotations say or how long they are: parsed, and its parent message fits Slack."""
     payload = alertmanager.parse(json.dumps(raw).encode())
+    assert "\x00" not in payload.title + payload.groupKey + "".join(k + v for a in payload.alerts for k, v in a.labels.items())
     target = alertmanager.group_target(payload)
     assert target is None or isinstance(target, ObjectRef)
     incident = Incident(
