@@ -119,7 +119,8 @@ def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run:
         user, channel = click.user.id, click.channel.id
         parsed = _button(click)
         if parsed is None:
-            await _tell(chat, channel, user, messages.unknown_button())
+            # Tracked like any work after the ack, so shutdown (and tests) wait for the reply.
+            service.spawn(_tell(chat, channel, user, messages.unknown_button()), name=f"{action_id}:refused")
             return
         incident_id, revision = parsed
 
