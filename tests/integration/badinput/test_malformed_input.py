@@ -390,3 +390,16 @@ async def test_long_alert_text_posts_its_thread_on_the_first_notification(bot: B
     assert "cut to fit Slack" in shown
     assert incident.state is IncidentState.DIAGNOSED
     assert not [r for r in bot.standin.recorder.requests if r.error], [r.error for r in bot.standin.recorder.requests if r.error]
+
+
+async def test_alert_is_answered_within_3s_while_slack_rate_limits(bot: Bot) -> None:
+    """Slack answering 429 with Retry-After 3 to the first post: the webhook still answers within 3 s (202), and the thread lands after."""
+    bot.standin.fail_next("chat.postMessage", kind="429", retry_after=3)
+    payload = alert()
+    started = time.perf_counter()
+    response = await bot.http.post(
+        "/alertmanager/webhook", content=json.dumps(payload).encode(), headers={"Content-Type": "application/json", "Authorization": f"Bearer {ALERT_TOKEN}"}
+    )
+    assert time.perf_counter() - started < ANSWER_WITHIN and response.status_code == 202, response.text
+    await thread_exists(bot, Answer(response.status_code, response.content))
+    assert not [e for e in bot.events if e["level"] == "error"]
