@@ -4,8 +4,9 @@ Blocks are plain JSON built by small helpers; `fit()` keeps a message inside Sla
 blocks, ~12k characters in all) and `SlackMessage` clips every text to its own Block Kit limit
 (`clip_block`: 3,000 a section, 150 a header, 75 a button, ...) by cutting with a pointer, never
 by failing the post. Texts are only clipped, never validated into an exception: whatever an alert
-or a diagnosis says, the message renders (tests check the output with slack_sdk's validators). Every message has a real-sentence fallback `text`:
-push notifications and screen readers read only that (notes/slack-ux.md).
+or a diagnosis says, the message renders (tests check the output with slack_sdk's validators).
+Every message has a real-sentence fallback `text`: push notifications and screen readers read only
+that (notes/slack-ux.md).
 """
 
 from __future__ import annotations
