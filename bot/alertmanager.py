@@ -11,9 +11,9 @@ import base64
 import binascii
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from aegis.core.errors import UsageError
 from aegis.core.models import ObjectRef
@@ -21,16 +21,27 @@ from aegis.core.shadow.cloning import NAMESPACE_PREFIX as SHADOW_NAMESPACE_PREFI
 from aegis.core.targets import parse_target
 
 
+def _no_nul(text: str) -> str:
+    # JSON may carry \u0000; PostgreSQL's text columns cannot store it (the insert would fail and
+    # Alertmanager would retry forever). U+FFFD keeps the spot visible.
+    return text.replace("\x00", "\ufffd")
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string from the payload, safe to store and render."""
+Labels = dict[Text, Text]
+
+
 class Alert(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
     startsAt: datetime | None = None  # noqa: N815 - Alertmanager's field names
     endsAt: datetime | None = None  # noqa: N815
-    generatorURL: str = ""  # noqa: N815
-    fingerprint: str = ""
+    generatorURL: Text = ""  # noqa: N815
+    fingerprint: Text = ""
 
 
 class WebhookPayload(BaseModel):
@@ -39,14 +50,14 @@ class WebhookPayload(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     version: Literal["4"]
-    groupKey: str = Field(min_length=1)  # noqa: N815
+    groupKey: Text = Field(min_length=1)  # noqa: N815
     truncatedAlerts: int = 0  # noqa: N815
     status: Literal["firing", "resolved"]
-    receiver: str = Field(min_length=1)
-    groupLabels: dict[str, str] = Field(default_factory=dict)  # noqa: N815
-    commonLabels: dict[str, str] = Field(default_factory=dict)  # noqa: N815
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)  # noqa: N815
-    externalURL: str = ""  # noqa: N815
+    receiver: Text = Field(min_length=1)
+    groupLabels: Labels = Field(default_factory=dict)  # noqa: N815
+    commonLabels: Labels = Field(default_factory=dict)  # noqa: N815
+    commonAnnotations: Labels = Field(default_factory=dict)  # noqa: N815
+    externalURL: Text = ""  # noqa: N815
     alerts: list[Alert] = Field(min_length=1)
 
     @property

@@ -1,32 +1,30 @@
 """The app factory: one Bolt AsyncApp and one aiohttp server, in Socket Mode or HTTP mode.
 
-HTTP mode serves Slack's requests on /slack/events (signature checked with Slack's 5-minute
-window, replays refused), the Alertmanager webhook, /healthz, /readyz and /metrics from one
-aiohttp application. Socket Mode (no public URL) receives Slack's requests over a websocket and
+HTTP mode serves Slack's requests on /slack/events (signature checked first with Slack's 5-minute
+window, replays refused, payloads validated before Bolt sees them: bot/listeners/events.py), the
+Alertmanager webhook, /healthz, /readyz and /metrics from one aiohttp application, behind one
+middleware that turns unreadable input into a 400 and logs everything as structlog JSON
+(bot/listeners/guard.py). Socket Mode (no public URL) receives Slack's requests over a websocket and
 still serves the webhook and probes over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.web import AppRunner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from aegis.bot.authz import Authorizer
-from aegis.bot.listeners import actions, slash, webhook
+from aegis.bot.listeners import actions, events, guard, slash, webhook
 from aegis.bot.observability import Observability
 from aegis.bot.slack_client import ChatClient
 from aegis.bot.thread import SlackThread
-from aegis.core import telemetry, wiring
+from aegis.core import wiring
 from aegis.core.config import Settings
 from aegis.core.errors import ConfigError
 from aegis.core.incidents.parts import Parts
@@ -36,27 +34,8 @@ from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager
 from aegis.core.store.base import IncidentStore
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SLACK_EVENTS_PATH = "/slack/events"
-_REPLAY_WINDOW_SECONDS = 60 * 5
-
-
-class ReplayGuard:
-    """Refuses a signed request seen before within Slack's 5-minute window."""
-
-    def __init__(self, window: float = _REPLAY_WINDOW_SECONDS, max_entries: int = 100_000) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._window = window
-        self._max = max_entries
-
-    def first_time(self, signature: str) -> bool:
-        now = time.monotonic()
-        while self._seen and (next(iter(self._seen.values())) < now - self._window or len(self._seen) > self._max):
-            self._seen.popitem(last=False)
-        if signature in self._seen:
-            return False
-        self._seen[signature] = now
-        return True
+SLACK_EVENTS_PATH = events.SLACK_EVENTS_PATH
+ReplayGuard = events.ReplayGuard
 
 
 @dataclass
@@ -65,6 +44,10 @@ class BotApp:
     web: web.Application
     service: IncidentService
     settings: Settings
+
+    def runner(self) -> AppRunner:
+        """The aiohttp runner `aegis serve` (and the HTTP tests) use: access log as structlog events."""
+        return AppRunner(self.web, handle_signals=False, access_log_class=guard.AccessLog)
 
 
 def build(
@@ -88,7 +71,9 @@ def build(
     bolt = AsyncApp(
         signing_secret=secret or "socket-mode-does-not-sign",
         client=AsyncWebClient(token=token, base_url=settings.slack_api_url),
-        request_verification_enabled=not socket_mode,
+        # HTTP mode: bot/listeners/events.py checks the signature on the raw bytes before Bolt sees
+        # anything, and hands Bolt the validated payload re-serialized, which no longer carries it.
+        request_verification_enabled=False,
         process_before_response=False,
     )
     authorizer = Authorizer(approvers=settings.approvers, approver_groups=settings.approver_groups, chat=chat)
@@ -98,11 +83,12 @@ def build(
     slash.register(bolt, service)
     actions.register(bolt, service, chat)
     alert_token = settings.alertmanager_token.get_secret_value() if settings.alertmanager_token else None
-    app = web.Application(client_max_size=webhook.MAX_BODY)
+    app = web.Application(client_max_size=webhook.MAX_BODY, middlewares=[guard.guard])
     app.add_routes(webhook.routes(service, alert_token))
     app.add_routes([web.get("/healthz", _healthz), web.get("/readyz", _readyz(store)), web.get("/metrics", _metrics)])
     if not socket_mode:
-        app.add_routes([web.post(SLACK_EVENTS_PATH, _slack_events(bolt, SignatureVerifier(secret or ""), ReplayGuard()))])
+        assert secret is not None
+        app.add_routes([events.route(bolt, secret)])
     return BotApp(bolt=bolt, web=app, service=service, settings=settings)
 
 
@@ -135,30 +121,11 @@ def incident_service(
     )
 
 
-def _slack_events(bolt: AsyncApp, verifier: SignatureVerifier, replays: ReplayGuard) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        signature = request.headers.get("X-Slack-Signature", "")
-        log = telemetry.get_logger(route=SLACK_EVENTS_PATH)
-        if not verifier.is_valid(body, timestamp, signature):
-            # Forged, altered, or older than Slack's 5-minute window.
-            log.warning("slack.request.refused", reason="bad or expired signature", remote=request.remote)
-            return web.json_response({"error": "invalid signature"}, status=401)
-        if not replays.first_time(signature):
-            log.warning("slack.request.refused", reason="replayed", remote=request.remote)
-            return web.json_response({"error": "replayed request"}, status=401)
-        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
-
-    return handle
-
-
 async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _readyz(store: IncidentStore) -> Handler:
+def _readyz(store: IncidentStore) -> guard.Handler:
     async def ready(_: web.Request) -> web.Response:
         try:
             await asyncio.wait_for(store.list_open(limit=1), timeout=2.0)

@@ -116,3 +116,15 @@ def outcome(action: str, refusal: str, detail: str) -> str:
     if refusal == "policy":
         return apply_refused(detail)
     return action_failed(doing, detail)
+
+
+def unknown_button() -> str:
+    return "That button is not an AEGIS action I understand: nothing changed. Use the buttons on the latest diagnosis in the thread."
+
+
+def reject_dialog_failed(reason: str) -> str:
+    return f"Could not open the reject dialog ({reason}): nothing changed. Click Reject again."
+
+
+def bad_submission() -> str:
+    return "AEGIS could not read this dialog (it does not look like one AEGIS opened): nothing changed. Close it and click Reject on the diagnosis again."

@@ -54,7 +54,7 @@ async def run(settings: Settings, *, gateway: KubeGateway, http: bool, host: str
         # sweep expired shadows and recover incidents of replicas that died.
         replica = Replica(bot.service, gateway, wiring.elector(settings, gateway, identity), wiring.replica_timing(settings))
         await replica.start()
-        runner = web.AppRunner(bot.web, access_log=None)
+        runner = bot.runner()
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         if not http:

@@ -2,11 +2,15 @@
 
 Log events are named `area.phase.event`; JSON lines in production, key=value on a terminal.
 Every event passes through redaction before it is written, so a secret that slips into a log
-call is masked at the end of the chain.
+call is masked at the end of the chain. Libraries that log through the standard library (aiohttp's
+server, slack_bolt, asyncio) are bridged into the same chain, so nothing reaches stderr as a
+plain-text traceback: a malformed HTTP request is one `http.request.malformed` warning and a client
+that hangs up is an `http.client.disconnected` info event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import sys
@@ -85,6 +89,67 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return {k: mask(v) if isinstance(v, str) else v for k, v in event_dict.items()}
 
 
+class StdlibBridge(logging.Handler):
+    """Standard-library log records as structlog events: one chain, one format, redaction included.
+
+    aiohttp reports a malformed request (64 KB headers, a bad Content-Length, an HTTP/2 preface) with
+    `logger.exception`, which would print a plain-text traceback for what is the client's mistake.
+    Here it becomes a warning naming the reason; a hang-up is info; anything else keeps its level and,
+    when it is a real failure, its traceback as a field of the JSON line.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event, level, fields = translate(record)
+            structlog.get_logger("aegis").log(level, event, logger=record.name, **fields)
+        except Exception:  # a logging failure must never take the request down with it
+            self.handleError(record)
+
+
+def translate(record: logging.LogRecord) -> tuple[str, int, dict[str, Any]]:
+    """(event, level, fields) for a foreign record. Duck-typed on aiohttp's HttpProcessingError
+    (`code`, `message`): telemetry sits below every layer and imports no I/O library."""
+    exc = record.exc_info[1] if record.exc_info else None
+    area = "http" if record.name.startswith("aiohttp") else "library"
+    message = _short(record.getMessage())
+    if exc is not None:
+        if _client_fault(exc):
+            # The parser refused the request itself (aiohttp answered 400; no handler ran).
+            reason = " ".join(str(getattr(exc, "message", "") or exc).split())
+            return "http.request.malformed", logging.WARNING, {"status": exc.code, "reason": _short(reason), "error": type(exc).__name__, "message": message}  # type: ignore[attr-defined]
+        if isinstance(exc, ConnectionError | asyncio.CancelledError):
+            return f"{area}.client.disconnected", logging.INFO, {"error": type(exc).__name__, "message": message}
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and (_client_fault(cause) or isinstance(cause, ConnectionError)):
+            # The rest of a body the handler already refused (a broken gzip stream): aiohttp drains it
+            # after the answer and reports the same fault again; the handler's event already named it.
+            return "http.request.body_discarded", logging.DEBUG, {"error": _short(repr(cause)), "message": message}
+        if record.levelno >= logging.ERROR:
+            return f"{area}.server.failed", record.levelno, {"error": _short(repr(exc)), "message": message, "exc_info": record.exc_info}
+        return f"{area}.log.message", record.levelno, {"error": _short(repr(exc)), "message": message}
+    return f"{area}.log.message", record.levelno, {"message": message}
+
+
+def _client_fault(exc: BaseException) -> bool:
+    code = getattr(exc, "code", None)
+    return isinstance(code, int) and 400 <= code < 500
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _bridge_stdlib(level: int) -> None:
+    """Route every stdlib logger through structlog. Libraries' INFO chatter (httpx logs each request)
+    stays out; aiohttp's server logger follows AEGIS's level, since its records are about our port."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, StdlibBridge)]:
+        root.removeHandler(handler)
+    root.addHandler(StdlibBridge())
+    root.setLevel(max(level, logging.WARNING))
+    logging.getLogger("aiohttp").setLevel(level)
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog once for the process (later calls reconfigure, for tests and the CLI)."""
     out = stream or sys.stderr
@@ -103,6 +168,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    _bridge_stdlib(getattr(logging, level.upper()))
 
 
 def get_logger(**bound: Any) -> Any:

@@ -6,9 +6,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from aegis.bot import messages
+from aegis.bot.listeners import payloads
 from aegis.bot.render import blocks
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
@@ -16,16 +18,8 @@ from aegis.core.incidents.service import IncidentService
 from aegis.core.incidents.view import ActionOutcome
 from aegis.core.models import IncidentId
 
-REJECT_MODAL = "aegis.reject_modal"
-
-
-def parse_value(value: str) -> tuple[IncidentId, int] | None:
-    """A button's value: {"incident": "INC-1", "rev": 0}; None when it is not ours."""
-    try:
-        data = json.loads(value)
-        return IncidentId(str(data["incident"])), int(data["rev"])
-    except (ValueError, KeyError, TypeError):
-        return None
+REJECT_MODAL = payloads.REJECT_MODAL
+parse_value = payloads.parse_value
 
 
 def reject_modal(incident_id: str, revision: int, channel: str) -> dict[str, Any]:
@@ -51,36 +45,65 @@ def reject_modal(incident_id: str, revision: int, channel: str) -> dict[str, Any
 def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
     @app.action(blocks.ACTION_REJECT)
     async def reject_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
-        service.spawn(_open_reject_modal(chat, body), name="reject:modal")
         await ack()
+        click = _click(body)
+        if click is not None:
+            service.spawn(_open_reject_modal(chat, click), name="reject:modal")
 
     for action_id, run in ((blocks.ACTION_VERIFY, service.verify), (blocks.ACTION_APPLY, service.apply), (blocks.ACTION_ROLLBACK, service.rollback)):
         app.action(action_id)(_fix_action(service, chat, action_id, run))
 
     @app.view(REJECT_MODAL)
-    async def reject_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = str(body.get("user", {}).get("id", ""))
-        meta = json.loads(view.get("private_metadata") or "{}")
-        reason = str(view.get("state", {}).get("values", {}).get("reason", {}).get("reason", {}).get("value") or "").strip()
+    async def reject_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        log = telemetry.get_logger(callback_id=REJECT_MODAL)
+        try:
+            submission = payloads.ViewSubmission.model_validate(body)
+        except ValidationError as exc:
+            # HTTP mode refuses this at the door (payloads.parse_request); Socket Mode delivers as is.
+            log.warning("slack.payload.invalid", reason=payloads.first_error(exc))
+            await ack(response_action="errors", errors={"reason": messages.bad_submission()})
+            return
+        meta = payloads.parse_metadata(submission.view.private_metadata)
+        if meta is None:
+            log.warning("slack.payload.invalid", reason="reject dialog metadata is not AEGIS's", user=submission.user.id)
+            await ack(response_action="errors", errors={"reason": messages.bad_submission()})
+            return
+        user, reason = submission.user.id, submission.view.input_value("reason", "reason")
         service.spawn(
-            _reject(service, chat, IncidentId(meta.get("incident", "")), int(meta.get("rev", -1)), user, reason, str(meta.get("channel", ""))),
-            name=f"reject:{meta.get('incident')}",
+            _reject(service, chat, IncidentId(meta.incident), meta.rev, user, reason, meta.channel),
+            name=f"reject:{meta.incident}",
         )
         await ack()
 
 
-async def _open_reject_modal(chat: ChatClient, body: dict[str, Any]) -> None:
-    user = str(body.get("user", {}).get("id", ""))
-    channel = str(body.get("channel", {}).get("id", ""))
-    parsed = parse_value(str((body.get("actions") or [{}])[0].get("value", "")))
+def _click(body: dict[str, Any]) -> payloads.BlockActions | None:
+    """The click, validated; None (logged) when it is not a shape Slack sends."""
+    try:
+        return payloads.BlockActions.model_validate(body)
+    except ValidationError as exc:
+        # HTTP mode refuses this at the door (payloads.parse_request); Socket Mode delivers as is.
+        telemetry.get_logger().warning("slack.payload.invalid", reason=payloads.first_error(exc))
+        return None
+
+
+async def _open_reject_modal(chat: ChatClient, click: payloads.BlockActions) -> None:
+    user, channel = click.user.id, click.channel.id
+    parsed = _button(click)
     if parsed is None:
-        await _tell(chat, channel, user, "That button is not an AEGIS action I understand: nothing changed.")
+        await _tell(chat, channel, user, messages.unknown_button())
         return
     incident_id, revision = parsed
     try:
-        await chat.open_view(str(body.get("trigger_id", "")), reject_modal(incident_id, revision, channel))
+        await chat.open_view(click.trigger_id, reject_modal(incident_id, revision, channel))
     except ChatError as exc:
-        await _tell(chat, channel, user, f"Could not open the reject dialog ({exc}): nothing changed.")
+        await _tell(chat, channel, user, messages.reject_dialog_failed(str(exc)))
+
+
+def _button(click: payloads.BlockActions) -> tuple[IncidentId, int] | None:
+    parsed = payloads.parse_value(click.action.value)
+    if parsed is None:
+        telemetry.get_logger(user=click.user.id).warning("slack.action.invalid", action=click.action.action_id, reason="button value is not one AEGIS wrote")
+    return parsed
 
 
 FixRun = Callable[..., Awaitable[ActionOutcome]]
@@ -91,11 +114,14 @@ def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run:
 
     async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        user = str(body.get("user", {}).get("id", ""))
-        channel = str(body.get("channel", {}).get("id", ""))
-        parsed = parse_value(str((body.get("actions") or [{}])[0].get("value", "")))
+        click = _click(body)
+        if click is None:
+            return
+        user, channel = click.user.id, click.channel.id
+        parsed = _button(click)
         if parsed is None:
-            await _tell(chat, channel, user, "That button is not an AEGIS action I understand: nothing changed.")
+            # Tracked like any work after the ack, so shutdown (and tests) wait for the reply.
+            service.spawn(_tell(chat, channel, user, messages.unknown_button()), name=f"{action_id}:refused")
             return
         incident_id, revision = parsed
 

@@ -6,14 +6,21 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from aegis.bot import messages
+from aegis.bot.listeners import payloads
 from aegis.bot.render import blocks
+from aegis.core import telemetry
 from aegis.core.errors import UsageError
 from aegis.core.incidents.service import IncidentService
 from aegis.core.models import ObjectRef
 from aegis.core.targets import parse_target
+
+# An alert's title can be thousands of characters; a status line shows the start of it.
+_STATUS_SUBJECT = 200
+_STATUS_TEXT = 3000
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,17 @@ def parse(text: str) -> SlashCommand:
 
 
 def register(app: AsyncApp, service: IncidentService) -> None:
-    @app.command("/aegis")
+    @app.command(payloads.COMMAND)
     async def aegis_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         try:
-            parsed = parse(str(command.get("text", "")))
+            request = payloads.SlashCommand.model_validate(command)
+        except ValidationError as exc:
+            # HTTP mode refuses this at the door (payloads.parse_request); Socket Mode delivers as is.
+            telemetry.get_logger().warning("slack.payload.invalid", reason=payloads.first_error(exc))
+            await ack(response_type="ephemeral", text=messages.bad_command("AEGIS could not read that request."))
+            return
+        try:
+            parsed = parse(request.text)
         except UsageError as exc:
             await ack(response_type="ephemeral", text=str(exc))
             return
@@ -73,16 +87,13 @@ def register(app: AsyncApp, service: IncidentService) -> None:
             return
         if parsed.verb == "status":
             incidents = await service.open_incidents()
-            lines = [f"• {i.id} {blocks.status_word(i.state)} — {blocks.escape(blocks.subject(i))}" for i in incidents]
-            await ack(response_type="ephemeral", text="\n".join(lines) if lines else messages.no_open_incidents())
+            lines = [f"• {i.id} {blocks.status_word(i.state)} — {blocks.escape(blocks.clip(blocks.subject(i), _STATUS_SUBJECT))}" for i in incidents]
+            await ack(response_type="ephemeral", text=blocks.clip("\n".join(lines), _STATUS_TEXT) if lines else messages.no_open_incidents())
             return
         assert parsed.target is not None
         target = parsed.target
         # Schedule before acking: the work is tracked by the service from the moment Slack has its answer.
-        service.spawn(
-            _open(service, target, user=str(command.get("user_id", "")), channel=str(command.get("channel_id", ""))),
-            name=f"slash:{target}",
-        )
+        service.spawn(_open(service, target, user=request.user_id, channel=request.channel_id), name=f"slash:{target}")
         await ack(response_type="ephemeral", text=messages.ack_analyzing(f"{target.kind.lower()}/{target.name} -n {target.namespace}"))
 
 

@@ -1,9 +1,12 @@
 """Block Kit for incident threads: pure functions, models in, SlackMessage out.
 
-Built with slack_sdk.models.blocks so the SDK validates each block; `fit()` then keeps a message
-inside Slack's limits (50 blocks, 3,000 characters a section, ~12k characters in all) by cutting
-with a pointer, never by failing the post. Every message has a real-sentence fallback `text`:
-push notifications and screen readers read only that (notes/slack-ux.md).
+Blocks are plain JSON built by small helpers; `fit()` keeps a message inside Slack's limits (50
+blocks, ~12k characters in all) and `SlackMessage` clips every text to its own Block Kit limit
+(`clip_block`: 3,000 a section, 150 a header, 75 a button, ...) by cutting with a pointer, never
+by failing the post. Texts are only clipped, never validated into an exception: whatever an alert
+or a diagnosis says, the message renders (tests check the output with slack_sdk's validators).
+Every message has a real-sentence fallback `text`: push notifications and screen readers read only
+that (notes/slack-ux.md).
 """
 
 from __future__ import annotations
@@ -14,19 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ConfirmObject,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from aegis.core.models import Diagnosis, Incident, IncidentState
 
@@ -35,6 +26,7 @@ MAX_SECTION = 3000
 MAX_TOTAL = 12000
 MAX_STEPS = 8
 MAX_EVIDENCE = 10
+MAX_TITLE = 300  # the parent's title line; the labels and annotations below it carry the rest
 CUT = "… (cut to fit Slack; `aegis analyze` or the attached file has the full text)"
 
 ACTION_REJECT = "aegis.reject"
@@ -66,13 +58,31 @@ _LIFECYCLE = [
 ]  # fmt: skip
 
 
+BlockDict = dict[str, Any]
+"""One Block Kit block as JSON."""
+
+
 class SlackMessage(BaseModel):
-    """What chat.postMessage / chat.update receive: fallback text and Block Kit blocks."""
+    """What chat.postMessage / chat.update receive: fallback text and Block Kit blocks.
+
+    Every text is clipped to its Block Kit limit on construction (`clip_block`), whoever built the
+    message: an alert whose summary is 10,000 characters is posted cut, never refused by Slack.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: str
     blocks: list[dict[str, Any]]
+
+    @field_validator("text")
+    @classmethod
+    def _fallback_fits(cls, text: str) -> str:
+        return clip(text, MAX_FALLBACK)
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks_fit(cls, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [clip_block(b) for b in blocks]
 
 
 class Links(BaseModel):
@@ -114,39 +124,25 @@ def fallback_text(incident: Incident) -> str:
 
 def parent(incident: Incident) -> SlackMessage:
     """The one parent message of an incident, edited in place at every state change."""
-    blocks: list[Block] = [
-        SectionBlock(
-            text=MarkdownTextObject(text=f"*{status_word(incident.state)}* · {escape(incident.severity)} · *{escape(incident.title)}* ({incident.id})")
-        ),
-        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(_context_bits(incident)) + f" · started {date_token(incident.created_at)}")]),
+    # An alert's title (alertname: summary) is whatever Alertmanager sent: show the start of it.
+    title = escape(clip(incident.title, MAX_TITLE))
+    blocks: list[BlockDict] = [
+        _section(f"*{status_word(incident.state)}* · {escape(clip(incident.severity, 40))} · *{title}* ({incident.id})"),
+        _context(" · ".join(_context_bits(incident)) + f" · started {date_token(incident.created_at)}"),
     ]
     if incident.diagnosis:
         rca = incident.diagnosis.rca
         fix = "fix proposed in thread" if incident.diagnosis.fix else "no automatic fix; see thread"
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=f"Likely cause: *{rca.category.value}* ({rca.confidence:.0%}) — {escape(_clip(rca.summary, 400))} · {fix}")
-            )
-        )
+        blocks.append(_section(f"Likely cause: *{rca.category.value}* ({rca.confidence:.0%}) — {escape(_clip(rca.summary, 400))} · {fix}"))
     elif incident.target is None:
         details = [f"`{escape(k)}`={escape(v)}" for k, v in sorted(incident.labels.items())]
         details += [f"*{escape(k)}*: {escape(v)}" for k, v in sorted(incident.annotations.items())]
         if details:
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(details), MAX_SECTION))))
-        blocks.append(
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="No Kubernetes target in the alert labels (namespace with pod, deployment, statefulset or daemonset): nothing to analyze."
-                    )
-                ]
-            )
-        )
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=lifecycle_line(incident))]))
+            blocks.append(_section(_clip("\n".join(details), MAX_SECTION)))
+        blocks.append(_context("No Kubernetes target in the alert labels (namespace with pod, deployment, statefulset or daemonset): nothing to analyze."))
+    blocks.append(_context(lifecycle_line(incident)))
     if incident.repeat_count:
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"fired {incident.repeat_count + 1}× · last {date_token(incident.updated_at, '{time}')}")])
-        )
+        blocks.append(_context(f"fired {incident.repeat_count + 1}× · last {date_token(incident.updated_at, '{time}')}"))
     return fit(fallback_text(incident), blocks)
 
 
@@ -167,7 +163,7 @@ def _context_bits(incident: Incident) -> list[str]:
     if incident.diagnosis and incident.diagnosis.workload and incident.diagnosis.workload != incident.target:
         bits.append(f"workload {incident.diagnosis.workload.kind.lower()}/{escape(incident.diagnosis.workload.name)}")
     if incident.source.value == "alertmanager":
-        bits.append(f"alert {escape(incident.labels.get('alertname', '?'))}")
+        bits.append(f"alert {escape(clip(incident.labels.get('alertname', '?'), 100))}")
     elif incident.requested_by:
         bits.append(f"via <@{escape(incident.requested_by)}> /aegis")
     return bits
@@ -175,20 +171,20 @@ def _context_bits(incident: Incident) -> list[str]:
 
 def investigating(incident: Incident) -> SlackMessage:
     text = f"🔎 Investigating {subject(incident)}: collecting status, events, logs and recent changes…"
-    return fit(text, [SectionBlock(text=MarkdownTextObject(text=escape(text)))])
+    return fit(text, [_section(escape(text))])
 
 
 def diagnosis_reply(incident: Incident, diagnosis: Diagnosis, links: Links | None = None, *, actions: Sequence[str] = (ACTION_REJECT,)) -> SlackMessage:
     """The diagnosis as a thread reply: cause, steps, evidence, the fix and why, and the buttons that work now."""
     rca = diagnosis.rca
-    blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_clip(f"Diagnosis: {rca.category.value} ({rca.confidence:.0%})", 150))),
-        SectionBlock(text=MarkdownTextObject(text=_clip(escape(rca.summary), MAX_SECTION))),
+    blocks: list[BlockDict] = [
+        _header(_clip(f"Diagnosis: {rca.category.value} ({rca.confidence:.0%})", 150)),
+        _section(_clip(escape(rca.summary), MAX_SECTION)),
     ]
     steps = [f"{n}. {escape(step)}" for n, step in enumerate(rca.analysis_steps[:MAX_STEPS], start=1)]
     if len(rca.analysis_steps) > MAX_STEPS:
         steps.append(f"_…{len(rca.analysis_steps) - MAX_STEPS} more steps in the full report_")
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("*Analysis*\n" + "\n".join(steps), MAX_SECTION))))
+    blocks.append(_section(_clip("*Analysis*\n" + "\n".join(steps), MAX_SECTION)))
     by_id = {e.id: e for e in diagnosis.evidence}
     bullets = []
     for eid in rca.evidence_ids[:MAX_EVIDENCE]:
@@ -198,45 +194,40 @@ def diagnosis_reply(incident: Incident, diagnosis: Diagnosis, links: Links | Non
         link = f" <{evidence.link}|open>" if evidence.link else ""
         bullets.append(f"• *{eid}* _{evidence.kind.value}_ {escape(_clip(evidence.summary, 280))}{link}")
     if bullets:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("*Evidence*\n" + "\n".join(bullets), MAX_SECTION))))
+        blocks.append(_section(_clip("*Evidence*\n" + "\n".join(bullets), MAX_SECTION)))
     log_excerpt = next((by_id[e].excerpt for e in rca.evidence_ids if e in by_id and by_id[e].kind.value == "log" and by_id[e].excerpt), "")
     if log_excerpt:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_code(log_excerpt, 1200))))
+        blocks.append(_section(_code(log_excerpt, 1200)))
     if diagnosis.fix:
         fix = diagnosis.fix
-        blocks.append(DividerBlock())
+        blocks.append({"type": "divider"})
         blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=_clip(
-                        f"*Proposed fix* on `{fix.target.kind.lower()}/{escape(fix.target.name)}` "
-                        f"(JSON patch, {len(fix.patch)} ops, {fix.risk.value} risk): {escape(fix.summary)}",
-                        MAX_SECTION,
-                    )
-                )
+            _section(
+                f"*Proposed fix* on `{fix.target.kind.lower()}/{escape(fix.target.name)}` "
+                f"(JSON patch, {len(fix.patch)} ops, {fix.risk.value} risk): {escape(fix.summary)}"
             )
         )
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_code(fix.diff, 2400))))
+        blocks.append(_section(_code(fix.diff, 2400)))
         why = f"*Why this fix* {escape(fix.decision_rationale)}"
         if fix.risk_notes:
             why += f"\n*Impact* {escape(fix.risk_notes)}"
         if fix.alternatives_rejected:
             why += "\n*Ruled out*\n" + "\n".join(f"✗ {escape(a)}" for a in fix.alternatives_rejected[:4])
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(why, MAX_SECTION))))
+        blocks.append(_section(_clip(why, MAX_SECTION)))
     else:
         manual = "\n".join(f"→ {escape(step)}" for step in diagnosis.manual_steps) or "→ Read the evidence above."
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"*No safe automatic fix.* What to do by hand:\n{manual}", MAX_SECTION))))
+        blocks.append(_section(_clip(f"*No safe automatic fix.* What to do by hand:\n{manual}", MAX_SECTION)))
     buttons = _buttons(incident, diagnosis, actions)
     if buttons:
-        blocks.append(ActionsBlock(block_id=f"actions:{incident.id}:{incident.proposal_revision}", elements=buttons))
+        blocks.append({"type": "actions", "block_id": f"actions:{incident.id}:{incident.proposal_revision}", "elements": buttons})
     footer = [f"{incident.id} · proposal r{incident.proposal_revision} · analyzed {date_token(diagnosis.analyzed_at)} in {diagnosis.duration_ms:.0f} ms"]
     if links and links.grafana:
         footer.append(f"<{links.grafana}|Grafana dashboard>")
     if links and links.loki:
         footer.append(f"<{links.loki}|Loki logs>")
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(footer))]))
+    blocks.append(_context(" · ".join(footer)))
     for note in diagnosis.notes[:2]:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(f"note: {escape(note)}", 300))]))
+        blocks.append(_context(_clip(f"note: {escape(note)}", 300)))
     text = f"{incident.id}: {rca.category.value} ({rca.confidence:.0%}) on {subject(incident)} — {rca.summary}"
     return fit(_clip(text, 3000), blocks)
 
@@ -246,40 +237,23 @@ def action_value(incident: Incident) -> str:
     return json.dumps({"incident": incident.id, "rev": incident.proposal_revision}, separators=(",", ":"))
 
 
-def _buttons(incident: Incident, diagnosis: Diagnosis, actions: Sequence[str]) -> list[ButtonElement]:
+def _buttons(incident: Incident, diagnosis: Diagnosis, actions: Sequence[str]) -> list[BlockDict]:
     value = action_value(incident)
     target = diagnosis.fix.target if diagnosis.fix else incident.target
     where = f"{target.kind.lower()}/{target.name} in {target.namespace}" if target else incident.title
-    made: list[ButtonElement] = []
+    made: list[BlockDict] = []
     if ACTION_VERIFY in actions and diagnosis.fix:
-        made.append(ButtonElement(text="Verify in shadow", action_id=ACTION_VERIFY, value=value, style="primary"))
+        made.append(_button("Verify in shadow", ACTION_VERIFY, value, style="primary"))
     if ACTION_APPLY in actions and diagnosis.fix:
-        made.append(
-            ButtonElement(
-                text="Apply fix…",
-                action_id=ACTION_APPLY,
-                value=value,
-                style="danger",
-                confirm=ConfirmObject(
-                    title="Apply this fix?", text=_clip(f"Patch {where}: {diagnosis.fix.summary}", 300), confirm="Apply", deny="Cancel", style="danger"
-                ),
-            )
-        )
+        confirm = _confirm("Apply this fix?", f"Patch {where}: {diagnosis.fix.summary}", "Apply", style="danger")
+        made.append(_button("Apply fix…", ACTION_APPLY, value, style="danger", confirm=confirm))
     if ACTION_ROLLBACK in actions:
         restore = f"Restore {where} as it was before the fix."
         if target and target.kind == "StatefulSet":
             restore += " Its pods that are not Ready on the fix's revision are evicted, or the StatefulSet would wait for them forever."
-        made.append(
-            ButtonElement(
-                text="Roll back…",
-                action_id=ACTION_ROLLBACK,
-                value=value,
-                style="danger",
-                confirm=ConfirmObject(title="Roll back the fix?", text=_clip(restore, 300), confirm="Roll back", deny="Cancel"),
-            )
-        )
+        made.append(_button("Roll back…", ACTION_ROLLBACK, value, style="danger", confirm=_confirm("Roll back the fix?", restore, "Roll back")))
     if ACTION_REJECT in actions:
-        made.append(ButtonElement(text="Reject…", action_id=ACTION_REJECT, value=value))
+        made.append(_button("Reject…", ACTION_REJECT, value))
     return made
 
 
@@ -287,7 +261,7 @@ def closed_note(incident: Incident, actor: str, verb: str, reason: str, at: date
     """A thread reply recording who closed or changed the incident, when and why."""
     why = f": {escape(reason)}" if reason else ""
     text = f"{status_word(incident.state)} — {verb} by <@{actor}> at {date_token(at)}{why}"
-    return fit(f"{incident.id} {verb} by {actor}{': ' + reason if reason else ''}", [SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION)))])
+    return fit(f"{incident.id} {verb} by {actor}{': ' + reason if reason else ''}", [_section(_clip(text, MAX_SECTION))])
 
 
 def superseded(message_blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
@@ -297,24 +271,22 @@ def superseded(message_blocks: list[dict[str, Any]], note: str) -> list[dict[str
     return kept
 
 
-def fit(text: str, blocks: Sequence[Block | dict[str, Any]]) -> SlackMessage:
-    """Serialize (validating each block) and keep the message inside Slack's limits."""
-    dicts = [b.to_dict() if isinstance(b, Block) else dict(b) for b in blocks]
+def fit(text: str, blocks: Sequence[BlockDict]) -> SlackMessage:
+    """Keep the message inside Slack's limits: 50 blocks, ~12k characters in all, each text within its
+    own limit (clipped by SlackMessage itself, so messages built elsewhere are clipped too)."""
+    dicts = [dict(b) for b in blocks]
     if len(dicts) > MAX_BLOCKS:
-        dicts = [
-            *dicts[: MAX_BLOCKS - 1],
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…{len(dicts) - MAX_BLOCKS + 1} more blocks not shown"}]},
-        ]
+        dicts = [*dicts[: MAX_BLOCKS - 1], _context(f"…{len(dicts) - MAX_BLOCKS + 1} more blocks not shown")]
     total = 0
-    kept: list[dict[str, Any]] = []
-    for block in dicts:
+    kept: list[BlockDict] = []
+    for block in (clip_block(b) for b in dicts):
         size = len(json.dumps(block, ensure_ascii=False))
         if total + size > MAX_TOTAL:
-            kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": CUT}]})
+            kept.append(_context(CUT))
             break
         total += size
         kept.append(block)
-    return SlackMessage(text=_clip(text, 3000), blocks=kept)
+    return SlackMessage(text=text, blocks=kept)
 
 
 def block_kit_builder_url(message: SlackMessage) -> str:
@@ -322,8 +294,97 @@ def block_kit_builder_url(message: SlackMessage) -> str:
     return "https://app.slack.com/block-kit-builder#" + quote(json.dumps({"blocks": message.blocks}, separators=(",", ":")), safe="")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(0, limit - len(CUT) - 1)] + "\n" + CUT
+def clip(text: str, limit: int) -> str:
+    """`text` within `limit` characters, cut with a pointer to the full text; never empty (Slack refuses empty texts)."""
+    if not text:
+        return " "
+    if len(text) <= limit:
+        return text
+    if limit <= len(CUT) + 10:
+        return text[: max(0, limit - 1)] + "…"
+    return text[: limit - len(CUT) - 1] + "\n" + CUT
+
+
+_clip = clip  # the name bot/render/lifecycle.py imports
+
+
+# Block Kit's per-field limits (api.slack.com/reference/block-kit), for the fields AEGIS writes.
+_TEXT_LIMITS = {"section": MAX_SECTION, "header": 150, "context": MAX_SECTION}
+_FIELD_LIMIT = 2000
+_BLOCK_ID_LIMIT = 255
+_BUTTON_LIMITS = {"text": 75, "value": 2000, "url": 3000, "action_id": 255}
+_CONFIRM_LIMITS = {"title": 100, "text": 300, "confirm": 30, "deny": 30}
+MAX_FALLBACK = 3000
+
+
+def clip_block(block: BlockDict) -> BlockDict:
+    """One block with every text inside its Block Kit limit: the one place messages are made to fit."""
+    out = dict(block)
+    kind = out.get("type")
+    if isinstance(out.get("block_id"), str):
+        out["block_id"] = out["block_id"][:_BLOCK_ID_LIMIT]
+    if kind in ("section", "header") and isinstance(out.get("text"), dict):
+        out["text"] = _clip_text(out["text"], _TEXT_LIMITS[kind])
+    if kind == "section" and isinstance(out.get("fields"), list):
+        out["fields"] = [_clip_text(f, _FIELD_LIMIT) for f in out["fields"][:10]]
+    if kind == "context" and isinstance(out.get("elements"), list):
+        out["elements"] = [_clip_text(e, _TEXT_LIMITS["context"]) for e in out["elements"][:10]]
+    if kind == "actions" and isinstance(out.get("elements"), list):
+        out["elements"] = [_clip_button(e) for e in out["elements"][:25]]
+    return out
+
+
+def _clip_text(obj: Any, limit: int) -> Any:
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        return {**obj, "text": clip(obj["text"], limit)}
+    return obj
+
+
+def _clip_button(element: Any) -> Any:
+    if not isinstance(element, dict) or element.get("type") != "button":
+        return element
+    out = dict(element)
+    for key, limit in _BUTTON_LIMITS.items():
+        if key == "text":
+            out["text"] = _clip_text(out.get("text"), limit)
+        elif isinstance(out.get(key), str):
+            out[key] = out[key][:limit]  # a value or id cut with a pointer would no longer parse; AEGIS's are short
+    confirm = out.get("confirm")
+    if isinstance(confirm, dict):
+        out["confirm"] = {k: _clip_text(v, _CONFIRM_LIMITS[k]) if k in _CONFIRM_LIMITS else v for k, v in confirm.items()}
+    return out
+
+
+def _section(text: str) -> BlockDict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> BlockDict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _header(text: str) -> BlockDict:
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _button(text: str, action_id: str, value: str, *, style: str | None = None, confirm: dict[str, Any] | None = None) -> BlockDict:
+    button: BlockDict = {"type": "button", "text": _plain(text), "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def _confirm(title: str, text: str, confirm: str, *, style: str | None = None) -> dict[str, Any]:
+    dialog: dict[str, Any] = {"title": _plain(title), "text": _plain(text), "confirm": _plain(confirm), "deny": _plain("Cancel")}
+    if style:
+        dialog["style"] = style
+    return dialog
 
 
 def _code(text: str, limit: int) -> str:
