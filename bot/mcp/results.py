@@ -23,12 +23,18 @@ APPLY_NOTE = (
 )
 
 
+# A fix's patch and diff are computed from objects `redaction.redact_object` already cleaned at
+# collection; masking their text again would corrupt them (the free-text key=value rule reads
+# `secretKeyRef:` and the next diff line as a credential), and the patch must stay the one proposed.
+_COMPUTED_FROM_REDACTED = frozenset({"patch", "diff"})
+
+
 def redacted(value: Any) -> Any:
-    """`value` (JSON-shaped) with every string masked; keys and structure kept so the JSON stays valid."""
+    """`value` (JSON-shaped) with every free-text string masked; keys and structure kept so the JSON stays valid."""
     if isinstance(value, str):
         return redaction.mask(value)
     if isinstance(value, dict):
-        return {k: redacted(v) for k, v in value.items()}
+        return redacted_dict(value)
     if isinstance(value, list):
         return [redacted(v) for v in value]
     return value
@@ -36,7 +42,7 @@ def redacted(value: Any) -> Any:
 
 def redacted_dict(value: dict[str, Any]) -> dict[str, Any]:
     """`redacted` for a JSON object (the shape every tool answer has)."""
-    return {k: redacted(v) for k, v in value.items()}
+    return {k: v if k in _COMPUTED_FROM_REDACTED else redacted(v) for k, v in value.items()}
 
 
 def thread_link(incident: Incident, workspace_url: str | None) -> str | None:
