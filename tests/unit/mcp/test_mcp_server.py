@@ -6,6 +6,7 @@ tier's (tests/integration/mcp); here: what each tool answers, and that bad input
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -61,13 +62,13 @@ async def test_diagnose_answers_what_analyze_json_prints(services: tools.Service
     """The structured answer equals `aegis analyze --output json` on the same snapshot; a second block says Apply is a click in Slack."""
     result = await _call(services, "diagnose", TARGET)
     assert not result.is_error, result.content
-    cli = subprocess.run(
-        [sys.executable, "-m", "aegis.bot.cli", "analyze", "deploy/checkout", "-n", "shop", "--snapshot", str(SNAPSHOT), "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.structured_content == json.loads(cli.stdout)
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aegis.bot.cli", "analyze", "deploy/checkout", "-n", "shop", "--snapshot", str(SNAPSHOT), "--output", "json",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, _ = await cli.communicate()
+    assert cli.returncode == 0
+    assert result.structured_content == json.loads(stdout)
     assert json.loads(result.content[0].text) == result.structured_content
     assert "Apply" in result.content[1].text and "/aegis analyze" in result.content[1].text
 
@@ -183,7 +184,8 @@ def test_other_commands_do_not_load_the_sdk() -> None:
     code = (
         "import sys, contextlib, io\n"
         "from aegis.bot import cli\n"
-        f"with contextlib.redirect_stdout(io.StringIO()): rc = cli.main(['analyze', 'deploy/checkout', '-n', 'shop', '--snapshot', {str(SNAPSHOT)!r}, '-o', 'json'])\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    rc = cli.main(['analyze', 'deploy/checkout', '-n', 'shop', '--snapshot', {str(SNAPSHOT)!r}, '-o', 'json'])\n"
         "assert rc == 0, rc\n"
         "print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'mcp_types', 'aegis.bot.mcp'))))\n"
     )
@@ -194,7 +196,9 @@ def test_other_commands_do_not_load_the_sdk() -> None:
 def test_http_without_token_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
     """`aegis mcp --http` with no AEGIS_MCP_TOKEN exits 2 with one line naming it, before listening."""
     env = {k: v for k, v in os.environ.items() if k != "AEGIS_MCP_TOKEN"}
-    out = subprocess.run([sys.executable, "-m", "aegis.bot.cli", "mcp", "--http", "127.0.0.1:0"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "aegis.bot.cli", "mcp", "--http", "127.0.0.1:0"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     assert out.returncode == 2 and "HOST:PORT" in out.stderr
     out = subprocess.run(
         [sys.executable, "-m", "aegis.bot.cli", "mcp", "--http", "127.0.0.1:8765", "--snapshot", str(SNAPSHOT)],
