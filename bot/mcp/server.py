@@ -8,10 +8,14 @@ tool meets becomes a tool error (isError) that says what to do; the server keeps
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
+import uvicorn
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -131,26 +135,46 @@ def _add_catalog(server: MCPServer[Any]) -> None:
 
 
 async def run(settings: Settings, *, snapshot: str | None, kubeconfig: str | None, context: str | None, http: str | None) -> None:
-    """Serve until stdin closes (stdio) or SIGINT/SIGTERM (HTTP); connections close on the way out."""
+    """Serve until stdin closes (stdio) or SIGINT/SIGTERM; connections close, and running shadows are cleaned up, on the way out."""
     listen = auth.parse_listen(http) if http else None
     token = auth.required_token(settings) if listen else None
     services = tools.Services(settings, snapshot=snapshot, kubeconfig=kubeconfig, context=context)
     log = telemetry.get_logger(transport="http" if listen else "stdio", source=services.source)
+    loop = asyncio.get_running_loop()
     try:
         if snapshot:
             await services.gateway(None)  # an unreadable snapshot stops start-up, naming the file
         if listen is None:
+            serving = asyncio.ensure_future(build(services).run_stdio_async())
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, serving.cancel)
             log.info("mcp.serve.start")
-            await build(services).run_stdio_async()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
         else:
-            import uvicorn
-
             host, port = listen
             url_host = f"[{host}]" if ":" in host else host
             server = build(services, token_verifier=auth.StaticTokenVerifier(token or ""), issuer_url=f"http://{url_host}:{port}")
             app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
+            web = _Uvicorn(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, web.stop)
             log.info("mcp.serve.start", listen=f"http://{url_host}:{port}{HTTP_PATH}")
-            await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).serve()
+            await web.serve()
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await services.aclose()
         log.info("mcp.serve.stopped")
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: it re-raises the signal after shutdown, which would kill
+    the process before `run` closes the gateways and cleans up running shadows."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True

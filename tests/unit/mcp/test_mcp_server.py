@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -206,3 +207,34 @@ def test_http_without_token_stops_start_up_naming_the_variable(tmp_path: Path) -
     )  # fmt: skip
     assert out.returncode == 2 and out.stderr.startswith("aegis: error: AEGIS_MCP_TOKEN: required"), out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+async def test_unreachable_cluster_is_a_tool_error_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    """A kubeconfig whose API server refuses connections: diagnose says what to check; the next call is answered too."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the test connects: connection refused
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t0ken-for-nothing"}}],
+                "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
+                "current-context": "gone",
+            }
+        )
+    )
+    settings = config.load(store_url=str(tmp_path / "aegis.db"), kubeconfig=str(kubeconfig))
+    svc = tools.Services(settings)
+    try:
+        async with Client(server.build(svc)) as client:
+            for tool in ("diagnose", "verify_fix", "snapshot"):
+                result = await client.call_tool(tool, TARGET)
+                assert result.is_error and "cannot reach the Kubernetes API server" in result.content[0].text, result.content
+                assert "AEGIS_KUBE_CONTEXT" in result.content[0].text
+            assert not (await client.call_tool("list_incidents", {})).is_error
+    finally:
+        await svc.aclose()
