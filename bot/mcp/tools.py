@@ -43,7 +43,9 @@ class Services:
         self._gateways: dict[str | None, KubeGateway] = {}
         self._shadows: dict[str | None, ShadowManager] = {}
         self._store: IncidentStore | None = None
+        # Two locks: a slow database must not hold up the first diagnosis of another context.
         self._lock = asyncio.Lock()
+        self._store_lock = asyncio.Lock()
 
     @property
     def source(self) -> str:
@@ -78,7 +80,7 @@ class Services:
         return manager
 
     async def store(self) -> IncidentStore:
-        async with self._lock:
+        async with self._store_lock:
             if self._store is None:
                 self._store = await open_store(self.settings.store_url)
             return self._store

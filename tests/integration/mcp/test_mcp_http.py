@@ -69,9 +69,14 @@ async def serving(env: dict[str, str], tmp_path: Path) -> AsyncIterator[tuple[st
     assert stopped == 0, (tmp_path / "server.log").read_text()
 
 
-def _client(url: str, token: str) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=300))
-    return Client(streamable_http_client(url, http_client=http))
+@contextlib.asynccontextmanager
+async def _client(url: str, token: str) -> AsyncIterator[Client]:
+    """The SDK's client over streamable HTTP, sending the bearer token on every request."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=300)) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
 
 
 async def test_http_refuses_a_wrong_token_and_verifies_with_progress(
@@ -88,8 +93,8 @@ async def test_http_refuses_a_wrong_token_and_verifies_with_progress(
             assert "mcp-session-id" not in refused.headers
         # The SDK's own client cannot open a session with a wrong token either.
         with pytest.raises(ExceptionGroup) as raised:
-            async with _client(url, "0" * 32) as client:
-                await client.list_tools()
+            async with _client(url, "0" * 32) as refused_client:
+                await refused_client.list_tools()
         assert raised.group_contains(MCPError, depth=None)
 
         args = {"target": f"deploy/{broken.name}", "namespace": broken.namespace}
