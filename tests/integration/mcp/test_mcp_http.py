@@ -119,6 +119,7 @@ async def test_http_refuses_a_wrong_token_and_verifies_with_progress(
             assert "Apply" in result.structured_content["apply"]
 
     messages = [m or "" for _, m in progress]
+    print("\n[verify_fix progress] " + " | ".join(messages))
     for phase in ("diagnosed", "namespace ok", "clone ok", "patch ok", "verify ok", "verdict: passed"):
         assert any(m.startswith(phase) for m in messages), messages
     assert [v for v, _ in progress] == sorted(v for v, _ in progress)
