@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 async def test_stdio_lists_tools_diagnoses_and_refuses_bad_targets(
     control_plane: Cluster, broken: ObjectRef, server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Tool list, a live diagnosis in the report contract, and isError answers for an unknown target and kube-system."""
+    """Tool list, a live diagnosis in the report contract, a live snapshot, and isError answers for an unknown target and kube-system."""
     params = StdioServerParameters(command=AEGIS[0], args=AEGIS[1:], env=server_env, cwd=tmp_path)
     with (tmp_path / "server.log").open("w") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
@@ -47,6 +47,11 @@ async def test_stdio_lists_tools_diagnoses_and_refuses_bad_targets(
             assert any(op["op"] == "test" for op in report.fix.patch)
             assert json.loads(result.content[0].text) == result.structured_content
             assert "Apply" in result.content[1].text
+
+            written = await client.call_tool("snapshot", args)
+            assert not written.is_error, written.content
+            bundle = Path(written.structured_content["path"])
+            assert bundle.parent == tmp_path / "snapshots" and f"name: {broken.name}" in (bundle / "objects.yaml").read_text()
 
             unknown = await client.call_tool("diagnose", {"target": "deploy/no-such-workload", "namespace": broken.namespace})
             assert unknown.is_error and "not found" in unknown.content[0].text and "kubectl get deployment" in unknown.content[0].text
