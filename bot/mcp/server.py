@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
@@ -26,7 +27,7 @@ from pydantic import Field
 from aegis.bot.mcp import auth, catalog, results, tools
 from aegis.core import telemetry
 from aegis.core.config import Settings
-from aegis.core.errors import AegisError
+from aegis.core.errors import AegisError, ConfigError
 from aegis.core.report import AnalysisReport
 from aegis.core.targets import USAGE
 
@@ -156,16 +157,29 @@ async def run(settings: Settings, *, snapshot: str | None, kubeconfig: str | Non
             url_host = f"[{host}]" if ":" in host else host
             server = build(services, token_verifier=auth.StaticTokenVerifier(token or ""), issuer_url=f"http://{url_host}:{port}")
             app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
-            web = _Uvicorn(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+            listener = _listen(host, port)
+            web = _Uvicorn(uvicorn.Config(app, log_level="warning", access_log=False))
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, web.stop)
             log.info("mcp.serve.start", listen=f"http://{url_host}:{port}{HTTP_PATH}")
-            await web.serve()
+            await web.serve(sockets=[listener])
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await services.aclose()
         log.info("mcp.serve.stopped")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The bound socket; a port in use or an address not on this host is a one-line start-up error, not uvicorn's exit."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--http: cannot listen on {host}:{port} ({exc.strerror or exc}); pick another HOST:PORT") from exc
+    return sock
 
 
 class _Uvicorn(uvicorn.Server):

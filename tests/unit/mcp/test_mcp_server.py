@@ -238,3 +238,17 @@ async def test_unreachable_cluster_is_a_tool_error_and_the_server_keeps_serving(
             assert not (await client.call_tool("list_incidents", {})).is_error
     finally:
         await svc.aclose()
+
+
+def test_http_on_a_busy_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    """A port already taken is a one-line start-up error naming HOST:PORT (exit 2), not uvicorn's exit."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "aegis.bot.cli", "mcp", "--http", f"127.0.0.1:{port}", "--snapshot", str(SNAPSHOT)],
+            capture_output=True, text=True, env={**os.environ, "AEGIS_MCP_TOKEN": "t" * 32, "AEGIS_LOG_LEVEL": "error"}, timeout=60, check=False, cwd=tmp_path,
+        )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == f"aegis: error: --http: cannot listen on 127.0.0.1:{port} (Address already in use); pick another HOST:PORT"
