@@ -57,6 +57,8 @@ async def test_stdio_lists_tools_diagnoses_and_refuses_bad_targets(
             assert unknown.is_error and "not found" in unknown.content[0].text and "kubectl get deployment" in unknown.content[0].text
             excluded = await client.call_tool("diagnose", {"target": "deploy/coredns", "namespace": "kube-system"})
             assert excluded.is_error and "AEGIS_PROTECTED_NAMESPACES" in excluded.content[0].text
+            refused = await client.call_tool("verify_fix", {"target": "deploy/coredns", "namespace": "kube-system"})
+            assert refused.is_error and "excluded" in refused.content[0].text
             # Still serving after the refusals.
             assert not (await client.call_tool("list_incidents", {})).is_error
     log = (tmp_path / "server.log").read_text()
