@@ -1,8 +1,8 @@
-"""`aegis` command line: analyze, snapshot, verify, shadow list|gc, schema, demo, serve.
+"""`aegis` command line: analyze, snapshot, verify, shadow list|gc, schema, demo, serve, mcp.
 
 Exit codes: 0 diagnosed, 2 usage or input error, 3 cluster unreachable or forbidden.
 A person's mistake is one line on stderr, never a traceback. Heavy imports (kubernetes-asyncio,
-Slack, LangChain) happen only on the paths that use them, so `aegis analyze --snapshot` starts fast.
+Slack, LangChain, the MCP SDK) happen only on the paths that use them, so `aegis analyze --snapshot` starts fast.
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     shadow.add_argument("--context", default=None, help="kubeconfig context to use")
     shadow.add_argument("--kubeconfig", default=None, help="kubeconfig file")
 
+    mcp = sub.add_parser("mcp", help="serve AEGIS's tools to AI assistants over MCP (stdio by default; --http HOST:PORT)")
+    mcp.add_argument("--http", metavar="HOST:PORT", default=None, help="serve streamable HTTP at http://HOST:PORT/mcp (needs AEGIS_MCP_TOKEN)")
+    mcp.add_argument("--snapshot", metavar="DIR", default=None, help="read-only: serve a snapshot directory instead of a live cluster")
+    mcp.add_argument("--context", default=None, help="default kubeconfig context (a tool call may name another)")
+    mcp.add_argument("--kubeconfig", default=None, help="kubeconfig file")
+
     sub.add_parser("schema", help="print the JSON Schema of `analyze --output json`")
 
     demo = sub.add_parser("demo", help="diagnose a bundled example incident (no cluster, no Slack); --live: the whole story on a real control plane")
@@ -87,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load(**({"llm_model": args.llm} if getattr(args, "llm", None) else {}))
         # A one-shot command prints its result; its own progress logs are only wanted when asked for.
-        level = settings.log_level if "log_level" in settings.model_fields_set or args.command == "serve" else "warning"
+        level = settings.log_level if "log_level" in settings.model_fields_set or args.command in ("serve", "mcp") else "warning"
         telemetry.configure_logging(settings.log_format, level)
         return asyncio.run(_dispatch(args, settings))
     except AegisError as exc:
@@ -149,6 +155,11 @@ async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:
 
         gateway = await _open_gateway(args.snapshot, args.context, args.kubeconfig, settings)
         await serve.run(settings, gateway=gateway, http=args.http, host=args.host or settings.http_host, port=args.port or settings.http_port)
+        return 0
+    if args.command == "mcp":
+        from aegis.bot.mcp import server as mcp_server
+
+        await mcp_server.run(settings, snapshot=args.snapshot, kubeconfig=args.kubeconfig, context=args.context, http=args.http)
         return 0
     raise UsageError(f"unknown command {args.command}")
 

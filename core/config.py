@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     leader_lease_seconds: float = Field(default=15.0, ge=2, le=300, description="Lease duration; a dead leader is replaced after it")
     replica_heartbeat_seconds: float = Field(default=5.0, ge=0.5, le=60, description="How often a replica records it is alive in the store")
 
+    # `aegis mcp` (bot/mcp): the MCP server for AI assistants.
+    mcp_token: SecretStr | None = Field(default=None, description="Bearer token every MCP client must send to `aegis mcp --http`; required there")
+    mcp_snapshot_dir: str = Field(default="aegis-snapshots", description="Where the MCP `snapshot` tool writes bundles (clients never choose the path)")
+    slack_workspace_url: str | None = Field(default=None, description="https://WORKSPACE.slack.com, for incident thread links outside Slack (MCP)")
+
     @field_validator("shadow_egress_allow_cidrs", "protected_namespaces", mode="before")
     @classmethod
     def _comma_list_fix(cls, value: Any) -> Any:
@@ -104,7 +109,7 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("prometheus_url", "loki_url", "grafana_url")
+    @field_validator("prometheus_url", "loki_url", "grafana_url", "slack_workspace_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
