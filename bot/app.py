@@ -105,13 +105,14 @@ def incident_service(
     alert_channel: str | None = None,
 ) -> IncidentService:
     """The lifecycle with the Slack thread as its view (the app, the live demo and tests build it alike)."""
+    policy = wiring.policy(settings)
     return IncidentService(
         Parts(
             store=store,
-            view=SlackThread(store, chat, Observability.from_settings(settings)),
+            view=SlackThread(store, chat, Observability.from_settings(settings), policy),
             approvals=authorizer,
             investigator=investigator,
-            policy=wiring.policy(settings),
+            policy=policy,
             replica=replica or wiring.replica_id(settings),
             alert_channel=alert_channel or settings.slack_channel,
             lookback_minutes=settings.incident_lookback_minutes,

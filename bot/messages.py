@@ -115,6 +115,11 @@ def outcome(action: str, refusal: str, detail: str) -> str:
         return f"That incident is {detail}: AEGIS cannot {doing} it now, and nothing changed. The buttons on the diagnosis show what is possible."
     if refusal == "policy":
         return apply_refused(detail)
+    if refusal == "mode":
+        mode, _, namespace = detail.partition(" ")
+        return mode_forbids(doing, mode, namespace)
+    if refusal == "expired":
+        return proposal_expired(detail)
     return action_failed(doing, detail)
 
 
@@ -128,3 +133,18 @@ def reject_dialog_failed(reason: str) -> str:
 
 def bad_submission() -> str:
     return "AEGIS could not read this dialog (it does not look like one AEGIS opened): nothing changed. Close it and click Reject on the diagnosis again."
+
+
+def mode_forbids(action: str, mode: str, namespace: str) -> str:
+    allowed = {"read-only": "only diagnoses", "suggest": "only proposes fixes", "verify": "may verify fixes in a shadow copy but not apply them"}
+    return (
+        f"AEGIS runs in *{mode}* mode in namespace {namespace}: it {allowed.get(mode, 'may not do that')}, so it cannot {action} here. "
+        "Nothing changed. An admin can change AEGIS_MODE / AEGIS_NAMESPACE_MODES."
+    )
+
+
+def proposal_expired(incident_id: str) -> str:
+    return (
+        f"The proposal for {incident_id} is too old to act on (AEGIS_PROPOSAL_TTL_SECONDS): the workload may have changed since. "
+        "Nothing changed. Re-analyze it first."
+    )

@@ -17,9 +17,10 @@ from aegis.bot.observability import Observability
 from aegis.bot.render import blocks, lifecycle
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
-from aegis.core.incidents import records, states
+from aegis.core.incidents import fixing, records
 from aegis.core.incidents.states import Action
 from aegis.core.models import Incident, IncidentId, IncidentSource, PhaseTiming, VerificationResult
+from aegis.core.remediation.policy import RemediationPolicy
 from aegis.core.store.base import IncidentStore
 
 ACTION_IDS: dict[Action, str] = {
@@ -33,16 +34,17 @@ _VERBS = {Action.VERIFY: "Verify in shadow", Action.APPLY: "Apply fix", Action.R
 _WORKING = {Action.APPLY: "Applying the fix to", Action.ROLLBACK: "Rolling back"}
 
 
-def buttons(incident: Incident) -> tuple[str, ...]:
-    """The action ids of the buttons the incident's state offers (the lifecycle table decides)."""
-    return tuple(ACTION_IDS[a] for a in states.buttons(incident.state))
+def buttons(incident: Incident, policy: RemediationPolicy) -> tuple[str, ...]:
+    """The action ids of the buttons to show: the lifecycle table's for the state, narrowed by the namespace's mode."""
+    return tuple(ACTION_IDS[a] for a in fixing.offered(policy, incident))
 
 
 class SlackThread:
     """IncidentView on Slack."""
 
-    def __init__(self, store: IncidentStore, chat: ChatClient, observability: Observability | None = None) -> None:
+    def __init__(self, store: IncidentStore, chat: ChatClient, observability: Observability | None = None, policy: RemediationPolicy | None = None) -> None:
         self._store = store
+        self._policy = policy or RemediationPolicy()
         self._chat = chat
         self._observability = observability or Observability()
         self._refreshing: set[IncidentId] = set()
@@ -79,7 +81,7 @@ class SlackThread:
         if diagnosis is None:
             return
         window = self._observability.window(fresh)
-        message = blocks.diagnosis_reply(fresh, diagnosis, self._observability.links(fresh, diagnosis, window), actions=buttons(fresh))
+        message = blocks.diagnosis_reply(fresh, diagnosis, self._observability.links(fresh, diagnosis, window), actions=buttons(fresh, self._policy))
         ts = await self._replace(fresh, handle, message)
         if ts:
             fresh = await self._store.update(fresh.id, diagnosis_ts=ts) or fresh
@@ -168,7 +170,7 @@ class SlackThread:
         """The diagnosis reply with the buttons of the current state; none left once nothing can be done."""
         if not (incident.channel and incident.diagnosis_ts and incident.diagnosis):
             return
-        actions = buttons(incident)
+        actions = buttons(incident, self._policy)
         message = blocks.diagnosis_reply(incident, incident.diagnosis, self._observability.links(incident, incident.diagnosis), actions=actions)
         note = f"{blocks.status_word(incident.state)} since {blocks.date_token(datetime.now(UTC), '{time}')}"
         body = message.blocks if actions else blocks.superseded(message.blocks, note)

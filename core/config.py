@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     protected_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Namespaces AEGIS never patches (kube-system always)")
     rollout_timeout_seconds: float = Field(default=600.0, gt=0, description="How long Apply and Roll back watch the rollout")
 
+    # Trust to act (DESIGN.md §4): what AEGIS may do, per namespace, and for how long a proposal holds.
+    mode: Literal["read-only", "suggest", "verify", "apply"] = Field(
+        default="apply", description="read-only: diagnose only; suggest: show the fix; verify: Verify in shadow; apply: Verify and Apply"
+    )
+    namespace_modes: Annotated[list[tuple[str, str]], NoDecode] = Field(
+        default_factory=list, description="Per-namespace modes as glob=mode pairs, first match wins: prod-*=suggest,staging-*=apply"
+    )
+    proposal_ttl_seconds: float = Field(default=3600.0, gt=0, description="A click on a proposal older than this is refused with Re-analyze")
+
     # Several replicas (DESIGN.md §4): who this replica is, and the Lease the leader holds.
     replica_id: str | None = Field(default=None, description="This replica's name, kept across restarts (default: the pod's hostname)")
     leader_lease_namespace: str = Field(default="aegis-system", description="Namespace of the leader-election Lease (AEGIS's own)")
@@ -100,6 +109,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("namespace_modes", mode="before")
+    @classmethod
+    def _namespace_modes(cls, value: Any) -> Any:
+        # prod-*=suggest,staging-*=apply (a YAML mapping works too); every mode must be one AEGIS_MODE takes.
+        pairs = list(value.items()) if isinstance(value, dict) else value
+        if isinstance(value, str):
+            pairs = [item.split("=", 1) if "=" in item else (item, "") for item in (v.strip() for v in value.split(",")) if item]
+        modes = ("read-only", "suggest", "verify", "apply")
+        for glob, mode in pairs:
+            if not str(glob).strip() or str(mode).strip() not in modes:
+                raise ValueError(f"each entry must be GLOB=MODE with MODE one of {', '.join(modes)} (got {glob}={mode})")
+        return [(str(glob).strip(), str(mode).strip()) for glob, mode in pairs]
 
     @field_validator("approvers", "approver_groups", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from aegis.bot.render import blocks
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
 from aegis.core.incidents.service import IncidentService
-from aegis.core.incidents.view import ActionOutcome
+from aegis.core.incidents.view import ActionOutcome, Refusal
 from aegis.core.models import IncidentId
 
 REJECT_MODAL = payloads.REJECT_MODAL
@@ -52,6 +52,22 @@ def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
 
     for action_id, run in ((blocks.ACTION_VERIFY, service.verify), (blocks.ACTION_APPLY, service.apply), (blocks.ACTION_ROLLBACK, service.rollback)):
         app.action(action_id)(_fix_action(service, chat, action_id, run))
+
+    @app.action(blocks.ACTION_REANALYZE)
+    async def reanalyze_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        click = _click(body)
+        parsed = _button(click) if click is not None else None
+        if click is None or parsed is None:
+            return
+        user, channel = click.user.id, click.channel.id
+
+        async def work() -> None:
+            opened = await service.reanalyze(parsed[0], user=user, channel=channel)
+            if opened is None:
+                await _tell(chat, channel, user, messages.unknown_incident(parsed[0]))
+
+        service.spawn(work(), name=f"reanalyze:{parsed[0]}")
 
     @app.view(REJECT_MODAL)
     async def reject_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -139,8 +155,17 @@ async def _reject(service: IncidentService, chat: ChatClient, incident_id: Incid
 
 async def _answer(chat: ChatClient, channel: str, user: str, outcome: ActionOutcome) -> None:
     """A refused or failed click is told privately to the person who clicked; a done one shows in the thread."""
-    if outcome.refusal is not None:
-        await _tell(chat, channel, user, messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail))
+    if outcome.refusal is None:
+        return
+    text = messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail)
+    if outcome.refusal is Refusal.EXPIRED:
+        prompt = blocks.reanalyze_prompt(text, outcome.detail, 0)
+        try:
+            await chat.post_ephemeral(channel, user, prompt.text, prompt.blocks)
+        except ChatError as exc:
+            telemetry.get_logger(user=user).warning("slack.ephemeral.failed", error=str(exc), text=text)
+        return
+    await _tell(chat, channel, user, text)
 
 
 async def _tell(chat: ChatClient, channel: str, user: str, text: str) -> None:

@@ -21,7 +21,7 @@ from aegis.core.models import IncidentId
 
 COMMAND = "/aegis"
 REJECT_MODAL = "aegis.reject_modal"
-ACTIONS = (blocks.ACTION_REJECT, blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_ROLLBACK)
+ACTIONS = (blocks.ACTION_REJECT, blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_ROLLBACK, blocks.ACTION_REANALYZE)
 _MAX_FORM_FIELDS = 64
 
 SlackId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -47,7 +47,7 @@ class Ref(_Payload):
 
 
 class Action(_Payload):
-    action_id: Literal["aegis.reject", "aegis.verify", "aegis.apply", "aegis.rollback"]
+    action_id: Literal["aegis.reject", "aegis.verify", "aegis.apply", "aegis.rollback", "aegis.reanalyze"]
     block_id: str = Field(default="", max_length=255)
     value: str = Field(default="", max_length=2000)
     type: str = Field(default="button", max_length=64)

@@ -33,6 +33,7 @@ ACTION_REJECT = "aegis.reject"
 ACTION_VERIFY = "aegis.verify"
 ACTION_APPLY = "aegis.apply"
 ACTION_ROLLBACK = "aegis.rollback"
+ACTION_REANALYZE = "aegis.reanalyze"
 
 _STATUS = {
     IncidentState.OPEN: ("🔴", "OPEN"),
@@ -392,3 +393,18 @@ def _code(text: str, limit: int) -> str:
     if len(body) > limit:
         body = body[:limit] + "\n… (cut; full text attached in the thread)"
     return f"```{body}```"
+
+
+def reanalyze_prompt(text: str, incident: str, revision: int) -> SlackMessage:
+    """A private refusal with a Re-analyze button (an expired proposal): the new analysis opens a fresh thread."""
+    value = json.dumps({"incident": incident, "rev": revision}, separators=(",", ":"))
+    return SlackMessage(
+        text=text,
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)}},
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Re-analyze"}, "action_id": ACTION_REANALYZE, "value": value}],
+            },
+        ],
+    )

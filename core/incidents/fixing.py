@@ -22,6 +22,19 @@ from aegis.core.remediation.remediator import AppliedRecord
 S = IncidentState
 
 
+def namespace_of(incident: Incident) -> str:
+    """The namespace an action on the incident would touch: the fix's, else the target's."""
+    if incident.diagnosis is not None and incident.diagnosis.fix is not None:
+        return incident.diagnosis.fix.target.namespace
+    return incident.target.namespace if incident.target else ""
+
+
+def offered(policy: gate.RemediationPolicy, incident: Incident) -> tuple[Action, ...]:
+    """The buttons to show: what the state allows (the lifecycle table), narrowed by the namespace's mode."""
+    namespace = namespace_of(incident)
+    return tuple(a for a in states.buttons(incident.state) if policy.permits(a, namespace))
+
+
 async def precheck(
     parts: Parts, incident_id: IncidentId, revision: int, user: str, action: Action, *, needs_fix: bool = True, needs_cluster: bool = True
 ) -> Incident | ActionOutcome:
@@ -39,8 +52,17 @@ async def precheck(
     if revision != incident.proposal_revision:
         await parts.audit(incident_id, user, action.value, "noop", f"stale proposal r{revision}")
         return ActionOutcome(action, False, Refusal.STALE, incident_id)
+    namespace = namespace_of(incident)
+    if not parts.policy.permits(action, namespace):
+        # An old message's button, or a forged payload: the mode in force decides, not the button shown.
+        mode = parts.policy.mode_for(namespace)
+        await parts.audit(incident_id, user, action.value, "refused", f"mode {mode.value} in namespace {namespace}")
+        return ActionOutcome(action, False, Refusal.MODE, f"{mode.value} {namespace}")
     if needs_fix and (incident.diagnosis is None or incident.diagnosis.fix is None):
         return ActionOutcome(action, False, Refusal.NO_FIX, incident_id)
+    if action is not Action.REJECT and action is not Action.ROLLBACK and parts.policy.expired(incident):
+        await parts.audit(incident_id, user, action.value, "refused", f"proposal older than {parts.policy.proposal_ttl_seconds:.0f}s")
+        return ActionOutcome(action, False, Refusal.EXPIRED, incident_id)
     return incident
 
 
@@ -59,7 +81,7 @@ async def verify(parts: Parts, incident_id: IncidentId, *, revision: int, user: 
     moved = await parts.move(incident_id, states.allowed_from(Action.VERIFY), S.VERIFYING, user, "shadow verification", mine=True)
     if moved is None:
         return await not_now(parts, incident_id, user, Action.VERIFY)
-    await parts.audit(incident_id, user, "verify", "started", "")
+    await parts.audit(incident_id, user, "verify", "started", f"r{revision}")
     await parts.view.changed(moved)
     handle = await parts.view.step_started(moved, Action.VERIFY, user)
     phases: list[PhaseTiming] = []
@@ -96,7 +118,8 @@ async def apply(parts: Parts, incident_id: IncidentId, *, revision: int, user: s
         # Applying, applied, rolled back...: a second click or a racing replica changes nothing.
         return await not_now(parts, incident_id, user, Action.APPLY)
     decision = await parts.approvals.check(user)
-    verdict = gate.check(parts.policy, checked, approved_by=user, authorized=decision.allowed, authz_reason=decision.reason)
+    verified_by = await records.verifier(parts.store, incident_id, checked.proposal_revision)
+    verdict = gate.check(parts.policy, checked, approved_by=user, authorized=decision.allowed, authz_reason=decision.reason, verified_by=verified_by)
     if not verdict.allowed:
         await parts.audit(incident_id, user, "apply", "refused", verdict.reason)
         return ActionOutcome(Action.APPLY, False, Refusal.POLICY, verdict.reason)

@@ -37,6 +37,14 @@ async def add(store: IncidentStore, incident_id: IncidentId, actor: str, action:
     await store.add_audit(AuditRecord(incident_id=incident_id, actor=actor, action=action, outcome=outcome, detail=detail, at=datetime.now(UTC)))
 
 
+async def verifier(store: IncidentStore, incident_id: IncidentId, revision: int) -> str | None:
+    """Who started the newest shadow verification of the incident (four-eyes: they may not also apply)."""
+    for record in reversed(await store.audit(incident_id)):
+        if record.action == "verify" and record.outcome == "started":
+            return record.actor if record.detail in ("", f"r{revision}") else None
+    return None
+
+
 async def write_intent(store: IncidentStore, incident_id: IncidentId, intent: Intent) -> None:
     """Stored before the patch is sent; a store that fails here stops the patch (the caller does not send it)."""
     action = APPLY_INTENT if intent.step == "apply" else ROLLBACK_INTENT

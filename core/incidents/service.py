@@ -89,6 +89,14 @@ class IncidentService:
         self.spawn(self.investigate(incident.id, actor=user), name=f"investigate:{incident.id}", incident_id=incident.id)
         return incident
 
+    async def reanalyze(self, incident_id: IncidentId, *, user: str, channel: str) -> Incident | None:
+        """A new analysis of an incident's target (its proposal expired or the workload changed); None when unknown."""
+        old = await self.parts.store.get(incident_id)
+        if old is None or old.target is None:
+            return None
+        await self.parts.audit(incident_id, user, "reanalyze", "ok", str(old.target))
+        return await self.request_analysis(old.target, user=user, channel=channel)
+
     async def open_incidents(self) -> list[Incident]:
         return await self.parts.store.list_open()
 

@@ -25,6 +25,8 @@ class Refusal(StrEnum):
     NO_FIX = "no_fix"
     NOT_NOW = "not_now"  # the state does not allow the action
     POLICY = "policy"  # the remediation gate refused; detail says why
+    MODE = "mode"  # the namespace's mode forbids the action; detail: "MODE NAMESPACE"
+    EXPIRED = "expired"  # the proposal is older than the TTL; the surface offers Re-analyze
     FAILED = "failed"  # the action ran and failed; detail says why
 
 
