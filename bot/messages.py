@@ -148,3 +148,7 @@ def proposal_expired(incident_id: str) -> str:
         f"The proposal for {incident_id} is too old to act on (AEGIS_PROPOSAL_TTL_SECONDS): the workload may have changed since. "
         "Nothing changed. Re-analyze it first."
     )
+
+
+def watch_result(incident_id: str, held: bool, note: str) -> str:
+    return f"{'✅' if held else '⚠️'} {incident_id}: {note}"

@@ -137,6 +137,10 @@ class SlackThread:
         message = lifecycle.verdict(incident, verification) if verification else lifecycle.action_result(incident, _VERBS[step], actor, ok, reason, phases)
         await self._replace(incident, handle, message)
 
+    async def watch_finished(self, incident: Incident, *, held: bool, note: str) -> None:
+        await self._reply(incident, blocks.SlackMessage(text=messages.watch_result(incident.id, held, note), blocks=[]))
+        await self.changed(incident)
+
     async def interrupted(self, incident: Incident, step: Action, note: str) -> None:
         await self._reply(incident, blocks.SlackMessage(text=messages.step_interrupted(incident.id, note), blocks=[]))
 

@@ -295,6 +295,7 @@ class Incident(Model):
     diagnosis_ts: str | None = Field(default=None, description="ts of the thread reply holding the diagnosis and its buttons.")
     last_error: str | None = Field(default=None, description="Why the last analysis or action failed, shown on the parent.")
     worker: str | None = Field(default=None, description="The replica running the in-flight step (investigating, verifying, applying).")
+    watch: str | None = Field(default=None, description="The watch after Apply: 'watching until …', 'held …', or the regression it saw.")
     created_at: datetime
     updated_at: datetime
 

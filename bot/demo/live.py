@@ -51,6 +51,7 @@ DEMO_USER = "U0DEMOSRE"
 DEMO_CHANNEL = "C0INCIDENTS"
 # The verification plan's own settle window (30-60 s) is right for production; the demo shows the
 # same checks over a shorter window unless AEGIS_SHADOW_SETTLE_SECONDS says otherwise.
+DEMO_WATCH_SECONDS = 15.0
 DEMO_SETTLE_SECONDS = 10.0
 READY_TIMEOUT = 150.0
 BREAK_TIMEOUT = 90.0
@@ -321,6 +322,8 @@ async def run(settings: config.Settings, *, incident_name: str, out_dir: Path, k
             "slack_channel": DEMO_CHANNEL,
             "shadow_settle_seconds": settings.shadow_settle_seconds if settings.shadow_settle_seconds is not None else DEMO_SETTLE_SECONDS,
             "rollout_timeout_seconds": min(settings.rollout_timeout_seconds, 180.0),
+            # The watch after Apply, short enough to see it end in the demo ("the fix held").
+            "apply_watch_seconds": min(settings.apply_watch_seconds, DEMO_WATCH_SECONDS),
         }
     )
     started = time.monotonic()

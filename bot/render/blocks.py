@@ -142,6 +142,10 @@ def parent(incident: Incident) -> SlackMessage:
             blocks.append(_section(_clip("\n".join(details), MAX_SECTION)))
         blocks.append(_context("No Kubernetes target in the alert labels (namespace with pod, deployment, statefulset or daemonset): nothing to analyze."))
     blocks.append(_context(lifecycle_line(incident)))
+    if incident.watch:
+        # Only the whole window says the fix held (the watch after Apply).
+        icon = "✅" if incident.watch.startswith("held") else "⚠️" if incident.watch.startswith(("regressed", "not confirmed")) else "🔭"
+        blocks.append(_context(f"{icon} {escape(incident.watch)}"))
     if incident.repeat_count:
         blocks.append(_context(f"fired {incident.repeat_count + 1}× · last {date_token(incident.updated_at, '{time}')}"))
     return fit(fallback_text(incident), blocks)

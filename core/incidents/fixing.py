@@ -154,10 +154,29 @@ async def rollback(parts: Parts, incident_id: IncidentId, *, revision: int, user
     checked = await precheck(parts, incident_id, revision, user, Action.ROLLBACK, needs_fix=False)
     if isinstance(checked, ActionOutcome):
         return checked
+    return await _roll_back(parts, checked, actor=user, reason="rolling back")
+
+
+async def rollback_on_behalf(parts: Parts, incident_id: IncidentId, *, approver: str, why: str) -> ActionOutcome:
+    """The watch's own Roll back (AEGIS_AUTO_ROLLBACK): audited as AEGIS acting for the approver of the Apply.
+
+    The person's checks ran when they approved; the namespace's mode must still allow Roll back now."""
+    incident = await parts.store.get(incident_id)
+    if incident is None:
+        return ActionOutcome(Action.ROLLBACK, False, Refusal.UNKNOWN_INCIDENT, incident_id)
+    if not parts.policy.permits(Action.ROLLBACK, namespace_of(incident)):
+        await parts.audit(incident_id, "aegis", "rollback", "refused", f"auto roll back: mode {parts.policy.mode_for(namespace_of(incident)).value}")
+        return ActionOutcome(Action.ROLLBACK, False, Refusal.MODE, f"{parts.policy.mode_for(namespace_of(incident)).value} {namespace_of(incident)}")
+    await parts.audit(incident_id, "aegis", "rollback", "auto", f"on behalf of {approver}: {why}")
+    return await _roll_back(parts, incident, actor=approver, reason=f"automatic roll back on behalf of {approver}: {why}")
+
+
+async def _roll_back(parts: Parts, checked: Incident, *, actor: str, reason: str) -> ActionOutcome:
+    incident_id, user = checked.id, actor
     record = await records.applied_record(parts.store, incident_id)
     if record is None:
         return ActionOutcome(Action.ROLLBACK, False, Refusal.NOT_NOW, checked.state.value)
-    moved = await parts.move(incident_id, states.allowed_from(Action.ROLLBACK), S.APPLYING, user, "rolling back", mine=True)
+    moved = await parts.move(incident_id, states.allowed_from(Action.ROLLBACK), S.APPLYING, user, reason, mine=True)
     if moved is None:
         return await not_now(parts, incident_id, user, Action.ROLLBACK)
     await parts.view.changed(moved)

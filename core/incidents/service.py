@@ -15,7 +15,7 @@ from typing import Any
 
 from aegis.core import telemetry
 from aegis.core.errors import AegisError
-from aegis.core.incidents import fixing, states
+from aegis.core.incidents import fixing, states, watching
 from aegis.core.incidents.alerts import AlertGroupUpdate
 from aegis.core.incidents.parts import Parts
 from aegis.core.incidents.states import Action
@@ -241,8 +241,11 @@ class IncidentService:
         return await fixing.verify(self.parts, incident_id, revision=revision, user=user)
 
     async def apply(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
-        """Apply the fix after the policy gate, with a write-ahead record, and watch the rollout."""
-        return await fixing.apply(self.parts, incident_id, revision=revision, user=user)
+        """Apply the fix after the policy gate, with a write-ahead record, watch the rollout, then watch that it holds."""
+        outcome = await fixing.apply(self.parts, incident_id, revision=revision, user=user)
+        if outcome.done:
+            self.spawn(watching.watch_after_apply(self.parts, incident_id, approver=user), name=f"watch:{incident_id}", incident_id=incident_id)
+        return outcome
 
     async def rollback(self, incident_id: IncidentId, *, revision: int, user: str) -> ActionOutcome:
         """Restore what Apply replaced, if the workload is still as AEGIS left it."""

@@ -100,6 +100,10 @@ class IncidentView(Protocol):
         verification: VerificationResult | None = None,
     ) -> None: ...
 
+    async def watch_finished(self, incident: Incident, *, held: bool, note: str) -> None:
+        """The watch after Apply ended: the fix held, or it regressed (`note` has the evidence and what happens next)."""
+        ...
+
     async def interrupted(self, incident: Incident, step: Action, note: str) -> None:
         """A step stopped with the replica running it (crash, restart); `note` says what was found and what next."""
         ...

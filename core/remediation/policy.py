@@ -47,6 +47,8 @@ class RemediationPolicy:
     mode: Mode = Mode.APPLY
     namespace_modes: tuple[tuple[str, Mode], ...] = field(default_factory=tuple)
     proposal_ttl_seconds: float = 3600.0
+    apply_watch_seconds: float = 300.0
+    auto_rollback: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemediationPolicy:
@@ -57,6 +59,8 @@ class RemediationPolicy:
             mode=Mode(settings.mode),
             namespace_modes=tuple((glob, Mode(mode)) for glob, mode in settings.namespace_modes),
             proposal_ttl_seconds=settings.proposal_ttl_seconds,
+            apply_watch_seconds=settings.apply_watch_seconds,
+            auto_rollback=settings.auto_rollback,
         )
 
     def mode_for(self, namespace: str) -> Mode:

@@ -32,7 +32,7 @@ from aegis.core.errors import AegisError, ConflictError, TooManyRequestsError
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import FixProposal, KubeObject, Model, ObjectRef, PhaseTiming
 from aegis.core.objects import kinds
-from aegis.core.remediation import rollout
+from aegis.core.remediation import rollout, watch
 
 _ABSENT: Any = object()
 _ROLLBACK_WATCH_SECONDS = 5.0
@@ -147,6 +147,10 @@ class Remediator:
         phases.append(timing)
         telemetry.FIXES_APPLIED.labels(outcome="ok" if ok else "failed").inc()
         return ApplyResult(ok=ok, outcome="applied" if ok else "rollout_failed", reason=reason, phases=phases, record=record)
+
+    async def observe(self, ref: ObjectRef, since: datetime) -> watch.Observation:
+        """The workload's pods and Warning events since `since`, for the watch after Apply."""
+        return await watch.observe(self._gw, ref, since)
 
     async def landed(self, record: AppliedRecord) -> Landing:
         """Whether the object now holds the record's applied values, its previous ones, or something else

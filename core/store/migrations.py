@@ -85,6 +85,8 @@ SQLITE: Sequence[Migration] = (
         "CREATE TABLE replicas (id TEXT PRIMARY KEY, seen_at REAL NOT NULL)",
         "CREATE TABLE channel_pace (channel TEXT PRIMARY KEY, next_at REAL NOT NULL)",
     ),
+    # 3: the watch after Apply ("watching until …", "held", or the regression), shown on the parent.
+    ("ALTER TABLE incidents ADD COLUMN watch TEXT",),
 )
 
 POSTGRES: Sequence[Migration] = (
@@ -146,6 +148,7 @@ POSTGRES: Sequence[Migration] = (
         "CREATE TABLE replicas (id TEXT PRIMARY KEY, seen_at DOUBLE PRECISION NOT NULL)",
         "CREATE TABLE channel_pace (channel TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL)",
     ),
+    ("ALTER TABLE incidents ADD COLUMN watch TEXT",),
 )
 
 

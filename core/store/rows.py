@@ -42,6 +42,7 @@ INCIDENT_COLUMNS = (
     "diagnosis_ts",
     "last_error",
     "worker",
+    "watch",
     "created_at",
     "updated_at",
 )

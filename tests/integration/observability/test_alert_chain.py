@@ -135,7 +135,7 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         standin = await stack.enter_async_context(SlackStandIn(rate_per_second=None).serve())
         settings = config.load(
             slack_bot_token=standin.token, slack_signing_secret=SECRET, slack_api_url=standin.url, slack_channel=CHANNEL,
-            alertmanager_token=ALERT_TOKEN, store_url=str(tmp_path / "aegis.db"), approvers=[APPROVER], rollout_timeout_seconds=90,
+            alertmanager_token=ALERT_TOKEN, store_url=str(tmp_path / "aegis.db"), approvers=[APPROVER], rollout_timeout_seconds=90, apply_watch_seconds=0,
             prometheus_url=f"http://127.0.0.1:{prometheus_port}", grafana_url=GRAFANA, backend_timeout_seconds=10.0,
         )  # fmt: skip
         store = await open_store(settings.store_url)

@@ -8,6 +8,7 @@ plane, the Slack Web API stand-in, SQLite on disk, and signed block_actions requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -87,6 +88,13 @@ class Bot:
 
 @pytest_asyncio.fixture
 async def bot(control_plane: Cluster, tmp_path: Path) -> AsyncIterator[Bot]:
+    async with running_bot(control_plane, tmp_path) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_bot(control_plane: Cluster, tmp_path: Path, **overrides: Any) -> AsyncIterator[Bot]:
+    """The bot as `aegis serve --http` builds it, on the example broken in a fresh namespace; `overrides` are settings."""
     target = deploy_example(control_plane, EXAMPLE)
     gateway = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
     shadow = ShadowManager(gateway, ShadowPolicy(settle_seconds=2.0, timeout_seconds=60.0, cleanup_wait_seconds=0.0))
@@ -99,6 +107,7 @@ async def bot(control_plane: Cluster, tmp_path: Path) -> AsyncIterator[Bot]:
             approvers=[APPROVER],
             store_url=str(tmp_path / "aegis.db"),
             rollout_timeout_seconds=90,
+            **{"apply_watch_seconds": 0, **overrides},
         )
         store = await open_store(settings.store_url)
         chat = SlackChatClient(standin.token, standin.url)

@@ -149,6 +149,7 @@ def replica_env(name: str, standin: SlackStandIn, store_url: str, kubeconfig: Pa
             "AEGIS_LOG_FORMAT": "json",
             "AEGIS_ROLLOUT_TIMEOUT_SECONDS": "120",
             "AEGIS_SHADOW_CLEANUP_WAIT_SECONDS": "0",
+            "AEGIS_APPLY_WATCH_SECONDS": "0",
             **TIMING,
             **extra,
         }
