@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from aegis.bot.authz import Authorizer
+from aegis.bot.identity import IdentityMap
 from aegis.bot.listeners import actions, events, guard, slash, webhook
 from aegis.bot.observability import Observability
 from aegis.bot.slack_client import ChatClient
@@ -76,7 +77,8 @@ def build(
         request_verification_enabled=False,
         process_before_response=False,
     )
-    authorizer = Authorizer(approvers=settings.approvers, approver_groups=settings.approver_groups, chat=chat)
+    identities = IdentityMap.load(settings.identity_map) if settings.identity_map else None
+    authorizer = Authorizer(approvers=settings.approvers, approver_groups=settings.approver_groups, chat=chat, identities=identities)
     service = incident_service(
         settings, chat=chat, store=store, investigator=investigator, authorizer=authorizer, shadow=shadow, remediator=remediator, replica=replica
     )

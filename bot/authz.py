@@ -6,18 +6,28 @@ empty policy allows nobody: acting on production is opt-in.
 
 from __future__ import annotations
 
+from aegis.bot.identity import IdentityMap
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
 from aegis.core.incidents.view import Decision
+from aegis.core.models import KubeIdentity
 
 
 class Authorizer:
-    """core.incidents.view.Approvals from Slack user ids and user groups."""
+    """core.incidents.view.Approvals from Slack user ids and user groups, and the identity map for impersonation."""
 
-    def __init__(self, *, approvers: list[str], approver_groups: list[str], chat: ChatClient) -> None:
+    def __init__(self, *, approvers: list[str], approver_groups: list[str], chat: ChatClient, identities: IdentityMap | None = None) -> None:
         self._users = frozenset(approvers)
         self._groups = tuple(approver_groups)
         self._chat = chat
+        self._identities = identities
+
+    @property
+    def impersonates(self) -> bool:
+        return self._identities is not None
+
+    async def identity(self, user: str) -> KubeIdentity | None:
+        return await self._identities.resolve(user, self._chat) if self._identities is not None else None
 
     async def check(self, user: str) -> Decision:
         if user in self._users:

@@ -120,6 +120,11 @@ def outcome(action: str, refusal: str, detail: str) -> str:
         return mode_forbids(doing, mode, namespace)
     if refusal == "expired":
         return proposal_expired(detail)
+    if refusal == "unmapped":
+        return (
+            f"AEGIS acts in Kubernetes as the person who clicks, and you are not in its identity map (AEGIS_IDENTITY_MAP), so it cannot {doing} "
+            "for you. Nothing was sent to the cluster. Ask an admin to map your Slack account to your Kubernetes user."
+        )
     return action_failed(doing, detail)
 
 

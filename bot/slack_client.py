@@ -121,6 +121,10 @@ class ChatClient(Protocol):
         """User ids in a user group (`S…`), cached for a while."""
         ...
 
+    async def user_email(self, user_id: str) -> str | None:
+        """The email on a user's Slack profile (users.info; scope users:read.email), or None when it shows none."""
+        ...
+
     async def auth_test(self) -> dict[str, Any]:
         """Who the token belongs to (team, bot user id); fails with `invalid_auth` on a bad token."""
         ...
@@ -379,6 +383,12 @@ class SlackChatClient:
             members = frozenset(str(user) for user in response.get("users") or [])
             self._usergroups[usergroup_id] = (self._clock() + self._usergroup_ttl, members)
             return members
+
+    async def user_email(self, user_id: str) -> str | None:
+        response = await self._call("users.info", lambda web: web.users_info(user=user_id))
+        profile = (response.get("user") or {}).get("profile") or {}
+        email = profile.get("email")
+        return str(email) if email else None
 
     async def auth_test(self) -> dict[str, Any]:
         response = await self._call("auth.test", lambda web: web.auth_test())

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Per-namespace modes as glob=mode pairs, first match wins: prod-*=suggest,staging-*=apply"
     )
     proposal_ttl_seconds: float = Field(default=3600.0, gt=0, description="A click on a proposal older than this is refused with Re-analyze")
+    identity_map: str | None = Field(
+        default=None, description="YAML file mapping Slack users, emails and user groups to Kubernetes users and groups; Apply acts as them"
+    )
+    shadow_as_user: bool = Field(default=False, description="The shadow verification's writes also act as the person who clicked Verify")
     apply_watch_seconds: float = Field(default=300.0, ge=0, description="After Apply, how long AEGIS checks that the fix holds (0: no watch)")
     auto_rollback: bool = Field(default=False, description="Roll back by itself when the fix regresses during the watch (on the approver's behalf)")
 

@@ -246,6 +246,16 @@ class Diagnosis(Model):
     llm_model: str | None = Field(default=None, description="The language model consulted ('provider:model'), if any.")
 
 
+class KubeIdentity(Model):
+    """Whom Apply and Roll back act as in Kubernetes (impersonation): the person who clicked, mapped."""
+
+    user: str = Field(min_length=1)
+    groups: list[str] = Field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.user + (f" (groups {', '.join(self.groups)})" if self.groups else "")
+
+
 class IncidentState(StrEnum):
     """The incident lifecycle (DESIGN.md §1); every transition is stored, logged and counted."""
 

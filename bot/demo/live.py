@@ -138,7 +138,7 @@ class Transcript(MemoryChatClient):
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def step(text: str) -> None:

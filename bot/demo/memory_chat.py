@@ -23,6 +23,7 @@ _METHODS = {
     "upload_file": "files.completeUploadExternal",
     "usergroup_members": "usergroups.users.list",
     "auth_test": "auth.test",
+    "user_email": "users.info",
 }
 
 
@@ -55,6 +56,7 @@ class MemoryChatClient:
         self.ephemerals: list[ChatCall] = []
         self.views: list[dict[str, Any]] = []
         self.files: dict[str, ChatCall] = {}
+        self.emails: dict[str, str] = {}  # user id -> the email users.info shows
         self.usergroups: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in (usergroups or {}).items()}
         self.bot_user_id = bot_user_id
         self.closed = False
@@ -127,6 +129,10 @@ class MemoryChatClient:
         if usergroup_id not in self.usergroups:
             raise ChatError("usergroups.users.list", "no_such_subteam")
         return self.usergroups[usergroup_id]
+
+    async def user_email(self, user_id: str) -> str | None:
+        self._record("user_email", user_id=user_id)
+        return self.emails.get(user_id)
 
     async def auth_test(self) -> dict[str, Any]:
         self._record("auth_test")

@@ -40,4 +40,4 @@ def write(bundle: ObjectBundle, directory: Path) -> list[Path]:
 
 def _strip(obj: dict[str, object]) -> dict[str, object]:
     """Drop managedFields: noise for people, and the biggest part of most objects."""
-    return objects.without_server_fields(obj, drop_meta=("managedFields",), keep_status=True)
+    return objects.without_server_fields(obj, drop_meta=("managedFields",), keep_status=True, drop_annotations=())

@@ -15,7 +15,7 @@ from aegis.core.incidents import records, states
 from aegis.core.incidents.parts import Parts
 from aegis.core.incidents.states import Action
 from aegis.core.incidents.view import ActionOutcome, Refusal
-from aegis.core.models import Incident, IncidentId, IncidentState, PhaseTiming
+from aegis.core.models import Incident, IncidentId, IncidentState, KubeIdentity, PhaseTiming
 from aegis.core.remediation import policy as gate
 from aegis.core.remediation.remediator import AppliedRecord
 
@@ -64,6 +64,18 @@ async def precheck(
         await parts.audit(incident_id, user, action.value, "refused", f"proposal older than {parts.policy.proposal_ttl_seconds:.0f}s")
         return ActionOutcome(action, False, Refusal.EXPIRED, incident_id)
     return incident
+
+
+async def acting_identity(parts: Parts, incident_id: IncidentId, user: str, action: Action) -> KubeIdentity | ActionOutcome | None:
+    """Whom the action is sent as: the person's mapped Kubernetes identity when impersonation is on (None: AEGIS
+    itself). Someone the map names nowhere is refused here, before any call to the API server."""
+    if not parts.approvals.impersonates:
+        return None
+    identity = await parts.approvals.identity(user)
+    if identity is None:
+        await parts.audit(incident_id, user, action.value, "refused", "not in the identity map (AEGIS_IDENTITY_MAP)")
+        return ActionOutcome(action, False, Refusal.UNMAPPED, user)
+    return identity
 
 
 async def not_now(parts: Parts, incident_id: IncidentId, user: str, action: Action) -> ActionOutcome:
@@ -123,10 +135,13 @@ async def apply(parts: Parts, incident_id: IncidentId, *, revision: int, user: s
     if not verdict.allowed:
         await parts.audit(incident_id, user, "apply", "refused", verdict.reason)
         return ActionOutcome(Action.APPLY, False, Refusal.POLICY, verdict.reason)
+    identity = await acting_identity(parts, incident_id, user, Action.APPLY)
+    if isinstance(identity, ActionOutcome):
+        return identity
     moved = await parts.move(incident_id, parts.policy.applicable_states(), S.APPLYING, user, "apply approved", mine=True)
     if moved is None:
         return await not_now(parts, incident_id, user, Action.APPLY)
-    await parts.audit(incident_id, user, "apply", "approved", verdict.reason)
+    await parts.audit(incident_id, user, "apply", "approved", f"{verdict.reason}; as {identity or 'AEGIS'}")
     await parts.view.changed(moved)
     handle = await parts.view.step_started(moved, Action.APPLY, user)
     assert parts.remediator is not None and moved.diagnosis is not None and moved.diagnosis.fix is not None
@@ -135,7 +150,7 @@ async def apply(parts: Parts, incident_id: IncidentId, *, revision: int, user: s
         await records.write_intent(parts.store, incident_id, records.Intent(step="apply", record=record, from_state=checked.state, actor=user))
 
     log = telemetry.get_logger(incident_id=incident_id)
-    result = await parts.remediator.apply(moved.diagnosis.fix, revision=revision, log=log, write_ahead=write_ahead)
+    result = await parts.remediator.acting_as(identity).apply(moved.diagnosis.fix, revision=revision, log=log, write_ahead=write_ahead)
     if result.record is not None:
         await records.keep_applied(parts.store, incident_id, result.record)
     # conflict or failed: nothing changed in the cluster, so the incident goes back to where it was.
@@ -154,7 +169,10 @@ async def rollback(parts: Parts, incident_id: IncidentId, *, revision: int, user
     checked = await precheck(parts, incident_id, revision, user, Action.ROLLBACK, needs_fix=False)
     if isinstance(checked, ActionOutcome):
         return checked
-    return await _roll_back(parts, checked, actor=user, reason="rolling back")
+    identity = await acting_identity(parts, incident_id, user, Action.ROLLBACK)
+    if isinstance(identity, ActionOutcome):
+        return identity
+    return await _roll_back(parts, checked, actor=user, reason="rolling back", identity=identity)
 
 
 async def rollback_on_behalf(parts: Parts, incident_id: IncidentId, *, approver: str, why: str) -> ActionOutcome:
@@ -167,11 +185,14 @@ async def rollback_on_behalf(parts: Parts, incident_id: IncidentId, *, approver:
     if not parts.policy.permits(Action.ROLLBACK, namespace_of(incident)):
         await parts.audit(incident_id, "aegis", "rollback", "refused", f"auto roll back: mode {parts.policy.mode_for(namespace_of(incident)).value}")
         return ActionOutcome(Action.ROLLBACK, False, Refusal.MODE, f"{parts.policy.mode_for(namespace_of(incident)).value} {namespace_of(incident)}")
+    identity = await acting_identity(parts, incident_id, approver, Action.ROLLBACK)
+    if isinstance(identity, ActionOutcome):
+        return identity
     await parts.audit(incident_id, "aegis", "rollback", "auto", f"on behalf of {approver}: {why}")
-    return await _roll_back(parts, incident, actor=approver, reason=f"automatic roll back on behalf of {approver}: {why}")
+    return await _roll_back(parts, incident, actor=approver, reason=f"automatic roll back on behalf of {approver}: {why}", identity=identity)
 
 
-async def _roll_back(parts: Parts, checked: Incident, *, actor: str, reason: str) -> ActionOutcome:
+async def _roll_back(parts: Parts, checked: Incident, *, actor: str, reason: str, identity: KubeIdentity | None) -> ActionOutcome:
     incident_id, user = checked.id, actor
     record = await records.applied_record(parts.store, incident_id)
     if record is None:
@@ -186,7 +207,7 @@ async def _roll_back(parts: Parts, checked: Incident, *, actor: str, reason: str
     async def write_ahead(kept: AppliedRecord) -> None:
         await records.write_intent(parts.store, incident_id, records.Intent(step="rollback", record=kept, from_state=checked.state, actor=user))
 
-    result = await parts.remediator.rollback(record, log=telemetry.get_logger(incident_id=incident_id), write_ahead=write_ahead)
+    result = await parts.remediator.acting_as(identity).rollback(record, log=telemetry.get_logger(incident_id=incident_id), write_ahead=write_ahead)
     done = await parts.move(incident_id, {S.APPLYING}, S.ROLLED_BACK if result.ok else checked.state, user, result.reason)
     await parts.audit(incident_id, user, "rollback", "ok" if result.ok else result.outcome, result.reason[:1000])
     final = done or moved

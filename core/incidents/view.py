@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from aegis.core.incidents.states import Action
-from aegis.core.models import Incident, PhaseTiming, VerificationResult
+from aegis.core.models import Incident, KubeIdentity, PhaseTiming, VerificationResult
 
 
 class Refusal(StrEnum):
@@ -27,6 +27,7 @@ class Refusal(StrEnum):
     POLICY = "policy"  # the remediation gate refused; detail says why
     MODE = "mode"  # the namespace's mode forbids the action; detail: "MODE NAMESPACE"
     EXPIRED = "expired"  # the proposal is older than the TTL; the surface offers Re-analyze
+    UNMAPPED = "unmapped"  # acting as the person is required and they map to no Kubernetes identity
     FAILED = "failed"  # the action ran and failed; detail says why
 
 
@@ -49,6 +50,15 @@ class Decision:
 class Approvals(Protocol):
     async def check(self, user: str) -> Decision:
         """Whether `user` may verify, apply, reject or roll back fixes."""
+        ...
+
+    @property
+    def impersonates(self) -> bool:
+        """Whether Apply and Roll back act as the person (an identity map is configured)."""
+        ...
+
+    async def identity(self, user: str) -> KubeIdentity | None:
+        """Whom `user` is in Kubernetes, or None when the identity map names them nowhere."""
         ...
 
 

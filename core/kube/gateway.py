@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from aegis.core.errors import ClusterError
-from aegis.core.models import KubeObject
+from aegis.core.models import KubeIdentity, KubeObject
 
 Propagation = Literal["Foreground", "Background", "Orphan"]
 
@@ -119,6 +119,10 @@ class KubeGateway(Protocol):
 
     async def api_endpoint(self) -> ApiEndpoint | None:
         """Base URL, auth headers and TLS settings of the API server; None for snapshots."""
+        ...
+
+    def impersonating(self, identity: KubeIdentity) -> KubeGateway:
+        """This gateway acting as `identity` (Kubernetes impersonation); a read-only source returns itself."""
         ...
 
     async def close(self) -> None: ...

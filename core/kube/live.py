@@ -30,7 +30,7 @@ from aegis.core.errors import (
     UsageError,
 )
 from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent, WatchExpiredError
-from aegis.core.models import KubeObject
+from aegis.core.models import KubeIdentity, KubeObject
 from aegis.core.objects import kinds
 
 _TIMEOUT_SECONDS = 20.0
@@ -39,9 +39,17 @@ _TIMEOUT_SECONDS = 20.0
 class LiveGateway:
     """KubeGateway over a cluster's API server."""
 
-    def __init__(self, api_client: Any, description: str) -> None:
+    def __init__(self, api_client: Any, description: str, identity: KubeIdentity | None = None) -> None:
         self._api = api_client
         self._description = description
+        self._identity = identity
+
+    def impersonating(self, identity: KubeIdentity) -> LiveGateway:
+        """The same connection, every request sent as `identity` (Impersonate-User, one Impersonate-Group per group):
+        the API server's RBAC and admission then decide as if that person had called. Closing it closes nothing."""
+        view = LiveGateway(self._api, f"{self._description} as {identity.user}", identity)
+        view._borrowed = True
+        return view
 
     @classmethod
     async def connect(cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> LiveGateway:
@@ -74,16 +82,27 @@ class LiveGateway:
     def collected(self, kind: str) -> bool:
         return True
 
+    _borrowed = False
+
     async def close(self) -> None:
-        await self._api.close()
+        if not self._borrowed:
+            await self._api.close()
 
     async def _send(self, method: str, path: str, query: list[tuple[str, str]], body: Any, content_type: str, timeout: Any) -> Any:
         """The raw aiohttp response. kubernetes-asyncio's session and credentials, our own body encoding (see go_json)."""
         import aiohttp  # loaded with kubernetes-asyncio already
 
-        headers = {"Accept": "application/json, */*", "Content-Type": content_type}
+        headers: Any = {"Accept": "application/json, */*", "Content-Type": content_type}
         query = list(query)
         await self._api.update_params_for_auth(headers, query, ["BearerToken"])  # refreshes exec-plugin tokens
+        if self._identity is not None:
+            # A plain dict cannot repeat a header: one Impersonate-Group per group needs a multidict.
+            from multidict import CIMultiDict
+
+            headers = CIMultiDict(headers)
+            headers.add("Impersonate-User", self._identity.user)
+            for group in self._identity.groups:
+                headers.add("Impersonate-Group", group)
         rest = self._api.rest_client
         url = self._api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         if isinstance(timeout, tuple):  # (connect, read): a watch may stay silent until the server ends it

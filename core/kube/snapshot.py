@@ -24,7 +24,7 @@ import yaml
 
 from aegis.core.errors import NotFoundError, SnapshotError, UsageError
 from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent
-from aegis.core.models import KubeObject
+from aegis.core.models import KubeIdentity, KubeObject
 from aegis.core.objects import kinds, selectors
 
 _DUMP_FILES = {
@@ -181,6 +181,9 @@ class SnapshotGateway:
 
     def _read_only(self, what: str) -> UsageError:
         return UsageError(f"{self.description} is read-only: {what} needs a live cluster (run without --snapshot, with a kubeconfig or in-cluster credentials)")
+
+    def impersonating(self, identity: KubeIdentity) -> SnapshotGateway:
+        return self  # nothing is ever written to a snapshot
 
     async def close(self) -> None:
         return None

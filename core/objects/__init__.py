@@ -191,15 +191,18 @@ SERVER_SET_METADATA = ("uid", "resourceVersion", "generation", "creationTimestam
 TOOL_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
 
 
-def without_server_fields(obj: KubeObject, *, drop_meta: tuple[str, ...] = SERVER_SET_METADATA, keep_status: bool = False) -> KubeObject:
-    """A shallow copy without status (unless kept), the named metadata fields and the tools' bookkeeping annotations.
+def without_server_fields(
+    obj: KubeObject, *, drop_meta: tuple[str, ...] = SERVER_SET_METADATA, keep_status: bool = False, drop_annotations: tuple[str, ...] = TOOL_ANNOTATIONS
+) -> KubeObject:
+    """A shallow copy without status (unless kept), the named metadata fields and the tools' bookkeeping annotations
+    (a snapshot keeps the annotations: change detection orders revisions by `deployment.kubernetes.io/revision`).
 
     The one place that knows what the server and kubectl write into an object: the diff people read,
     the shadow clone and the snapshot all start from it.
     """
     out = {k: v for k, v in obj.items() if keep_status or k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in drop_meta}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in TOOL_ANNOTATIONS}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in drop_annotations}
     if annotations:
         meta["annotations"] = annotations
     else:

@@ -30,7 +30,7 @@ from pydantic import Field
 from aegis.core import objects, telemetry
 from aegis.core.errors import AegisError, ConflictError, TooManyRequestsError
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
-from aegis.core.models import FixProposal, KubeObject, Model, ObjectRef, PhaseTiming
+from aegis.core.models import FixProposal, KubeIdentity, KubeObject, Model, ObjectRef, PhaseTiming
 from aegis.core.objects import kinds
 from aegis.core.remediation import rollout, watch
 
@@ -147,6 +147,12 @@ class Remediator:
         phases.append(timing)
         telemetry.FIXES_APPLIED.labels(outcome="ok" if ok else "failed").inc()
         return ApplyResult(ok=ok, outcome="applied" if ok else "rollout_failed", reason=reason, phases=phases, record=record)
+
+    def acting_as(self, identity: KubeIdentity | None) -> Remediator:
+        """A Remediator whose reads, dry-runs and patches are sent as `identity` (None: as AEGIS itself)."""
+        if identity is None:
+            return self
+        return Remediator(self._gw.impersonating(identity), rollout_timeout=self._timeout)
 
     async def observe(self, ref: ObjectRef, since: datetime) -> watch.Observation:
         """The workload's pods and Warning events since `since`, for the watch after Apply."""

@@ -134,6 +134,7 @@ class SlackStandIn:
         self.token = token
         self.channels: set[str] | None = set(channels) if channels is not None else None
         self.usergroups: dict[str, list[str]] = {k: list(v) for k, v in (usergroups or {}).items()}
+        self.emails: dict[str, str] = {}  # user id -> the email users.info shows
         self.rate_per_second = rate_per_second
         self.burst = burst
         self.expired_trigger_ids: set[str] = set()
@@ -152,6 +153,7 @@ class SlackStandIn:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "usergroups.users.list": self._usergroup_users,
+            "users.info": self._users_info,
         }
 
     # ---- configuration and lifecycle
@@ -364,6 +366,14 @@ class SlackStandIn:
             message = Message(channel, self._next_ts(), body.get("initial_comment") or "", None, thread_ts, files=[f["id"] for f in shared])
             self.recorder.channels[channel].append(message)
         return 200, {"ok": True, "files": shared}
+
+    def _users_info(self, body: dict[str, Any], request: web.Request) -> Answer:
+        """users.info: the profile's email only for users given one in `emails` (as Slack shows it with users:read.email)."""
+        user = str(body.get("user") or "")
+        if not user:
+            return 200, _error("user_not_found")
+        profile = {"email": self.emails[user]} if user in self.emails else {}
+        return 200, {"ok": True, "user": {"id": user, "name": user.lower(), "profile": profile}}
 
     def _usergroup_users(self, body: dict[str, Any], request: web.Request) -> Answer:
         group = body.get("usergroup")

@@ -99,15 +99,14 @@ async def running_bot(control_plane: Cluster, tmp_path: Path, **overrides: Any) 
     gateway = await LiveGateway.connect(kubeconfig=str(control_plane.aegis_kubeconfig))
     shadow = ShadowManager(gateway, ShadowPolicy(settle_seconds=2.0, timeout_seconds=60.0, cleanup_wait_seconds=0.0))
     async with SlackStandIn(rate_per_second=None).serve() as standin:
+        defaults: dict[str, Any] = {"approvers": [APPROVER], "rollout_timeout_seconds": 90, "apply_watch_seconds": 0}
         settings = config.load(
             slack_bot_token=standin.token,
             slack_signing_secret=SECRET,
             slack_api_url=standin.url,
             slack_channel=CHANNEL,
-            approvers=[APPROVER],
             store_url=str(tmp_path / "aegis.db"),
-            rollout_timeout_seconds=90,
-            **{"apply_watch_seconds": 0, **overrides},
+            **{**defaults, **overrides},
         )
         store = await open_store(settings.store_url)
         chat = SlackChatClient(standin.token, standin.url)

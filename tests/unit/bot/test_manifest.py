@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCOPE_OF = {
     "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
     "files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write",
-    "usergroups.users.list": "usergroups:read", "views.open": None, "auth.test": None,
+    "usergroups.users.list": "usergroups:read", "views.open": None, "auth.test": None, "users.info": "users:read.email",
 }  # fmt: skip
 
 
@@ -24,6 +24,8 @@ def test_manifest_matches_what_the_code_calls() -> None:
     called = {m for m in SCOPE_OF if re.search(rf"\b{re.escape(m)}\b|{re.escape(m.replace('.', '_'))}", source)}
     assert called >= {"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list", "views.open"}
     needed = {SCOPE_OF[m] for m in called} - {None} | {"commands"}
+    if "users:read.email" in needed:
+        needed.add("users:read")  # Slack grants users:read.email only with users:read
     assert scopes == needed
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/aegis"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
