@@ -1,0 +1,140 @@
+"""node_not_ready: the workload's pods are lost with their node — NotReady, unreachable or under pressure.
+
+Signal: a node that runs pods of the workload reports Ready=False or Unknown (the kubelet said so,
+or the node controller stopped hearing from it: "Kubelet stopped posting node status"), or
+MemoryPressure/DiskPressure/PIDPressure=True; and those pods show it: not Ready, phase Unknown,
+Terminating without finishing, the node controller's NodeNotReady event, or taint-based eviction
+(DisruptionTarget DeletionByTaintManager). The node's taints (node.kubernetes.io/not-ready,
+unreachable, …-pressure) are named: they decide when the pods are evicted and where replacements go.
+
+No patch: nothing in the workload's spec brings a node back. The manual steps name the node and its
+condition and say how to recover it or move the pods off it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aegis.core.analyzers.base import Context, Finding
+from aegis.core.kube import objects
+from aegis.core.models import Category, KubeObject
+
+_PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure")
+_NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+@dataclass(frozen=True)
+class NodeTrouble:
+    node: KubeObject
+    condition: dict[str, object]  # Ready (not True) or the pressure condition that is True
+    pods: list[KubeObject]  # the workload's pods on it that show the loss
+
+    @property
+    def name(self) -> str:
+        return objects.name(self.node)
+
+    @property
+    def not_ready(self) -> bool:
+        return self.condition.get("type") == "Ready"
+
+
+def analyze(ctx: Context) -> Finding | None:
+    trouble = _trouble(ctx)
+    if trouble is None:
+        return None
+    node_key = f"status:node:{trouble.name}"
+    cond = trouble.condition
+    state = f"{cond.get('type')}={cond.get('status')}" + (f" ({cond.get('reason')})" if cond.get("reason") else "")
+    taints = [str(t.get("key")) + ":" + str(t.get("effect")) for t in (trouble.node.get("spec") or {}).get("taints") or []]
+    pod_keys = [f"status:pod:{objects.name(p)}" for p in trouble.pods]
+    steps = [
+        f"Node {trouble.name} reports {state}: '{cond.get('message', '')}' since {cond.get('lastTransitionTime', '?')}{ctx.cite(node_key)}",
+        f"{len(trouble.pods)} pod(s) of the workload run on it and are lost with it: "
+        + ", ".join(f"{objects.name(p)} ({_pod_state(p)})" for p in trouble.pods[:5])
+        + ctx.cite(*pod_keys, "event:NodeNotReady", "event:TaintManagerEviction"),
+    ]
+    if taints:
+        steps.append(
+            f"Node {trouble.name} carries the taints {', '.join(taints)}: no new pod is scheduled there, and pods without a matching "
+            f"toleration are evicted once their tolerationSeconds (300 s by default) run out{ctx.cite(node_key)}"
+        )
+    others = _healthy_elsewhere(ctx, trouble)
+    if others:
+        steps.append(f"{others} other pod(s) of the workload on other nodes are Ready: the loss is the node's, not the app's{ctx.cite('status:workload')}")
+    what = "is not Ready" if trouble.not_ready else f"is under {cond.get('type')}"
+    return Finding(
+        category=Category.NODE_NOT_READY,
+        confidence=0.93 if trouble.not_ready else 0.8,
+        summary=f"Node {trouble.name} {what} ({state}); {len(trouble.pods)} pod(s) of the workload on it are lost with it.",
+        steps=steps,
+        evidence_ids=ctx.evidence.ids(node_key, *pod_keys, "event:NodeNotReady", "event:TaintManagerEviction", "status:workload"),
+        manual_steps=_manual(trouble, state),
+    )
+
+
+def _trouble(ctx: Context) -> NodeTrouble | None:
+    for node in ctx.bundle.nodes:
+        cond = _bad_condition(node)
+        if cond is None:
+            continue
+        pods = [p for p in ctx.bundle.pods if (p.get("spec") or {}).get("nodeName") == objects.name(node) and _lost(ctx, p)]
+        if pods:
+            return NodeTrouble(node, cond, pods)
+    return None
+
+
+def _bad_condition(node: KubeObject) -> dict[str, object] | None:
+    ready = objects.condition(node, "Ready")
+    if ready is not None and ready.get("status") != "True":
+        return ready
+    for kind in _PRESSURE:
+        cond = objects.condition(node, kind)
+        if cond is not None and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def _lost(ctx: Context, pod: KubeObject) -> bool:
+    """Whether a pod shows its node's failure (a pod that is Running and Ready is not lost)."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Unknown" or status.get("reason") == "NodeLost":
+        return True
+    if objects.meta(pod).get("deletionTimestamp"):
+        return True
+    disruption = objects.condition(pod, "DisruptionTarget") or {}
+    if disruption.get("status") == "True" and disruption.get("reason") == "DeletionByTaintManager":
+        return True
+    if any(e.get("reason") in ("NodeNotReady", "TaintManagerEviction") for e in ctx.bundle.events_for("Pod", objects.name(pod))):
+        return True
+    return (objects.condition(pod, "Ready") or {}).get("status") != "True" and status.get("phase") == "Running"
+
+
+def _pod_state(pod: KubeObject) -> str:
+    status = pod.get("status") or {}
+    if objects.meta(pod).get("deletionTimestamp"):
+        return "Terminating"
+    ready = (objects.condition(pod, "Ready") or {}).get("status", "Unknown")
+    return f"{status.get('phase', 'Unknown')}, Ready={ready}"
+
+
+def _healthy_elsewhere(ctx: Context, trouble: NodeTrouble) -> int:
+    return sum(
+        1 for p in ctx.bundle.pods if (p.get("spec") or {}).get("nodeName") != trouble.name and (objects.condition(p, "Ready") or {}).get("status") == "True"
+    )
+
+
+def _manual(trouble: NodeTrouble, state: str) -> list[str]:
+    node = trouble.name
+    if not trouble.not_ready:
+        return [
+            f"Node {node} is under {trouble.condition.get('type')}: find what consumes it (kubectl describe node {node}; kubectl top pods -A "
+            f"--field-selector spec.nodeName={node}) and give those pods limits, or add capacity.",
+            f"Move the workload's pods off it meanwhile: kubectl cordon {node}, then delete the affected pods so their controller recreates them elsewhere.",
+        ]
+    return [
+        f"Find why node {node} is {state}: kubectl describe node {node}; on the machine, the kubelet and container runtime logs "
+        "(journalctl -u kubelet), and the cloud console for the instance's health.",
+        f"Keep new pods off it: kubectl cordon {node}. If it does not come back, kubectl drain {node} --ignore-daemonsets --delete-emptydir-data.",
+        "Pods stuck Terminating on an unreachable node are released only when the node is confirmed gone: delete the Node object, or force-delete "
+        "the pods (kubectl delete pod NAME --grace-period=0 --force) — for a StatefulSet only once the machine is really off.",
+    ]
