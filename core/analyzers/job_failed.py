@@ -124,7 +124,9 @@ def _seconds(start: str | None, end: str | None) -> int | None:
 
 
 def _short(death: str) -> str:
-    return death.split("; its log ends:", maxsplit=1)[0]
+    """The exit and the last log line: 'Pod x's container y terminated with exit code 1 (Error), last log line: KeyError: …'."""
+    head, _, tail = death.partition("; its log ends: ")
+    return f"{head}, last log line: {tail.rsplit(' | ', 1)[-1]}" if tail else head
 
 
 def _manual(ctx: Context, job: KubeObject, reason: str, what: str, scheduled: bool, pods_failed: bool) -> list[str]:

@@ -18,7 +18,7 @@ from tests.cluster.controlplane import resource_path
 from tests.incidents import Incident
 from tests.integration.conftest import Cluster
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
 _ROLLED = ("Deployment", "StatefulSet", "DaemonSet")
 
 
