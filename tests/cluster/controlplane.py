@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import calendar
 import contextlib
 import ctypes
 import json
@@ -59,6 +60,8 @@ ANN_MISSING_REFS = "sim.aegis.dev/missing-refs"
 ANN_MISSING_VOLUMES = "sim.aegis.dev/missing-volumes"
 ANN_WRITES = "sim.aegis.dev/writes"
 ANN_DISK_FULL = "sim.aegis.dev/disk-full"
+ANN_NODE_FAILS = "sim.aegis.dev/node-fails"
+ANN_NODE_DOWN = "sim.aegis.dev/node-down"
 
 JSONObj = dict[str, Any]
 
@@ -503,6 +506,7 @@ class RefWatcher(threading.Thread):
         self._events: dict[str, tuple[int, float]] = {}
         self._logs_objects: set[str] = set()
         self._files: dict[Path, str] = {}
+        self._down_since: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -515,7 +519,11 @@ class RefWatcher(threading.Thread):
     def tick(self) -> None:
         self._guard(self.provision)
         self._guard(self.resize)
+        down = self.fail_nodes()
         pods = self.api.get("/api/v1/pods")["items"]
+        for pod in pods:
+            if (pod.get("spec") or {}).get("nodeName") in down:
+                self._guard(lambda pod=pod: self.stamp_node_down(pod))
         if any(ANN_WRITES in (p["metadata"].get("annotations") or {}) for p in pods):
             claims = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/persistentvolumeclaims")["items"]}  # fmt: skip
             for pod in pods:
@@ -574,6 +582,61 @@ class RefWatcher(threading.Thread):
         want = json.dumps(full, sort_keys=True) if full else None
         if ann.get(ANN_DISK_FULL) != want:
             self.api.patch(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", {"metadata": {"annotations": {ANN_DISK_FULL: want}}}, kind="merge")
+
+    def fail_nodes(self) -> set[str]:
+        """sim.aegis.dev/node-fails on a Node ({"after": s, "types": [...], "status", "reason", "message"}): once the
+        node is that old, its conditions of those types turn to that status, as the node controller writes them when
+        a kubelet stops posting (or a kubelet posts when it is unhealthy), and it is stamped sim.aegis.dev/node-down so
+        KWOK's node-initialize leaves it down. The names of the nodes down long enough for the node controller to
+        have seen it (one monitor period, 5 s): their pods may now be stamped, and that pod update makes the node
+        controller mark them not Ready."""
+        settled: set[str] = set()
+        for node in self.api.get("/api/v1/nodes")["items"]:
+            meta = node["metadata"]
+            raw = (meta.get("annotations") or {}).get(ANN_NODE_FAILS)
+            if not raw or meta.get("deletionTimestamp"):
+                continue
+            try:
+                plan = json.loads(raw)
+                created = calendar.timegm(time.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+            except (ValueError, KeyError):
+                continue
+            if time.time() - created < float(plan.get("after", 0)):
+                continue
+            name = meta["name"]
+            since = self._down_since.setdefault(name, time.monotonic())
+            if time.monotonic() - since >= 6.0:
+                settled.add(name)
+            if (meta.get("annotations") or {}).get(ANN_NODE_DOWN) is None:
+                self.api.patch(f"/api/v1/nodes/{name}", {"metadata": {"annotations": {ANN_NODE_DOWN: "true"}}}, kind="merge")
+            current = {c.get("type"): c for c in node.get("status", {}).get("conditions") or []}
+            types = plan.get("types") or ["Ready"]
+            if all(current.get(t, {}).get("status") == plan.get("status") for t in types):
+                continue
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            conditions = [
+                {
+                    "type": t, "status": plan.get("status", "Unknown"), "reason": plan.get("reason", "NodeStatusUnknown"),
+                    "message": plan.get("message", "Kubelet stopped posting node status."),
+                    "lastHeartbeatTime": current.get(t, {}).get("lastHeartbeatTime", now), "lastTransitionTime": now,
+                }
+                for t in types
+            ]  # fmt: skip
+            self.api.patch(f"/api/v1/nodes/{name}/status", {"status": {"conditions": conditions}}, kind="strategic")
+        return settled
+
+    def stamp_node_down(self, pod: JSONObj) -> None:
+        """A pod on a node that is down: stamped so KWOK's pod-ready leaves it alone, and marked not Ready with the
+        node controller's NodeNotReady event, as its MarkPodsNotReady does for the pods of a node gone Unknown."""
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp") or (meta.get("annotations") or {}).get(ANN_NODE_DOWN):
+            return
+        node = str(pod["spec"]["nodeName"])
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        self.api.patch(path, {"metadata": {"annotations": {ANN_NODE_DOWN: node}}}, kind="merge")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.api.patch(f"{path}/status", {"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": now}]}}, kind="strategic")
+        self._event(pod, "NodeNotReady", "Node is not ready", "node-not-ready", "", component="node-controller")
 
     def resize(self) -> None:
         """Play the external resizer: a bound claim of the standard class asking for more than its
@@ -692,7 +755,7 @@ class RefWatcher(threading.Thread):
                     return True
         return any("configMap" in v or "secret" in v for v in spec.get("volumes") or [])
 
-    def _event(self, pod: JSONObj, reason: str, message: str, suffix: str, field_path: str) -> None:
+    def _event(self, pod: JSONObj, reason: str, message: str, suffix: str, field_path: str, component: str = "kubelet") -> None:
         meta = pod["metadata"]
         name = f"{meta['name']}.aegis-sim-{suffix}"
         key = f"{meta['namespace']}/{name}"
@@ -716,9 +779,9 @@ class RefWatcher(threading.Thread):
             "type": "Warning",
             "reason": reason,
             "message": message,
-            "source": {"component": "kubelet", "host": pod["spec"]["nodeName"]},
-            "reportingComponent": "kubelet",
-            "reportingInstance": pod["spec"]["nodeName"],
+            "source": {"component": component, **({"host": pod["spec"]["nodeName"]} if component == "kubelet" else {})},
+            "reportingComponent": component,
+            "reportingInstance": pod["spec"]["nodeName"] if component == "kubelet" else "",
             "firstTimestamp": meta.get("creationTimestamp", now),
             "lastTimestamp": now,
             "count": count,
