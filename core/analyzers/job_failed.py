@@ -99,10 +99,10 @@ def _pod_failure(ctx: Context, pods: list[KubeObject]) -> tuple[str, list[str]]:
                 text += "; its log ends: " + " | ".join(tail)
                 keys.append(log_key)
             return text, keys
-    pod = pods[0] if pods else None
-    if pod is not None and (pod.get("status") or {}).get("reason"):
-        status = pod.get("status") or {}
-        return f"Pod {objects.name(pod)} ended {status.get('phase')} ({status.get('reason')}): {status.get('message', '')}", [f"status:pod:{objects.name(pod)}"]
+    first = pods[0] if pods else None
+    if first is not None and (first.get("status") or {}).get("reason"):
+        status, name = first.get("status") or {}, objects.name(first)
+        return f"Pod {name} ended {status.get('phase')} ({status.get('reason')}): {status.get('message', '')}", [f"status:pod:{name}"]
     return "", []
 
 

@@ -191,7 +191,12 @@ class Collector:
             selector: dict[str, str] = (obj.get("spec") or {}).get("selector") or {}
             if not selector:  # a Service without a selector routes to hand-made Endpoints, not to pods
                 return []
-            return await self._list("Pod", ns, selectors.to_string(selector))
+            selected = await self._list("Pod", ns, selectors.to_string(selector))
+            if selected:
+                return selected
+            # Nothing matches: the pods it was meant for share part of the selector (a mismatch is the finding).
+            wanted = set(selector.items())
+            return [p for p in await self._list("Pod", ns) if wanted & set(objects.labels(p).items())]
         claim = objects.name(obj)
         return [p for p in await self._list("Pod", ns) if claim in objects.pvc_names(objects.pod_spec(p))]
 

@@ -813,7 +813,8 @@ message: {{ $evmsg | Quote }}
         # restartPolicy Never: the failed container is not restarted; the pod ends Failed and the
         # Job controller counts it against backoffLimit
         t += "{{ if $fail }}{{ $failing = append $failing $c.name }}{{ end }}{{ $notready = append $notready $c.name }}\n"
-        t += """- name: {{ $c.name | Quote }}
+        t += (
+            """- name: {{ $c.name | Quote }}
   image: {{ $c.image | Quote }}
   imageID: ""
   ready: false
@@ -821,8 +822,12 @@ message: {{ $evmsg | Quote }}
   restartCount: 0
   state:
     terminated:
-      exitCode: {{ if $fail }}""" + f.exit_code + """{{ else }}0{{ end }}
-      reason: {{ if $fail }}""" + f.reason + """{{ else }}Completed{{ end }}
+      exitCode: {{ if $fail }}"""
+            + f.exit_code
+            + """{{ else }}0{{ end }}
+      reason: {{ if $fail }}"""
+            + f.reason
+            + """{{ else }}Completed{{ end }}
       startedAt: {{ or $root.status.startTime $now | Quote }}
       finishedAt: {{ $now | Quote }}
 {{ end }}
@@ -837,6 +842,7 @@ conditions:
   lastTransitionTime: {{ $now | Quote }}
 phase: Failed
 """
+        )
     else:
         raise ValueError(f.kind)
     return t
