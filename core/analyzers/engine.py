@@ -69,7 +69,8 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
         evidence=evidence.items,
         fix=fix,
         manual_steps=finding.manual_steps,
-        verification_plan=plan_for(bundle, finding.category) if fix else None,
+        # A shadow copy verifies a workload or a Service; a claim's expansion has nothing to copy.
+        verification_plan=plan_for(bundle, finding.category) if fix and fix.target.kind != "PersistentVolumeClaim" else None,
         notes=[*(notes or []), *(f"also considered: {o}" for o in others)],
         analyzed_at=bundle.observed_at,
         duration_ms=(time.perf_counter() - started) * 1000,
