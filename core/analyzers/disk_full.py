@@ -1,8 +1,8 @@
 """disk_full: a container fails because a volume it writes to is full (ENOSPC, "No space left on device").
 
 Signal: a failing or not-ready container whose log says "No space left on device" (the strerror of
-ENOSPC, as libc, Go, Python's `[Errno 28]`, PostgreSQL's "could not extend file" and Java print
-it). The path in that line is followed to the mount that holds it (the longest mountPath prefix),
+ENOSPC, as libc, Go, Node.js, Python's `[Errno 28]`, PostgreSQL's "could not extend file", MySQL's
+"OS errno 28" and Java print it). The path in that line is followed to the mount that holds it (the longest mountPath prefix),
 the mount to its volume, the volume to its PersistentVolumeClaim, and the claim to its size and
 StorageClass. Without a path, a container with exactly one claim-backed mount is taken to have
 filled that one (said so, with less confidence).
@@ -24,8 +24,11 @@ from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.kube import objects, quantity
 from aegis.core.models import Category, KubeObject, Risk
 
-_ENOSPC = re.compile(r"no space left on device|\bENOSPC\b|\[Errno 28\]", re.I)
-_PATH = re.compile(r"(?<![\w:/])(/[\w.@+%=,-]+(?:/[\w.@+%=,-]+)*)")
+# ENOSPC's strerror, and Python's errno form. Not a bare "ENOSPC": Node.js reports a full inotify
+# watch table as "ENOSPC: System limit for number of file watchers reached", which is no disk.
+_ENOSPC = re.compile(r"no space left on device|\[Errno 28\]", re.I)
+# An absolute path; not the tail of a relative one ('./binlog.000003') or of a URL.
+_PATH = re.compile(r"(?<![\w:/.~-])(/[\w.@+%=,-]+(?:/[\w.@+%=,-]+)*)")
 GROWTH = 2.0  # expand to twice the size: room for the growth that filled it, bounded
 MAX_GIB = 1024  # never propose a claim above 1Ti
 
@@ -67,7 +70,7 @@ def analyze(ctx: Context) -> Finding | None:
             )
     draft = _expand(ctx, pvc, sc) if pvc is not None else None
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite(claim_key, sc_key)}")
     where = (
         f"PersistentVolumeClaim {claim_name} ({_size(pvc)})"
         if pvc is not None

@@ -71,3 +71,22 @@ async def test_words_about_free_space_are_not_enospc() -> None:
     bundle = await _bundle()
     _log(bundle, "WARN disk usage 91% on /var/lib/ledger, compaction scheduled\nFATAL config: unknown field 'walDir'\n")
     assert disk_full.analyze(context_of(bundle)) is None
+
+
+async def test_inotify_watch_limit_is_not_a_full_disk() -> None:
+    """Node.js's 'ENOSPC: System limit for number of file watchers reached' is the inotify table, not a disk."""
+    bundle = await _bundle()
+    _log(bundle, "Error: ENOSPC: System limit for number of file watchers reached, watch '/var/lib/ledger/wal'\n")
+    assert disk_full.analyze(context_of(bundle)) is None
+
+
+async def test_relative_path_falls_back_to_the_only_claim() -> None:
+    """MySQL's "Disk is full writing './binlog.000003' (OS errno 28 - No space left on device)": no absolute path, so the one claim mount is named."""
+    bundle = await _bundle()
+    _log(
+        bundle,
+        "[ERROR] [MY-000035] [Server] Disk is full writing './binlog.000003' (OS errno 28 - No space left on device). Waiting for someone to free space...\n",
+    )
+    finding = disk_full.analyze(context_of(bundle))
+    assert finding is not None and finding.fix is not None
+    assert any("only writable claim is mounted at /var/lib/ledger" in step for step in finding.steps)
