@@ -117,9 +117,13 @@ class ObjectBundle(BaseModel):
             self.quotas,
             self.storageclasses,
         ]
+        keys: set[tuple[str, str, str]] = set()
         for group in groups:
             for obj in group:
-                if not any(obj is s for s in seen):
+                # The same object can sit in two groups (a Job target is also one of its jobs), each a redacted copy.
+                key = (str(obj.get("kind")), objects.namespace(obj), objects.name(obj))
+                if key not in keys:
+                    keys.add(key)
                     seen.append(obj)
         return seen
 
