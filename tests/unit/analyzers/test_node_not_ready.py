@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from aegis.core.analyzers import node_not_ready
 from aegis.core.evidence.bundle import ObjectBundle
 from tests.unit.analyzers.contexts import context_of, snapshot_bundle
@@ -46,4 +48,41 @@ async def test_ready_pods_on_a_flapping_node_are_not_lost() -> None:
     for pod in bundle.pods:
         for cond in pod["status"]["conditions"]:
             cond["status"] = "True"
+    assert node_not_ready.analyze(context_of(bundle)) is None
+
+
+def _unscheduled(bundle: ObjectBundle, message: str) -> None:
+    for pod in bundle.pods:
+        pod["spec"].pop("nodeName", None)
+        pod["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}
+    bundle.events = [e for e in bundle.events if e.get("reason") != "NodeNotReady"]
+
+
+_VERDICT = (
+    "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, 2 node(s) didn't match Pod's node "
+    "affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+)
+
+
+async def test_pods_waiting_for_the_only_node_of_their_pool_name_that_node() -> None:
+    """Pending pods whose nodeSelector matches only the unreachable node: node_not_ready names it, not a placement rule."""
+    bundle = await _bundle()
+    _unscheduled(bundle, _VERDICT)
+    finding = node_not_ready.analyze(context_of(bundle))
+    assert finding is not None and finding.confidence > 0.9
+    assert "ip-10-0-7-41.ec2.internal" in finding.summary and "wait for it" in finding.summary
+    assert any("workload-pool=ingest" in step for step in finding.steps)
+    assert all("[E" in step for step in finding.steps), finding.steps
+
+
+async def test_pods_that_a_ready_node_could_take_are_not_waiting_for_the_down_one() -> None:
+    """A Ready node also matches the pods' nodeSelector: whatever keeps them off it is another class."""
+    bundle = await _bundle()
+    _unscheduled(bundle, _VERDICT)
+    ready = copy.deepcopy(bundle.nodes[0])
+    ready["metadata"]["name"] = "ip-10-0-7-42.ec2.internal"
+    ready["spec"].pop("taints", None)
+    for cond in ready["status"]["conditions"]:
+        cond["status"] = "True" if cond["type"] == "Ready" else "False"
+    bundle.nodes.append(ready)
     assert node_not_ready.analyze(context_of(bundle)) is None
