@@ -90,3 +90,14 @@ async def test_relative_path_falls_back_to_the_only_claim() -> None:
     finding = disk_full.analyze(context_of(bundle))
     assert finding is not None and finding.fix is not None
     assert any("only writable claim is mounted at /var/lib/ledger" in step for step in finding.steps)
+
+
+def test_scope_lets_a_disk_full_fix_change_only_a_claims_size() -> None:
+    """The model and the Apply gate may change a PVC's requested storage for disk_full, nothing else and no other kind."""
+    from aegis.core.analyzers import scope
+    from aegis.core.models import Category
+
+    assert scope.target_kinds(Category.DISK_FULL) == frozenset({"PersistentVolumeClaim"})
+    assert scope.allows(Category.DISK_FULL, "PersistentVolumeClaim", "/spec/resources/requests/storage")
+    assert not scope.allows(Category.DISK_FULL, "PersistentVolumeClaim", "/spec/storageClassName")
+    assert not scope.allows(Category.DISK_FULL, "PersistentVolumeClaim", "/spec/volumeName")
