@@ -103,7 +103,12 @@ def authorized(header: str | None, token: str) -> bool:
 
 
 # Label → kind, most specific workload first: a pod of a Deployment is analyzed through its Deployment.
-_TARGET_LABELS = (("deployment", "deployment"), ("statefulset", "statefulset"), ("daemonset", "daemonset"), ("pod", "pod"))
+# kube-state-metrics names a Job `job_name` (`job` is Prometheus' scrape job) and a CronJob `cronjob`;
+# the kubelet's volume metrics (KubePersistentVolumeFillingUp) name the claim `persistentvolumeclaim`.
+_TARGET_LABELS = (
+    ("deployment", "deployment"), ("statefulset", "statefulset"), ("daemonset", "daemonset"), ("cronjob", "cronjob"),
+    ("job_name", "job"), ("persistentvolumeclaim", "pvc"), ("pod", "pod"),
+)  # fmt: skip
 
 
 def namespace_of(labels: dict[str, str]) -> str:

@@ -61,7 +61,10 @@ def needs_live_cluster(action: str) -> str:
 
 
 def alert_without_target() -> str:
-    return "This alert names no Kubernetes workload (labels namespace + pod/deployment/statefulset/daemonset), so there is nothing to analyze."
+    return (
+        "This alert names no Kubernetes workload (labels namespace + pod/deployment/statefulset/daemonset/cronjob/job_name/"
+        "persistentvolumeclaim), so there is nothing to analyze."
+    )
 
 
 def new_alerts_firing(count: int, names: list[str]) -> str:

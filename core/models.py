@@ -74,6 +74,11 @@ class Category(StrEnum):
     ROLLOUT_STUCK = "rollout_stuck"
     SERVICE_SELECTOR_MISMATCH = "service_selector_mismatch"
     EVICTED = "evicted"
+    # issue 14, i14c: quotas, full volumes, failed Jobs, lost nodes
+    QUOTA_EXCEEDED = "quota_exceeded"
+    DISK_FULL = "disk_full"
+    JOB_FAILED = "job_failed"
+    NODE_NOT_READY = "node_not_ready"
     UNKNOWN = "unknown"
 
 

@@ -11,7 +11,7 @@ from aegis.core.objects import kinds
 # RFC 1123 subdomain: what Kubernetes accepts as an object name.
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
-USAGE = "TARGET is pod/NAME, deployment/NAME (deploy/), statefulset/NAME (sts/), daemonset/NAME (ds/) or a bare pod name"
+USAGE = kinds.USAGE
 
 
 def parse_target(text: str, namespace: str | None) -> ObjectRef:
@@ -24,7 +24,7 @@ def parse_target(text: str, namespace: str | None) -> ObjectRef:
         word, name = "pod", text
     kind = kinds.resolve_alias(word)
     if kind not in kinds.TARGET_KINDS:
-        raise UsageError(f"AEGIS analyzes pods and workloads, not {kind}: {USAGE}")
+        raise UsageError(f"AEGIS analyzes pods, workloads, Jobs, Services and PVCs, not {kind}: {USAGE}")
     if not _NAME.match(name):
         raise UsageError(f"{name!r} is not a valid Kubernetes name (lowercase letters, digits, '-' and '.')")
     ns = (namespace or "default").strip()

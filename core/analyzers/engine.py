@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from aegis.core import objects
 from aegis.core.analyzers import registry
@@ -25,6 +26,9 @@ PRECEDENCE: list[Category] = [
     Category.OOM_KILLED, Category.VOLUME_FAILURE, Category.INIT_CONTAINER_FAILURE, Category.UNSCHEDULABLE_RESOURCES,
     Category.UNSCHEDULABLE_CONSTRAINTS, Category.APP_ERROR_AFTER_ROLLOUT, Category.LIVENESS_PROBE_FAILURE,
     Category.READINESS_PROBE_FAILURE, Category.EVICTED, Category.SERVICE_SELECTOR_MISMATCH, Category.ROLLOUT_STUCK,
+    # issue 14 (i14c): a lost node and a full disk explain their pods' failures; a refused or failed
+    # Job is named after its cause when that cause has a class of its own at higher confidence.
+    Category.NODE_NOT_READY, Category.DISK_FULL, Category.QUOTA_EXCEEDED, Category.JOB_FAILED,
     Category.UNKNOWN,
 ]  # fmt: skip
 
@@ -43,6 +47,7 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
     ctx = Context(bundle=bundle, evidence=evidence, policy=policy or AnalysisPolicy())
     findings = run_analyzers(ctx)
     finding = findings[0] if findings else _unknown(ctx)
+    finding = _immutable_template(bundle, finding)
     fix = _proposal(bundle, finding.fix) if finding.fix and (finding.fix.target or bundle.workload) else None
     others = [f"{f.category.value} (confidence {f.confidence:.2f}): {f.summary}" for f in findings[1:3]]
     rca = RCAResult(
@@ -60,11 +65,24 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
         evidence=evidence.items,
         fix=fix,
         manual_steps=finding.manual_steps,
-        verification_plan=plan_for(bundle, finding.category) if fix else None,
+        # A shadow copy verifies a workload or a Service; a claim's expansion has nothing to copy.
+        verification_plan=plan_for(bundle, finding.category) if fix and fix.target.kind != "PersistentVolumeClaim" else None,
         notes=[*(notes or []), *(f"also considered: {o}" for o in others)],
         analyzed_at=bundle.observed_at,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _immutable_template(bundle: ObjectBundle, finding: Finding) -> Finding:
+    """A Job's pod template cannot be patched, and a CronJob's lies elsewhere: the fix becomes a manual step."""
+    workload = bundle.workload
+    if finding.fix is None or finding.fix.target is not None or workload is None or workload.get("kind") not in ("Job", "CronJob"):
+        return finding
+    kind = str(workload.get("kind")).lower()
+    step = f"In the pod template of {kind}/{objects.name(workload)}: {finding.fix.summary}. " + (
+        "A Job's template cannot be changed after creation: re-create the Job with it." if kind == "job" else "The CronJob's next Job runs with it."
+    )
+    return replace(finding, fix=None, manual_steps=[step, *finding.manual_steps])
 
 
 def _evidence_bullets(evidence: EvidenceSet, finding: Finding) -> list[str]:

@@ -7,13 +7,17 @@ from collections.abc import Callable
 from aegis.core.analyzers import (
     app_error_after_rollout,
     bad_command,
+    disk_full,
     evicted,
     image_pull_error,
     init_container_failure,
+    job_failed,
     liveness_probe_failure,
     missing_config_reference,
     missing_env_var,
+    node_not_ready,
     oom_killed,
+    quota_exceeded,
     readiness_probe_failure,
     rollout_stuck,
     service_selector_mismatch,
@@ -39,4 +43,9 @@ ANALYZERS: list[Callable[[Context], Finding | None]] = [
     volume_failure.analyze,
     rollout_stuck.analyze,
     service_selector_mismatch.analyze,
+    # issue 14 (i14c)
+    quota_exceeded.analyze,
+    disk_full.analyze,
+    job_failed.analyze,
+    node_not_ready.analyze,
 ]

@@ -32,7 +32,7 @@ class ObjectBundle(BaseModel):
 
     target: ObjectRef
     namespace: str
-    workload: KubeObject | None = Field(default=None, description="The owning Deployment/StatefulSet/DaemonSet, or the bare Pod.")
+    workload: KubeObject | None = Field(default=None, description="The owning Deployment/StatefulSet/DaemonSet/Job/CronJob, or the bare Pod.")
     pods: list[KubeObject] = Field(default_factory=list, description="Pods of the target, worst first.")
     replicasets: list[KubeObject] = Field(default_factory=list)
     revisions: list[KubeObject] = Field(default_factory=list, description="ControllerRevisions.")
@@ -43,6 +43,9 @@ class ObjectBundle(BaseModel):
     endpoints: list[KubeObject] = Field(default_factory=list)
     pvcs: list[KubeObject] = Field(default_factory=list)
     nodes: list[KubeObject] = Field(default_factory=list)
+    jobs: list[KubeObject] = Field(default_factory=list, description="A Job target, or a CronJob's recent Jobs, oldest first.")
+    quotas: list[KubeObject] = Field(default_factory=list, description="ResourceQuotas of the namespace.")
+    storageclasses: list[KubeObject] = Field(default_factory=list, description="StorageClasses of the collected claims.")
     logs: list[ContainerLogs] = Field(default_factory=list)
     uncollected_kinds: list[str] = Field(default_factory=list, description="Kinds the source did not look for: unknown, not absent.")
     observed_at: datetime
@@ -67,6 +70,9 @@ class ObjectBundle(BaseModel):
             "PersistentVolumeClaim": self.pvcs,
             "ReplicaSet": self.replicasets,
             "Node": self.nodes,
+            "Job": self.jobs,
+            "ResourceQuota": self.quotas,
+            "StorageClass": self.storageclasses,
         }
         for obj in pool.get(kind, []):
             if objects.name(obj) == name:
@@ -107,10 +113,17 @@ class ObjectBundle(BaseModel):
             self.endpoints,
             self.pvcs,
             self.nodes,
+            self.jobs,
+            self.quotas,
+            self.storageclasses,
         ]
+        keys: set[tuple[str, str, str]] = set()
         for group in groups:
             for obj in group:
-                if not any(obj is s for s in seen):
+                # The same object can sit in two groups (a Job target is also one of its jobs), each a redacted copy.
+                key = (str(obj.get("kind")), objects.namespace(obj), objects.name(obj))
+                if key not in keys:
+                    keys.add(key)
                     seen.append(obj)
         return seen
 

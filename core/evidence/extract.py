@@ -80,12 +80,20 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _claims(bundle, evidence)
     _services(bundle, evidence)
     _nodes(bundle, evidence)
+    # issue 14 (i14c): appended after the original sections so existing evidence ids keep their numbers.
+    _jobs(bundle, evidence)
+    _quotas(bundle, evidence)
+    _node_health(bundle, evidence)
+    _storage_classes(bundle, evidence)
     return evidence
 
 
 def _workload_status(bundle: ObjectBundle, ev: EvidenceSet) -> None:
     workload = bundle.workload
-    if not workload or workload.get("kind") == "Pod":
+    if not workload or workload.get("kind") in ("Pod", "Job"):  # a Job's status is its own item (_jobs)
+        return
+    if workload.get("kind") == "CronJob":
+        _cronjob_status(workload, ev)
         return
     status = workload.get("status") or {}
     spec = workload.get("spec") or {}
@@ -304,6 +312,100 @@ def _nodes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
             f"{objects.name(node)}: cpu {alloc.get('cpu', '?')}, memory {alloc.get('memory', '?')}, Ready={ready}" + (f", taints {taints}" if taints else "")
         )
     ev.add("status:nodes", EvidenceKind.STATUS, f"{len(bundle.nodes)} node(s) could run the pod", "\n".join(lines))
+
+
+def _cronjob_status(cronjob: KubeObject, ev: EvidenceSet) -> None:
+    spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
+    lines = [
+        f"schedule: {spec.get('schedule', '?')}" + (" (suspended)" if spec.get("suspend") else ""),
+        f"lastScheduleTime: {status.get('lastScheduleTime', 'never')}",
+        f"lastSuccessfulTime: {status.get('lastSuccessfulTime', 'never')}",
+        f"active: {', '.join(str(a.get('name')) for a in status.get('active') or []) or 'none'}",
+    ]
+    ev.add(
+        "status:workload",
+        EvidenceKind.STATUS,
+        f"CronJob {objects.name(cronjob)}: schedule {spec.get('schedule', '?')}, last scheduled {status.get('lastScheduleTime', 'never')}, "
+        f"last succeeded {status.get('lastSuccessfulTime', 'never')}",
+        "\n".join(lines),
+        objects.ref(cronjob),
+    )
+
+
+def _jobs(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """Each Job's outcome: its conditions, counts and limits (newest last)."""
+    for job in bundle.jobs[-3:]:
+        spec, status = job.get("spec") or {}, job.get("status") or {}
+        conditions = [c for c in status.get("conditions") or [] if c.get("status") == "True"]
+        state = ", ".join(f"{c.get('type')} {c.get('reason', '')}".strip() for c in conditions) or ("active" if status.get("active") else "no outcome yet")
+        lines = [f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}".strip() for c in status.get("conditions") or []]
+        lines.append(
+            f"backoffLimit: {spec.get('backoffLimit', 6)}, activeDeadlineSeconds: {spec.get('activeDeadlineSeconds', 'none')}, "
+            f"completions: {spec.get('completions', 1)}, parallelism: {spec.get('parallelism', 1)}"
+        )
+        lines.append(f"startTime: {status.get('startTime', '?')}, completionTime: {status.get('completionTime', 'none')}")
+        ev.add(
+            f"status:job:{objects.name(job)}",
+            EvidenceKind.STATUS,
+            f"Job {objects.name(job)}: {state}; {status.get('succeeded', 0)} succeeded, {status.get('failed', 0)} failed, {status.get('active', 0)} active",
+            "\n".join(lines),
+            objects.ref(job),
+        )
+
+
+def _quotas(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    for quota in bundle.quotas:
+        hard = (quota.get("status") or {}).get("hard") or (quota.get("spec") or {}).get("hard") or {}
+        used = (quota.get("status") or {}).get("used") or {}
+        usage = [f"{res} {used.get(res, '?')}/{limit}" for res, limit in sorted(hard.items())]
+        ev.add(
+            f"config:ResourceQuota/{objects.name(quota)}",
+            EvidenceKind.CONFIG,
+            f"ResourceQuota {objects.name(quota)} (used/hard): {', '.join(usage) or '(no limits)'}",
+            "\n".join(usage),
+            objects.ref(quota),
+        )
+
+
+_PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+
+
+def _node_health(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """A node the pods run on that is not Ready or under pressure: its conditions and taints."""
+    on_nodes = {str((p.get("spec") or {}).get("nodeName")) for p in bundle.pods if (p.get("spec") or {}).get("nodeName")}
+    for node in bundle.nodes:
+        name = objects.name(node)
+        if name not in on_nodes:
+            continue
+        conditions = (node.get("status") or {}).get("conditions") or []
+        bad = [c for c in conditions if (c.get("type") == "Ready" and c.get("status") != "True") or (c.get("type") in _PRESSURE and c.get("status") == "True")]
+        if not bad:
+            continue
+        taints = [f"{t.get('key')}:{t.get('effect')}" for t in (node.get("spec") or {}).get("taints") or []]
+        lines = [f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')} (since {c.get('lastTransitionTime', '?')})" for c in bad]
+        if taints:
+            lines.append(f"taints: {', '.join(taints)}")
+        ev.add(
+            f"status:node:{name}",
+            EvidenceKind.STATUS,
+            f"Node {name}: "
+            + ", ".join(f"{c.get('type')}={c.get('status')} ({c.get('reason', '')})" for c in bad)
+            + (f"; taints {', '.join(taints)}" if taints else ""),
+            "\n".join(lines),
+            objects.ref(node),
+        )
+
+
+def _storage_classes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    for sc in bundle.storageclasses:
+        default = objects.annotations(sc).get("storageclass.kubernetes.io/is-default-class") == "true"
+        ev.add(
+            f"config:StorageClass/{objects.name(sc)}",
+            EvidenceKind.CONFIG,
+            f"StorageClass {objects.name(sc)}{' (default)' if default else ''}: provisioner {sc.get('provisioner', '?')}, "
+            f"allowVolumeExpansion {str(bool(sc.get('allowVolumeExpansion'))).lower()}",
+            source=objects.ref(sc),
+        )
 
 
 def _labels(labels: dict[str, str]) -> str:

@@ -1,9 +1,11 @@
 """Collect everything around a target from a KubeGateway into an ObjectBundle.
 
-Only reads. Resolves the owner chain (Pod → ReplicaSet → Deployment, StatefulSet, DaemonSet),
-the workload's pods (worst first), ReplicaSets/ControllerRevisions for change detection, events,
+Only reads. Resolves the owner chain (Pod → ReplicaSet → Deployment, StatefulSet, DaemonSet; Pod →
+Job), the workload's pods (worst first), ReplicaSets/ControllerRevisions for change detection, events,
 ConfigMaps and Secrets of the namespace (Secret values masked here, and remembered so the same
-values are masked in logs), Services, PVCs, nodes for unscheduled pods, and container logs.
+values are masked in logs), Services, PVCs and their StorageClasses, ResourceQuotas, the nodes the
+pods run on (all nodes for unscheduled pods), and container logs. A CronJob is followed to its recent
+Jobs, a Service to the pods it selects, a PVC to the pods that mount it.
 A kind the credentials may not read is recorded as uncollected, never guessed.
 """
 
@@ -26,6 +28,9 @@ from aegis.core.redaction import Redactor
 
 T = TypeVar("T")
 
+_MAX_JOBS = 5  # a CronJob's recent Jobs: its default history keeps 3 successful and 1 failed
+_MAX_NODES = 5
+
 _WAITING_SEVERITY = {
     "CrashLoopBackOff": 5, "CreateContainerConfigError": 5, "ImagePullBackOff": 5, "ErrImagePull": 5,
     "InvalidImageName": 5, "CreateContainerError": 5, "RunContainerError": 5, "ContainerCreating": 1,
@@ -46,44 +51,77 @@ class Collector:
     async def collect(self, target: ObjectRef) -> ObjectBundle:
         ns = target.namespace
         root = await self._gw.get(target.kind, ns, target.name)
-        workload, replicasets, revisions = await self._owner_chain(root, ns)
-        pods = [root] if target.kind == "Pod" else await self._pods_of(root, replicasets, revisions, ns)
+        jobs: list[KubeObject] = []
+        if target.kind in ("Service", "PersistentVolumeClaim"):
+            # Investigated through the pods behind it: the workload is theirs, the object stays the target.
+            pods = await self._pods_using(root, ns)
+            pods.sort(key=_badness, reverse=True)
+            workload, replicasets, revisions = await self._owner_chain(pods[0], ns) if pods else (None, [], [])
+        elif target.kind == "CronJob":
+            jobs = await self._jobs_of(root, ns)
+            workload, replicasets, revisions = root, [], []
+            pods = [p for job in jobs for p in await self._pods_of(job, [], [], ns)]
+        else:
+            workload, replicasets, revisions = await self._owner_chain(root, ns)
+            pods = [root] if target.kind == "Pod" else await self._pods_of(root, replicasets, revisions, ns)
+            if workload is not None and workload.get("kind") == "Job":
+                jobs = [workload]
         pods.sort(key=_badness, reverse=True)
 
-        configmaps, secrets, services, endpoints, events, claims = await asyncio.gather(
+        configmaps, secrets, services, endpoints, events, claims, quotas = await asyncio.gather(
             self._list("ConfigMap", ns),
             self._list("Secret", ns),
             self._list("Service", ns),
             self._list("Endpoints", ns),
             self._list("Event", ns),
             self._list("PersistentVolumeClaim", ns),
+            self._list("ResourceQuota", ns),
         )
         # Secret values are read only to be masked wherever they appear (logs, env, args).
         self._redactor = self._redactor.with_secrets(_secret_values(secrets))
         # Claims of the current pod and of the workload's earlier templates (a rollout may have renamed one).
         claim_names = set(objects.pvc_names(objects.pod_spec(pods[0] if pods else root)))
-        for template_owner in [workload, *replicasets]:
+        templates = [t for t in [workload, *replicasets] if t is not None]
+        for template_owner in templates:
             claim_names.update(objects.pvc_names(objects.pod_spec(template_owner)))
-        claim_names.update(_claim_template_names(workload))
-        pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in _claim_template_names(workload))]
-        nodes = await self._nodes_for(pods)
+        claim_templates = _claim_template_names(workload) if workload else []
+        claim_names.update(claim_templates)
+        if target.kind == "PersistentVolumeClaim":
+            claim_names.add(target.name)
+        pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in claim_templates)]
+        nodes, storageclasses = await asyncio.gather(self._nodes_for(pods), self._classes_for(pvcs))
         logs = await self._logs(pods[:1] if pods else [])
 
-        involved = _involved_names(workload, pods, replicasets, pvcs)
+        involved = _involved_names(root, workload, pods, [*replicasets, *jobs], pvcs)
         kept_events = sorted(
             (e for e in events if ((e.get("involvedObject") or {}).get("kind"), (e.get("involvedObject") or {}).get("name")) in involved),
             key=_event_time,
         )
         # Redacting deep-copies and regex-scans every object: CPU work, kept off the event loop.
         return await asyncio.to_thread(
-            self._assemble, target, ns, workload, pods, replicasets, revisions, kept_events, configmaps, secrets, services, endpoints, pvcs, nodes, logs
+            self._assemble,
+            target,
+            ns,
+            workload,
+            pods,
+            replicasets,
+            revisions,
+            kept_events,
+            configmaps,
+            secrets,
+            services,
+            endpoints,
+            pvcs,
+            nodes,
+            logs,
+            {"jobs": jobs, "quotas": quotas, "storageclasses": storageclasses},
         )
 
     def _assemble(
         self,
         target: ObjectRef,
         ns: str,
-        workload: KubeObject,
+        workload: KubeObject | None,
         pods: list[KubeObject],
         replicasets: list[KubeObject],
         revisions: list[KubeObject],
@@ -95,9 +133,13 @@ class Collector:
         pvcs: list[KubeObject],
         nodes: list[KubeObject],
         logs: list[tuple[str, str, bool, str]],
+        more: dict[str, list[KubeObject]],
     ) -> ObjectBundle:
         redact = self._redactor.redact_object
         return ObjectBundle(
+            jobs=[redact(j) for j in more["jobs"]],
+            quotas=[redact(q) for q in more["quotas"]],
+            storageclasses=[redact(c) for c in more["storageclasses"]],
             target=target,
             namespace=ns,
             workload=redact(workload) if workload else None,
@@ -113,7 +155,7 @@ class Collector:
             nodes=[redact(n) for n in nodes],
             logs=[ContainerLogs(pod=p, container=c, previous=prev, text=self._redactor.mask(text)) for p, c, prev, text in logs],
             uncollected_kinds=sorted(self._uncollected),
-            observed_at=_observed_at(self._gw.read_only, [*pods, *events, *replicasets]),
+            observed_at=_observed_at(self._gw.read_only, [*pods, *events, *replicasets, *more["jobs"]]),
         )
 
     async def _owner_chain(self, root: KubeObject, ns: str) -> tuple[KubeObject, list[KubeObject], list[KubeObject]]:
@@ -125,7 +167,7 @@ class Collector:
                 rs = await self._get_optional("ReplicaSet", ns, owner["name"])
                 owner = objects.controller_of(rs) if rs else None
                 workload = rs or root
-            if owner and owner.get("kind") in kinds.WORKLOAD_KINDS:
+            if owner and owner.get("kind") in (*kinds.WORKLOAD_KINDS, "Job"):
                 workload = await self._get_optional(owner["kind"], ns, owner["name"]) or workload
         kind = workload.get("kind")
         replicasets: list[KubeObject] = []
@@ -144,13 +186,44 @@ class Collector:
             p for p in candidates if selectors.matches_label_selector(objects.labels(p), selector) and (objects.controller_of(p) or {}).get("name") in owners
         ]
 
+    async def _pods_using(self, obj: KubeObject, ns: str) -> list[KubeObject]:
+        """The pods a Service selects, or the pods that mount a PersistentVolumeClaim."""
+        if obj.get("kind") == "Service":
+            selector: dict[str, str] = (obj.get("spec") or {}).get("selector") or {}
+            if not selector:  # a Service without a selector routes to hand-made Endpoints, not to pods
+                return []
+            selected = await self._list("Pod", ns, selectors.to_string(selector))
+            if selected:
+                return selected
+            # Nothing matches: the pods it was meant for share part of the selector (a mismatch is the finding).
+            wanted = set(selector.items())
+            return [p for p in await self._list("Pod", ns) if wanted & set(objects.labels(p).items())]
+        claim = objects.name(obj)
+        return [p for p in await self._list("Pod", ns) if claim in objects.pvc_names(objects.pod_spec(p))]
+
+    async def _jobs_of(self, cronjob: KubeObject, ns: str) -> list[KubeObject]:
+        """A CronJob's Jobs still kept by its history limits, oldest first (the newest tells the current state)."""
+        jobs = [j for j in await self._list("Job", ns) if _owned_by(j, cronjob)]
+        return sorted(jobs, key=lambda j: str(objects.meta(j).get("creationTimestamp") or ""))[-_MAX_JOBS:]
+
     async def _nodes_for(self, pods: list[KubeObject]) -> list[KubeObject]:
         unscheduled = [p for p in pods if not (p.get("spec") or {}).get("nodeName")]
         if unscheduled:
             return await self._list("Node", None)
-        names = {(p.get("spec") or {}).get("nodeName") for p in pods[:1]}
-        found = [await self._get_optional("Node", None, str(n)) for n in names if n]
+        # Every node the pods run on (a few): pods lost with a node are rarely the worst-looking ones.
+        names = list(dict.fromkeys(str((p.get("spec") or {}).get("nodeName")) for p in pods))[:_MAX_NODES]
+        found = await asyncio.gather(*(self._get_optional("Node", None, n) for n in names))
         return [n for n in found if n]
+
+    async def _classes_for(self, pvcs: list[KubeObject]) -> list[KubeObject]:
+        """The StorageClasses the claims name (all of them when a claim relies on the default class)."""
+        if not pvcs:
+            return []
+        named = {str((c.get("spec") or {}).get("storageClassName") or "") for c in pvcs}
+        if "" in named:
+            return await self._list("StorageClass", None)
+        found = await asyncio.gather(*(self._get_optional("StorageClass", None, n) for n in sorted(named)))
+        return [c for c in found if c]
 
     async def _logs(self, pods: list[KubeObject]) -> list[tuple[str, str, bool, str]]:
         wanted: list[tuple[str, str, bool]] = []
@@ -212,8 +285,10 @@ def _badness(pod: KubeObject) -> tuple[int, int, int]:
     return (max(waiting, pending * 4) + not_ready, restarts, len(objects.name(pod)))
 
 
-def _involved_names(workload: KubeObject, pods: list[KubeObject], replicasets: list[KubeObject], pvcs: list[KubeObject]) -> set[tuple[Any, Any]]:
-    return {(o.get("kind"), objects.name(o)) for o in [workload, *pods, *replicasets, *pvcs]}
+def _involved_names(
+    root: KubeObject, workload: KubeObject | None, pods: list[KubeObject], owners: list[KubeObject], pvcs: list[KubeObject]
+) -> set[tuple[Any, Any]]:
+    return {(o.get("kind"), objects.name(o)) for o in [root, *([workload] if workload else []), *pods, *owners, *pvcs]}
 
 
 def _event_time(event: KubeObject) -> str:

@@ -15,7 +15,7 @@ from aegis.core.evidence.bundle import ObjectBundle
 
 COLLECTED_KINDS = [
     "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Event", "ConfigMap",
-    "Secret", "Service", "Endpoints", "PersistentVolumeClaim", "Node",
+    "Secret", "Service", "Endpoints", "PersistentVolumeClaim", "Node", "Job", "CronJob", "ResourceQuota", "StorageClass",
 ]  # fmt: skip
 
 

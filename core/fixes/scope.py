@@ -52,13 +52,17 @@ ALLOWED: dict[Category, tuple[str, ...]] = {
     ),
     Category.SERVICE_SELECTOR_MISMATCH: ("/spec/selector",),
     Category.EVICTED: ("{c}/resources/limits", "{c}/resources/requests"),
+    Category.DISK_FULL: ("/spec/resources/requests/storage",),
 }
 
 # Faults that began with a rollout: a change restoring the previous revision's value is also allowed.
 ROLLBACK_CATEGORIES = frozenset({Category.ROLLOUT_STUCK, Category.APP_ERROR_AFTER_ROLLOUT})
 
 # The kind of object each category's fix patches (default: the owning workload).
-TARGET_KINDS: dict[Category, frozenset[str]] = {Category.SERVICE_SELECTOR_MISMATCH: frozenset({"Service"})}
+TARGET_KINDS: dict[Category, frozenset[str]] = {
+    Category.SERVICE_SELECTOR_MISMATCH: frozenset({"Service"}),
+    Category.DISK_FULL: frozenset({"PersistentVolumeClaim"}),
+}
 
 
 def target_kinds(category: Category) -> frozenset[str]:

@@ -48,6 +48,8 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("DaemonSet", "apps/v1", "daemonsets"),
         KindInfo("ControllerRevision", "apps/v1", "controllerrevisions"),
         KindInfo("Job", "batch/v1", "jobs"),
+        KindInfo("CronJob", "batch/v1", "cronjobs"),
+        KindInfo("StorageClass", "storage.k8s.io/v1", "storageclasses", namespaced=False),
         KindInfo("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
         KindInfo("ResourceQuota", "v1", "resourcequotas"),
         KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
@@ -64,10 +66,17 @@ _ALIASES = {
     "replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
     "service": "Service", "services": "Service", "svc": "Service",
     "job": "Job", "jobs": "Job",
+    "cronjob": "CronJob", "cronjobs": "CronJob", "cj": "CronJob",
+    "persistentvolumeclaim": "PersistentVolumeClaim", "persistentvolumeclaims": "PersistentVolumeClaim", "pvc": "PersistentVolumeClaim",
 }  # fmt: skip
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-TARGET_KINDS = ("Pod", *WORKLOAD_KINDS)
+# A Job, CronJob, Service or PVC is investigated through the pods it runs, routes to or is mounted by.
+TARGET_KINDS = ("Pod", *WORKLOAD_KINDS, "Job", "CronJob", "Service", "PersistentVolumeClaim")
+USAGE = (
+    "TARGET is pod/NAME, deployment/NAME (deploy/), statefulset/NAME (sts/), daemonset/NAME (ds/), job/NAME, "
+    "cronjob/NAME (cj/), service/NAME (svc/), pvc/NAME (persistentvolumeclaim/) or a bare pod name"
+)
 
 
 def info(kind: str) -> KindInfo:
@@ -82,6 +91,4 @@ def resolve_alias(word: str) -> str:
     try:
         return _ALIASES[word.lower()]
     except KeyError:
-        raise UsageError(
-            f"unknown kind {word!r}: use pod/NAME, deployment/NAME (deploy/), statefulset/NAME (sts/), daemonset/NAME (ds/) or a bare pod name"
-        ) from None
+        raise UsageError(f"unknown kind {word!r}: {USAGE}") from None

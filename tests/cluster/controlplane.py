@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import calendar
 import contextlib
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -56,6 +58,10 @@ PROVISIONER = "sim.aegis.dev/hostpath"
 
 ANN_MISSING_REFS = "sim.aegis.dev/missing-refs"
 ANN_MISSING_VOLUMES = "sim.aegis.dev/missing-volumes"
+ANN_WRITES = "sim.aegis.dev/writes"
+ANN_DISK_FULL = "sim.aegis.dev/disk-full"
+ANN_NODE_FAILS = "sim.aegis.dev/node-fails"
+ANN_NODE_DOWN = "sim.aegis.dev/node-down"
 
 JSONObj = dict[str, Any]
 
@@ -385,6 +391,37 @@ def _missing_refs(pod: JSONObj, cms: Objects, secrets: Objects) -> tuple[dict[st
     return env_missing, vol_missing
 
 
+_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _bytes(quantity: str) -> float:
+    match = re.match(r"^([0-9.]+)([a-zA-Z]*)$", str(quantity).strip())
+    return float(match.group(1)) * _UNITS.get(match.group(2), 1) if match else 0.0
+
+
+def _disk_full(pod: JSONObj, writes: dict[str, Any], claims: Objects) -> dict[str, str]:
+    """{container: ENOSPC log line} for each container that keeps more under its path than the claim there holds."""
+    spec, ns = pod.get("spec", {}), pod["metadata"]["namespace"]
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    full: dict[str, str] = {}
+    for c in spec.get("containers", []):
+        need = writes.get(c["name"]) if isinstance(writes, dict) else None
+        if not isinstance(need, dict) or not need.get("path") or not need.get("size"):
+            continue
+        path = str(need["path"])
+        mounts = [m for m in c.get("volumeMounts") or [] if path == m.get("mountPath") or path.startswith(str(m.get("mountPath", "")).rstrip("/") + "/")]
+        if not mounts:
+            continue
+        mount = max(mounts, key=lambda m: len(str(m.get("mountPath", ""))))
+        claim_name = (volumes.get(mount.get("name")) or {}).get("persistentVolumeClaim", {}).get("claimName")
+        claim = claims.get((ns, claim_name)) if claim_name else None
+        capacity = ((claim or {}).get("status", {}).get("capacity") or {}).get("storage")
+        if capacity and _bytes(str(need["size"])) >= _bytes(capacity):
+            segment = f"{path.rstrip('/')}/wal/00000000000000{len(path):02X}.seg"
+            full[c["name"]] = f"FATAL failed to append segment: write {segment}: no space left on device"
+    return full
+
+
 def _cri(ts: str, lines: list[tuple[str, str]]) -> str:
     """CRI log format, as containerd writes it: `<RFC3339Nano> <stream> F <line>`."""
     base = ts.replace("Z", "") if ts else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
@@ -408,7 +445,9 @@ def app_logs(pod: JSONObj, c: JSONObj, status: JSONObj) -> tuple[str, str | None
     boot = [("stdout", f"INFO starting {name} version={version}")]
     listening = [*boot, ("stdout", f"INFO listening on :{port}")]
     state, last = status.get("state", {}), status.get("lastState", {})
-    term = last.get("terminated") or {}
+    # A container that is not restarted (a Job's pod, restartPolicy Never) ends in state.terminated.
+    ended = state.get("terminated") if not last.get("terminated") else None
+    term = last.get("terminated") or ended or {}
     started = (state.get("running") or {}).get("startedAt") or term.get("startedAt") or pod.get("status", {}).get("startTime", "")
 
     crashed: list[tuple[str, str]] | None = None
@@ -420,6 +459,8 @@ def app_logs(pod: JSONObj, c: JSONObj, status: JSONObj) -> tuple[str, str | None
             crashed = []
         elif code == 143:
             crashed = [*listening, ("stdout", "INFO received SIGTERM, shutting down")]
+        elif code == 1 and _ann_json(pod, "disk-full").get(name):
+            crashed = [*boot, ("stdout", "INFO replaying write-ahead log"), ("stderr", str(_ann_json(pod, "disk-full")[name]))]
         elif code == 1:
             need = _ann_json(pod, "requires-env").get(name) or []
             have = {e.get("name") for e in c.get("env") or []}
@@ -437,6 +478,8 @@ def app_logs(pod: JSONObj, c: JSONObj, status: JSONObj) -> tuple[str, str | None
         else:
             crashed = boot
     previous = _cri(term.get("startedAt", started), crashed) if crashed is not None else None
+    if ended:
+        return previous or "", None  # its only run: what it printed is its current log
     if state.get("running"):
         lines = list(listening)
         probe = (c.get("readinessProbe") or {}).get("httpGet") or {}
@@ -463,6 +506,7 @@ class RefWatcher(threading.Thread):
         self._events: dict[str, tuple[int, float]] = {}
         self._logs_objects: set[str] = set()
         self._files: dict[Path, str] = {}
+        self._down_since: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -474,7 +518,16 @@ class RefWatcher(threading.Thread):
 
     def tick(self) -> None:
         self._guard(self.provision)
+        self._guard(self.resize)
+        down = self.fail_nodes()
         pods = self.api.get("/api/v1/pods")["items"]
+        for pod in pods:
+            if (pod.get("spec") or {}).get("nodeName") in down:
+                self._guard(lambda pod=pod: self.stamp_node_down(pod))
+        if any(ANN_WRITES in (p["metadata"].get("annotations") or {}) for p in pods):
+            claims = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/persistentvolumeclaims")["items"]}  # fmt: skip
+            for pod in pods:
+                self._guard(lambda pod=pod: self.stamp_disk(pod, claims))
         if any(self._references(p) for p in pods):
             cms = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/configmaps")["items"]}  # fmt: skip
             secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/secrets")["items"]}  # fmt: skip
@@ -517,6 +570,92 @@ class RefWatcher(threading.Thread):
                 inits = {i["name"] for i in pod["spec"].get("initContainers") or []}
                 where = "spec.initContainers" if c in inits else "spec.containers"
                 self._event(pod, "Failed", f"Error: {msg}", f"config-{c}", f"{where}{{{c}}}")
+
+    def stamp_disk(self, pod: JSONObj, claims: Objects) -> None:
+        """sim.aegis.dev/writes ({container: {path, size}}): the app keeps `size` bytes under `path`; when
+        the claim mounted there has less capacity, stamp sim.aegis.dev/disk-full with the app's ENOSPC line."""
+        meta = pod["metadata"]
+        ann = meta.get("annotations") or {}
+        if meta.get("deletionTimestamp") or ANN_WRITES not in ann:
+            return
+        full = _disk_full(pod, _ann_json(pod, "writes"), claims)
+        want = json.dumps(full, sort_keys=True) if full else None
+        if ann.get(ANN_DISK_FULL) != want:
+            self.api.patch(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", {"metadata": {"annotations": {ANN_DISK_FULL: want}}}, kind="merge")
+
+    def fail_nodes(self) -> set[str]:
+        """sim.aegis.dev/node-fails on a Node ({"after": s, "types": [...], "status", "reason", "message"}): once the
+        node is that old, its conditions of those types turn to that status, as the node controller writes them when
+        a kubelet stops posting (or a kubelet posts when it is unhealthy), and it is stamped sim.aegis.dev/node-down so
+        KWOK's node-initialize leaves it down. The names of the nodes down long enough for the node controller to
+        have seen it (one monitor period, 5 s): their pods may now be stamped, and that pod update makes the node
+        controller mark them not Ready."""
+        settled: set[str] = set()
+        for node in self.api.get("/api/v1/nodes")["items"]:
+            meta = node["metadata"]
+            raw = (meta.get("annotations") or {}).get(ANN_NODE_FAILS)
+            if not raw or meta.get("deletionTimestamp"):
+                continue
+            try:
+                plan = json.loads(raw)
+                created = calendar.timegm(time.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+            except (ValueError, KeyError):
+                continue
+            if time.time() - created < float(plan.get("after", 0)):
+                continue
+            name = meta["name"]
+            since = self._down_since.setdefault(name, time.monotonic())
+            if time.monotonic() - since >= 6.0:
+                settled.add(name)
+            if (meta.get("annotations") or {}).get(ANN_NODE_DOWN) is None:
+                self.api.patch(f"/api/v1/nodes/{name}", {"metadata": {"annotations": {ANN_NODE_DOWN: "true"}}}, kind="merge")
+            current = {c.get("type"): c for c in node.get("status", {}).get("conditions") or []}
+            types = plan.get("types") or ["Ready"]
+            if all(current.get(t, {}).get("status") == plan.get("status") for t in types):
+                continue
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            conditions = [
+                {
+                    "type": t, "status": plan.get("status", "Unknown"), "reason": plan.get("reason", "NodeStatusUnknown"),
+                    "message": plan.get("message", "Kubelet stopped posting node status."),
+                    "lastHeartbeatTime": current.get(t, {}).get("lastHeartbeatTime", now), "lastTransitionTime": now,
+                }
+                for t in types
+            ]  # fmt: skip
+            self.api.patch(f"/api/v1/nodes/{name}/status", {"status": {"conditions": conditions}}, kind="strategic")
+        return settled
+
+    def stamp_node_down(self, pod: JSONObj) -> None:
+        """A pod on a node that is down: stamped so KWOK's pod-ready leaves it alone, and marked not Ready with the
+        node controller's NodeNotReady event, as its MarkPodsNotReady does for the pods of a node gone Unknown."""
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp") or (meta.get("annotations") or {}).get(ANN_NODE_DOWN):
+            return
+        node = str(pod["spec"]["nodeName"])
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        self.api.patch(path, {"metadata": {"annotations": {ANN_NODE_DOWN: node}}}, kind="merge")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.api.patch(f"{path}/status", {"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": now}]}}, kind="strategic")
+        self._event(pod, "NodeNotReady", "Node is not ready", "node-not-ready", "", component="node-controller")
+
+    def resize(self) -> None:
+        """Play the external resizer: a bound claim of the standard class asking for more than its
+        capacity gets it (PV spec.capacity, then the claim's status.capacity), as a CSI driver with online expansion."""
+        for pvc in self.api.get("/api/v1/persistentvolumeclaims")["items"]:
+            spec, status = pvc.get("spec", {}), pvc.get("status", {})
+            want = spec.get("resources", {}).get("requests", {}).get("storage")
+            have = (status.get("capacity") or {}).get("storage")
+            if status.get("phase") != "Bound" or spec.get("storageClassName") != STORAGE_CLASS or not want or not have:
+                continue
+            if _bytes(want) <= _bytes(have):
+                continue
+            self.api.patch(f"/api/v1/persistentvolumes/{spec['volumeName']}", {"spec": {"capacity": {"storage": want}}}, kind="merge")
+            meta = pvc["metadata"]
+            self.api.patch(
+                f"/api/v1/namespaces/{meta['namespace']}/persistentvolumeclaims/{meta['name']}/status",
+                {"status": {"capacity": {"storage": want}}},
+                kind="merge",
+            )
 
     def write_logs(self, pod: JSONObj, root: Path) -> None:
         """What the simulated app printed, per container, for KWOK to serve to `kubectl logs [--previous]`."""
@@ -616,7 +755,7 @@ class RefWatcher(threading.Thread):
                     return True
         return any("configMap" in v or "secret" in v for v in spec.get("volumes") or [])
 
-    def _event(self, pod: JSONObj, reason: str, message: str, suffix: str, field_path: str) -> None:
+    def _event(self, pod: JSONObj, reason: str, message: str, suffix: str, field_path: str, component: str = "kubelet") -> None:
         meta = pod["metadata"]
         name = f"{meta['name']}.aegis-sim-{suffix}"
         key = f"{meta['namespace']}/{name}"
@@ -640,9 +779,9 @@ class RefWatcher(threading.Thread):
             "type": "Warning",
             "reason": reason,
             "message": message,
-            "source": {"component": "kubelet", "host": pod["spec"]["nodeName"]},
-            "reportingComponent": "kubelet",
-            "reportingInstance": pod["spec"]["nodeName"],
+            "source": {"component": component, **({"host": pod["spec"]["nodeName"]} if component == "kubelet" else {})},
+            "reportingComponent": component,
+            "reportingInstance": pod["spec"]["nodeName"] if component == "kubelet" else "",
             "firstTimestamp": meta.get("creationTimestamp", now),
             "lastTimestamp": now,
             "count": count,
@@ -850,6 +989,8 @@ class ControlPlane:
                 "provisioner": PROVISIONER,
                 "reclaimPolicy": "Delete",
                 "volumeBindingMode": "Immediate",
+                # as most cloud default classes do; the harness plays the resizer (RefWatcher.resize)
+                "allowVolumeExpansion": True,
             },
             exist_ok=True,
         )

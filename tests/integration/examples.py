@@ -18,7 +18,7 @@ from tests.cluster.controlplane import resource_path
 from tests.incidents import Incident
 from tests.integration.conftest import Cluster
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
 _ROLLED = ("Deployment", "StatefulSet", "DaemonSet")
 
 
@@ -72,3 +72,10 @@ def deploy_example(cluster: Cluster, incident: Incident, *, revision_settle: flo
         applied.add(key)
     workload = next(d for d in docs if d.get("kind") in WORKLOAD_KINDS)
     return ObjectRef(kind=workload["kind"], namespace=ns, name=workload["metadata"]["name"])
+
+
+def remove_cluster_scoped(cluster: Cluster, incident: Incident) -> None:
+    """Delete what the manifest created outside its namespace (a Node that plays a failing machine), so later tests do not see it."""
+    for doc in yaml.safe_load_all((incident.directory / "manifest.yaml").read_text()):
+        if doc and doc.get("kind") in ("Node", "StorageClass", "PersistentVolume"):
+            cluster.api.delete(resource_path(doc["kind"], None, doc["metadata"]["name"]))

@@ -20,6 +20,14 @@ from aegis.core.targets import parse_target
         ("statefulset/db", "StatefulSet"),
         ("ds/agent", "DaemonSet"),
         ("daemonset/agent", "DaemonSet"),
+        ("job/migrate", "Job"),
+        ("jobs/migrate", "Job"),
+        ("cronjob/nightly", "CronJob"),
+        ("cj/nightly", "CronJob"),
+        ("service/api", "Service"),
+        ("svc/api", "Service"),
+        ("pvc/data-db-0", "PersistentVolumeClaim"),
+        ("persistentvolumeclaim/data-db-0", "PersistentVolumeClaim"),
     ],
 )
 def test_kubectl_style_targets(text: str, kind: str) -> None:
@@ -36,8 +44,8 @@ def test_namespace_defaults_to_default() -> None:
 @pytest.mark.parametrize(
     ("text", "ns", "message"),
     [
-        ("svc/api", None, "not Service"),
-        ("foo/api", None, "unknown kind 'foo'"),
+        ("rs/api-7f9c", None, "not ReplicaSet"),
+        ("foo/api", None, "unknown kind 'foo'.*cronjob/NAME \\(cj/\\).*pvc/NAME"),
         ("pod/API", None, "not a valid Kubernetes name"),
         ("", None, "no target given"),
         ("pod/x", "Bad_NS", "not a valid namespace"),

@@ -385,6 +385,8 @@ FAILURES = [
         "crash",
         100,
         events=[BACKOFF_EVENT],
+        # a pod that is never restarted ends Failed instead (aegis-job-pod-failed)
+        extra_selector=[{"jq": {"key": '.spec.restartPolicy // "Always"', "operator": "NotIn", "values": ["Never"]}}],
     ),
     Failure(
         "aegis-readiness-failure",
@@ -599,6 +601,44 @@ FAILURES.append(
     )
 )
 
+# A Job's pod (restartPolicy Never) running the image named in sim.aegis.dev/crash-when exits 1
+# and ends Failed: the Job controller retries up to backoffLimit, then fails the Job
+# (BackoffLimitExceeded). Outweighs KWOK's pod-complete (Job pods succeed) and the crash-loop stage.
+FAILURES.append(
+    Failure(
+        "aegis-job-pod-failed",
+        "crash-when",
+        "a Job's pod (restartPolicy Never) exits 1 and ends Failed while it runs the image named in sim.aegis.dev/crash-when",
+        "job-fail",
+        100000,
+        events=[],
+        extra_selector=[
+            {"jq": {"key": '[(.metadata.ownerReferences // [])[].kind] | any(. == "Job")', "operator": "In", "values": ["true"]}},
+            {"jq": {"key": ".spec.restartPolicy", "operator": "In", "values": ["Never"]}},
+            {"jq": {"key": ".status.phase", "operator": "In", "values": ["Running"]}},
+        ],
+        delay_ms=1500,
+        jitter_ms=2000,
+    )
+)
+
+# A full volume: the harness watcher stamps sim.aegis.dev/disk-full ({container: ENOSPC line}) on a
+# pod whose sim.aegis.dev/writes need more than the claim mounted at that path holds; the container
+# crash-loops (exit 1) until the claim is expanded and the stamp is cleared.
+JQ["disk-full"] = jq_ann("disk-full") + " as $d | [.spec.containers[] | .name as $n | $d | has($n)] | any"
+CHECK["disk-full"] = '{{ $fail := hasKey $full $c.name }}{{ $detail := "" }}{{ if $fail }}{{ $detail = toString (index $full $c.name) }}{{ end }}'
+PRE["disk-full"] = pre_json("full", "disk-full")
+FAILURES.append(
+    Failure(
+        "aegis-disk-full",
+        "disk-full",
+        "container crash-loops (exit 1) while the harness watcher stamps sim.aegis.dev/disk-full (its claim is smaller than what it writes)",
+        "crash",
+        5000,
+        events=[BACKOFF_EVENT],
+    )
+)
+
 
 def status_template(f: Failure) -> str:
     t = HEADER + PRE[f.klass]
@@ -769,6 +809,40 @@ reason: Evicted
 message: {{ $evmsg | Quote }}
 """
         t = t.replace("{{ $failing := list }}", '{{ $evmsg := "" }}{{ $failing := list }}', 1)
+    elif f.kind == "job-fail":
+        # restartPolicy Never: the failed container is not restarted; the pod ends Failed and the
+        # Job controller counts it against backoffLimit
+        t += "{{ if $fail }}{{ $failing = append $failing $c.name }}{{ end }}{{ $notready = append $notready $c.name }}\n"
+        t += (
+            """- name: {{ $c.name | Quote }}
+  image: {{ $c.image | Quote }}
+  imageID: ""
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: {{ if $fail }}"""
+            + f.exit_code
+            + """{{ else }}0{{ end }}
+      reason: {{ if $fail }}"""
+            + f.reason
+            + """{{ else }}Completed{{ end }}
+      startedAt: {{ or $root.status.startTime $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+conditions:
+- type: Ready
+  status: "False"
+  reason: PodFailed
+  lastTransitionTime: {{ $now | Quote }}
+- type: ContainersReady
+  status: "False"
+  reason: PodFailed
+  lastTransitionTime: {{ $now | Quote }}
+phase: Failed
+"""
+        )
     else:
         raise ValueError(f.kind)
     return t

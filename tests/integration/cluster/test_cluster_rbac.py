@@ -48,9 +48,35 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
             "/apis/discovery.k8s.io/v1/endpointslices",
             f"/api/v1/namespaces/{ns}/secrets",  # names and keys (values are masked by AEGIS)
             f"/api/v1/namespaces/{ns}/secrets/db",
+            # job/ and cronjob/ targets, a quota refusing pods, whether a full claim's class can expand
+            f"/apis/batch/v1/namespaces/{ns}/jobs",
+            f"/apis/batch/v1/namespaces/{ns}/cronjobs",
+            f"/api/v1/namespaces/{ns}/resourcequotas",
+            "/apis/storage.k8s.io/v1/storageclasses",
+            "/apis/storage.k8s.io/v1/storageclasses/standard",
         ):
             r = api.request("GET", path)
             assert r.status_code == 200, (path, r.status_code, r.text)
+        # apply, disk_full: expand a claim of an expandable class (guarded JSON patch, dry run)
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data"},
+                "spec": {"storageClassName": "standard", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            },
+            namespace=ns,
+        )
+        deadline = time.monotonic() + 30
+        while cluster.api.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data").get("status", {}).get("phase") != "Bound":
+            assert time.monotonic() < deadline, "claim data never bound"
+            time.sleep(0.2)
+        grow = [
+            {"op": "test", "path": "/spec/resources/requests/storage", "value": "1Gi"},
+            {"op": "replace", "path": "/spec/resources/requests/storage", "value": "2Gi"},
+        ]
+        grown = api.patch(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data", grow, kind="json", params={"dryRun": "All"})
+        assert grown["spec"]["resources"]["requests"]["storage"] == "2Gi"
         pod = cluster.current_pods(ns, "web")[0]["metadata"]["name"]
         # the route is authorized (the fake kubelet may not serve logs: anything but 401/403)
         r = api.request("GET", f"/api/v1/namespaces/{ns}/pods/{pod}/log")
@@ -128,6 +154,12 @@ def test_aegis_identity_is_least_privilege(control_plane: Cluster) -> None:
                 "subjects": [{"kind": "ServiceAccount", "name": "aegis", "namespace": "aegis-system"}],
             }),
             ("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterroles/aegis", {"rules": []}),
+            # reads of Jobs, CronJobs, quotas and StorageClasses come with no write
+            ("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "rogue"}}),
+            ("DELETE", f"/apis/batch/v1/namespaces/{ns}/cronjobs/nightly", None),
+            ("PATCH", f"/api/v1/namespaces/{ns}/resourcequotas/compute", {"spec": {"hard": {"pods": "1000"}}}),
+            ("PATCH", "/apis/storage.k8s.io/v1/storageclasses/standard", {"allowVolumeExpansion": False}),
+            ("DELETE", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data", None),
         ]  # fmt: skip
         for method, path, body in denied:
             headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}

@@ -29,7 +29,7 @@ from aegis.core.remediation.remediator import Remediator
 from tests.cluster.controlplane import resource_path
 from tests.incidents import EXAMPLES, Incident, load_all
 from tests.integration.conftest import Cluster
-from tests.integration.examples import deploy_example, healthy
+from tests.integration.examples import deploy_example, healthy, remove_cluster_scoped
 
 pytestmark = pytest.mark.integration
 
@@ -104,4 +104,5 @@ async def test_example_breaks_is_diagnosed_and_heals(control_plane: Cluster, inc
                 await gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=True)
     finally:
         await gateway.close()
+        remove_cluster_scoped(control_plane, incident)
         print(f"\n[{incident.name}] {time.monotonic() - started:.1f}s")

@@ -70,6 +70,20 @@ def test_workload_labels_win_over_pod() -> None:
     assert alertmanager.target_of({"alertname": "Watchdog"}) is None
 
 
+def test_job_cronjob_and_claim_labels_name_their_objects() -> None:
+    """kube-state-metrics' job_name and cronjob, and the kubelet's persistentvolumeclaim label, target those objects; `job` (the scrape job) does not."""
+    assert alertmanager.target_of({"namespace": "billing", "job_name": "invoice-export", "job": "kube-state-metrics"}) == ObjectRef(
+        kind="Job", namespace="billing", name="invoice-export"
+    )
+    assert alertmanager.target_of({"namespace": "billing", "cronjob": "invoice-export"}) == ObjectRef(
+        kind="CronJob", namespace="billing", name="invoice-export"
+    )
+    assert alertmanager.target_of({"namespace": "ledger", "persistentvolumeclaim": "ledger-wal", "job": "kubelet"}) == ObjectRef(
+        kind="PersistentVolumeClaim", namespace="ledger", name="ledger-wal"
+    )
+    assert alertmanager.target_of({"namespace": "shop", "job": "kube-state-metrics"}) is None
+
+
 def test_authentication() -> None:
     """Bearer token or basic-auth password must equal the configured token; anything else is refused."""
     basic = "Basic " + base64.b64encode(b"alertmanager:s3cret").decode()

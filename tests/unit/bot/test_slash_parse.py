@@ -40,7 +40,7 @@ def test_status() -> None:
         ("analyze", "No target given"),
         ("analyze a b", "exactly one target"),
         ("analyze pod/x -n", "needs a namespace"),
-        ("analyze svc/x", "not Service"),
+        ("analyze rs/x", "not ReplicaSet"),
         ("frobnicate", "don't know `frobnicate`"),
         ("analyze pod/x --force", "option `--force`"),
         ('analyze "unclosed', "could not read"),

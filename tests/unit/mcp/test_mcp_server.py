@@ -149,7 +149,7 @@ async def test_snapshot_writes_under_the_configured_directory(services: tools.Se
     ("tool", "args", "says"),
     [
         ("diagnose", {"target": "deploy/nope", "namespace": "shop"}, "kubectl get deployment -n shop"),
-        ("diagnose", {"target": "service/checkout", "namespace": "shop"}, "TARGET is"),
+        ("diagnose", {"target": "ingress/checkout", "namespace": "shop"}, "TARGET is"),
         ("diagnose", {"target": "deploy/Bad_Name", "namespace": "shop"}, "not a valid Kubernetes name"),
         ("diagnose", {"target": "deploy/coredns", "namespace": "kube-system"}, "AEGIS_PROTECTED_NAMESPACES"),
         ("snapshot", {"target": "deploy/coredns", "namespace": "kube-system"}, "excluded"),
