@@ -222,7 +222,10 @@ def _finding(ctx: Context, state: ContainerState, revs: Revisions, changes: list
     ]
     if error:
         steps.append(f'The application\'s last words: "{error}"{ctx.cite(log_key or state.key)}')
-    steps.append("No more specific cause (missing variable or config, bad command, OOM, probe kill) matches the evidence")
+    steps.append(
+        "No more specific cause (missing variable or config, bad command, OOM, probe kill) matches the evidence"
+        f"{ctx.cite(state.key, log_key or state.key)}"
+    )
     ops, skipped = rollback_ops(ctx, revs.previous, changes)
     draft = None
     manual: list[str] = []
@@ -247,7 +250,7 @@ def _finding(ctx: Context, state: ContainerState, revs: Revisions, changes: list
                 "Pausing the rollout: leaves the crashing pods in place and capacity reduced.",
             ],
         )
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout', 'status:workload')}")
     else:
         manual = [
             f"Roll back to revision {revs.previous_number} (`kubectl rollout undo {str((ctx.workload or {}).get('kind', '')).lower()}/"

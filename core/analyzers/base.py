@@ -8,6 +8,7 @@ a FixProposal with a diff of the workload.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from aegis.core.evidence.bundle import ObjectBundle
@@ -15,6 +16,8 @@ from aegis.core.evidence.extract import EvidenceSet
 from aegis.core.models import AnalysisPolicy, Category, EvidenceId, KubeObject, PatchOperation, Risk
 
 __all__ = ["AnalysisPolicy", "Context", "Finding", "FixDraft"]
+
+_CITATION = re.compile(r"\[E\d+(?:, E\d+)*\]")
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,7 @@ class Context:
         """'[E1, E3]' for the evidence behind these keys (empty when none exists)."""
         ids = self.evidence.ids(*keys)
         return f" [{', '.join(ids)}]" if ids else ""
+
+    def cited(self, step: str, *keys: str) -> str:
+        """The step with a citation of these keys' evidence, unless it already cites its own."""
+        return step if _CITATION.search(step) else step + self.cite(*keys)

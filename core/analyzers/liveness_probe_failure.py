@@ -70,7 +70,8 @@ def _finding(ctx: Context, state: ContainerState, probe: dict[str, Any], failure
         f"The liveness probe is {describe(probe)}; the container declares ports {port_list(state.spec) or '(none)'}{ctx.cite(state.key)}",
     ]
     draft, manual, verdict, confidence = _fix(ctx, state, probe, failures, text + "\n" + current_log, log_key)
-    steps += verdict
+    # A fix (or why there is none) rests on the probe's failures and the container's spec.
+    steps += [ctx.cited(step, "event:Unhealthy", state.key) for step in verdict]
     return Finding(
         category=Category.LIVENESS_PROBE_FAILURE,
         confidence=confidence,

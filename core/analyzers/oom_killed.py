@@ -70,7 +70,7 @@ def analyze(ctx: Context) -> Finding | None:
     if previous_limit is not None:
         steps.append(f"The last rollout lowered its memory limit from {previous_limit} to {limit}{ctx.cite('change:rollout')}")
     draft, manual, verdict = _fix(ctx, state, previous_limit)
-    steps.append(verdict)
+    steps.append(ctx.cited(verdict, state.key, "change:rollout"))
     summary = (
         f"{kind.capitalize()} {state.name}{role} of pod {state.pod_name} is repeatedly OOMKilled: its memory use exceeds its limit of {limit}."
         if limit

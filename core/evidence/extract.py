@@ -81,6 +81,7 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _claims(bundle, evidence)
     _services(bundle, evidence)
     _nodes(bundle, evidence)
+    _node_conditions(bundle, evidence)
     return evidence
 
 
@@ -305,6 +306,27 @@ def _nodes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
             f"{objects.name(node)}: cpu {alloc.get('cpu', '?')}, memory {alloc.get('memory', '?')}, Ready={ready}" + (f", taints {taints}" if taints else "")
         )
     ev.add("status:nodes", EvidenceKind.STATUS, f"{len(bundle.nodes)} node(s) could run the pod", "\n".join(lines))
+
+
+def _node_conditions(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """For scheduled pods: the conditions of the node they ran on that are not healthy (pressure, NotReady)."""
+    names = {str((p.get("spec") or {}).get("nodeName")) for p in bundle.pods[:3] if (p.get("spec") or {}).get("nodeName")}
+    for node in bundle.nodes:
+        if objects.name(node) not in names:
+            continue
+        bad = [
+            c for c in (node.get("status") or {}).get("conditions") or []
+            if (c.get("type") == "Ready") != (c.get("status") == "True")
+        ]  # fmt: skip
+        if not bad:
+            continue
+        ev.add(
+            f"status:node:{objects.name(node)}",
+            EvidenceKind.STATUS,
+            f"Node {objects.name(node)}: " + ", ".join(f"{c.get('type')}={c.get('status')}" for c in bad),
+            "\n".join(f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}".strip() for c in bad),
+            objects.ref(node),
+        )
 
 
 def _labels(labels: dict[str, str]) -> str:
