@@ -223,8 +223,7 @@ def _finding(ctx: Context, state: ContainerState, revs: Revisions, changes: list
     if error:
         steps.append(f'The application\'s last words: "{error}"{ctx.cite(log_key or state.key)}')
     steps.append(
-        "No more specific cause (missing variable or config, bad command, OOM, probe kill) matches the evidence"
-        f"{ctx.cite(state.key, log_key or state.key)}"
+        f"No more specific cause (missing variable or config, bad command, OOM, probe kill) matches the evidence{ctx.cite(state.key, log_key or state.key)}"
     )
     ops, skipped = rollback_ops(ctx, revs.previous, changes)
     draft = None

@@ -36,7 +36,10 @@ _TOKENISH = r"(?=[A-Za-z0-9._~+/=-]*[0-9+/=])[A-Za-z0-9._~+/=-]{8,}|[A-Za-z0-9._
 
 _PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # An Authorization header's whole value, whatever its scheme (Basic's base64 looks like a word).
-    (re.compile(r"(?i)\b(authorization)([\"']?\s*[:=]\s*)(?:(bearer|basic|digest|token|negotiate)\s+)?[^\s\"',;]+"), lambda m: f"{m[1]}{m[2]}{m[3] + ' ' if m[3] else ''}{MARKER}"),
+    (
+        re.compile(r"(?i)\b(authorization)([\"']?\s*[:=]\s*)(?:(bearer|basic|digest|token|negotiate)\s+)?[^\s\"',;]+"),
+        lambda m: f"{m[1]}{m[2]}{m[3] + ' ' if m[3] else ''}{MARKER}",
+    ),
     # PEM private keys, whole block.
     (
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
@@ -102,9 +105,7 @@ class Redactor:
         values = {part for s in known_secrets for part in (s, *_parts_of(s))}
         self._known = sorted({v for v in values if _is_verbatim_worthy(v)}, key=len, reverse=True)
         # Whole values only: a secret "s3cr3t-x" must not eat part of "s3cr3t-xy-service".
-        self._known_re = (
-            re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])" for v in self._known)) if self._known else None
-        )
+        self._known_re = re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])" for v in self._known)) if self._known else None
 
     def with_secrets(self, values: Iterable[str]) -> Redactor:
         return Redactor([*self._known, *values])

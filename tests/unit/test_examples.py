@@ -8,7 +8,6 @@ import re
 import pytest
 
 from aegis.core.models import Diagnosis
-
 from tests.incidents import EXAMPLES, Incident, apply_fix, check_fixed, diagnose_snapshot, load_all, workload_of
 
 INCIDENTS = load_all(EXAMPLES)

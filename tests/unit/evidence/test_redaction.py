@@ -113,7 +113,8 @@ KUBERNETES_MESSAGES = [
     # scheduler
     "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
     # controllers
-    'Error creating: pods "auth-service-5d8f7c9b4-" is forbidden: error looking up service account auth/token-exchange: serviceaccount "token-exchange" not found',
+    'Error creating: pods "auth-service-5d8f7c9b4-" is forbidden: error looking up service account auth/token-exchange: '
+    'serviceaccount "token-exchange" not found',
     'Deployment "auth-service" exceeded its progress deadline',
     'ReplicaSet "token-exchange-7f9c5d" has timed out progressing.',
     "Scaled up replica set keycloak-6c9f8d7b5 from 0 to 2",
@@ -158,13 +159,18 @@ def test_credentials_are_masked(text: str, secret: str) -> None:
     assert secret not in redaction.mask(text)
 
 
-@pytest.mark.parametrize("name", ["DB_PASSWORD", "API_KEY", "apiKey", "clientSecret", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "BASIC_AUTH", "SENTRY_DSN", "KEY"])
+@pytest.mark.parametrize(
+    "name", ["DB_PASSWORD", "API_KEY", "apiKey", "clientSecret", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "BASIC_AUTH", "SENTRY_DSN", "KEY"]
+)
 def test_secret_names(name: str) -> None:
     """Names whose last word is a credential word are secret."""
     assert redaction.is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["AUTH_SERVICE_URL", "AUTH_SERVICE_HOST", "TOKEN_URL", "SECRET_NAME", "KEYCLOAK_URL", "TOKEN_TTL_SECONDS", "MONKEY", "PASSWORD_FILE", "SESSION_TIMEOUT"])
+@pytest.mark.parametrize(
+    "name",
+    ["AUTH_SERVICE_URL", "AUTH_SERVICE_HOST", "TOKEN_URL", "SECRET_NAME", "KEYCLOAK_URL", "TOKEN_TTL_SECONDS", "MONKEY", "PASSWORD_FILE", "SESSION_TIMEOUT"],
+)
 def test_not_secret_names(name: str) -> None:
     """Names that merely contain a credential word (a URL, a file path, a TTL) are not secret: their values are evidence."""
     assert not redaction.is_secret_name(name)
