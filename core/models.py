@@ -74,6 +74,11 @@ class Category(StrEnum):
     ROLLOUT_STUCK = "rollout_stuck"
     SERVICE_SELECTOR_MISMATCH = "service_selector_mismatch"
     EVICTED = "evicted"
+    # issue 14 (i14a): connectivity and permissions
+    NETWORK_POLICY_BLOCKED = "network_policy_blocked"
+    RBAC_FORBIDDEN = "rbac_forbidden"
+    DNS_RESOLUTION_FAILURE = "dns_resolution_failure"
+    DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     UNKNOWN = "unknown"
 
 

@@ -8,20 +8,22 @@ because its pods crash is the crash's class). No finding means `unknown`, with w
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import jsonpatch
 import yaml
 
 from aegis.core.analyzers import registry
-from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding, FixDraft
+from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding, FixDraft, Upstream
 from aegis.core.analyzers.verification import plan_for
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.extract import EvidenceSet, extract
 from aegis.core.kube import objects
-from aegis.core.models import Category, Diagnosis, FixProposal, KubeObject, RCAResult
+from aegis.core.models import Category, Diagnosis, EvidenceId, FixProposal, KubeObject, RCAResult
 
 # Nearer the root first: used only to break confidence ties.
 PRECEDENCE: list[Category] = [
@@ -29,6 +31,8 @@ PRECEDENCE: list[Category] = [
     Category.OOM_KILLED, Category.VOLUME_FAILURE, Category.INIT_CONTAINER_FAILURE, Category.UNSCHEDULABLE_RESOURCES,
     Category.UNSCHEDULABLE_CONSTRAINTS, Category.APP_ERROR_AFTER_ROLLOUT, Category.LIVENESS_PROBE_FAILURE,
     Category.READINESS_PROBE_FAILURE, Category.EVICTED, Category.SERVICE_SELECTOR_MISMATCH, Category.ROLLOUT_STUCK,
+    # issue 14 (i14a): a crash whose logs name a refused API call, a host or a peer is that cause's.
+    Category.RBAC_FORBIDDEN, Category.DNS_RESOLUTION_FAILURE, Category.NETWORK_POLICY_BLOCKED, Category.DEPENDENCY_UNAVAILABLE,
     Category.UNKNOWN,
 ]  # fmt: skip
 
@@ -44,7 +48,8 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
     """The whole deterministic diagnosis of a collected bundle; pure, no I/O."""
     started = time.perf_counter()
     evidence = extract(bundle)
-    ctx = Context(bundle=bundle, evidence=evidence, policy=policy or AnalysisPolicy())
+    policy = policy or AnalysisPolicy()
+    ctx = Context(bundle=bundle, evidence=evidence, policy=policy, upstream=_upstream(bundle, evidence, policy))
     findings = run_analyzers(ctx)
     finding = findings[0] if findings else _unknown(ctx)
     fix = _proposal(bundle, finding.fix) if finding.fix and (finding.fix.target or bundle.workload) else None
@@ -69,6 +74,41 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
         analyzed_at=bundle.observed_at,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _upstream(bundle: ObjectBundle, evidence: EvidenceSet, policy: AnalysisPolicy) -> dict[tuple[str, str], Upstream]:
+    """Diagnose each dependency's workload as if it were the target; its cited evidence joins ours, renumbered."""
+    found: dict[tuple[str, str], Upstream] = {}
+    for dep in bundle.dependencies:
+        key = (dep.service.namespace, dep.service.name)
+        if dep.bundle is None:
+            found[key] = Upstream(dep, None)
+            continue
+        theirs = extract(dep.bundle)
+        findings = run_analyzers(Context(bundle=dep.bundle, evidence=theirs, policy=policy))
+        found[key] = Upstream(dep, _adopt(findings[0], theirs, evidence, f"upstream:{key[0]}/{key[1]}:") if findings else None)
+    return found
+
+
+def _adopt(finding: Finding, theirs: EvidenceSet, ours: EvidenceSet, prefix: str) -> Finding:
+    cited = set(finding.evidence_ids) | {i for step in finding.steps for i in _IDS.findall(step)}
+    renumber: dict[str, str] = {}
+    for key, item in theirs.by_key.items():
+        if item.id in cited:
+            renumber[item.id] = ours.add(prefix + key, item.kind, item.summary, item.excerpt, item.source, item.link)
+
+    def rewrite(step: str) -> str:
+        return _IDS.sub(lambda m: renumber.get(m.group(0), m.group(0)), step)
+
+    return replace(
+        finding,
+        steps=[rewrite(s) for s in finding.steps],
+        evidence_ids=[EvidenceId(renumber[i]) for i in finding.evidence_ids if i in renumber],
+        manual_steps=[rewrite(s) for s in finding.manual_steps],
+    )
+
+
+_IDS = re.compile(r"\bE\d+\b")
 
 
 def _evidence_bullets(evidence: EvidenceSet, finding: Finding) -> list[str]:

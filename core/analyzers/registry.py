@@ -21,6 +21,12 @@ from aegis.core.analyzers import (
     unschedulable_resources,
     volume_failure,
 )
+from aegis.core.analyzers import (  # issue 14 (i14a): connectivity and permissions
+    dependency_unavailable,
+    dns_resolution_failure,
+    network_policy_blocked,
+    rbac_forbidden,
+)
 from aegis.core.analyzers.base import Context, Finding
 
 ANALYZERS: list[Callable[[Context], Finding | None]] = [
@@ -39,4 +45,9 @@ ANALYZERS: list[Callable[[Context], Finding | None]] = [
     volume_failure.analyze,
     rollout_stuck.analyze,
     service_selector_mismatch.analyze,
+    # issue 14 (i14a): connectivity and permissions
+    rbac_forbidden.analyze,
+    dns_resolution_failure.analyze,
+    network_policy_blocked.analyze,
+    dependency_unavailable.analyze,
 ]

@@ -51,13 +51,20 @@ ALLOWED: dict[Category, tuple[str, ...]] = {
     ),
     Category.SERVICE_SELECTOR_MISMATCH: ("/spec/selector",),
     Category.EVICTED: ("{c}/resources/limits", "{c}/resources/requests"),
+    # issue 14 (i14a): the host a workload fails to resolve comes from its env or arguments.
+    Category.DNS_RESOLUTION_FAILURE: ("{c}/env", "{c}/args", "{c}/command"),
 }
+# A dependency's fix is the upstream workload's own (its selector, env, image, …): whatever that class may change.
+ALLOWED[Category.DEPENDENCY_UNAVAILABLE] = tuple(dict.fromkeys(p for prefixes in list(ALLOWED.values()) for p in prefixes))
 
 # Faults that began with a rollout: a change restoring the previous revision's value is also allowed.
 ROLLBACK_CATEGORIES = frozenset({Category.ROLLOUT_STUCK, Category.APP_ERROR_AFTER_ROLLOUT})
 
 # The kind of object each category's fix patches (default: the owning workload).
-TARGET_KINDS: dict[Category, frozenset[str]] = {Category.SERVICE_SELECTOR_MISMATCH: frozenset({"Service"})}
+TARGET_KINDS: dict[Category, frozenset[str]] = {
+    Category.SERVICE_SELECTOR_MISMATCH: frozenset({"Service"}),
+    Category.DEPENDENCY_UNAVAILABLE: WORKLOAD_KINDS | {"Service"},
+}
 
 
 def target_kinds(category: Category) -> frozenset[str]:

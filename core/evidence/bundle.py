@@ -25,6 +25,16 @@ class ContainerLogs(BaseModel):
     text: str
 
 
+class Dependency(BaseModel):
+    """An in-cluster Service the workload's logs fail to reach, and what stands behind it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    host: str = Field(description="The host as the application logged it.")
+    service: ObjectRef
+    bundle: ObjectBundle | None = Field(default=None, description="The Service's workload, collected like a target; None when none was found.")
+
+
 class ObjectBundle(BaseModel):
     """The objects and logs around a target. Secret values are already masked."""
 
@@ -44,6 +54,11 @@ class ObjectBundle(BaseModel):
     pvcs: list[KubeObject] = Field(default_factory=list)
     nodes: list[KubeObject] = Field(default_factory=list)
     logs: list[ContainerLogs] = Field(default_factory=list)
+    # Gathered only when the logs call for them: network failures, API refusals.
+    network_policies: list[KubeObject] = Field(default_factory=list, description="NetworkPolicies of the namespace.")
+    roles: list[KubeObject] = Field(default_factory=list, description="Roles of the namespace (their rules).")
+    role_bindings: list[KubeObject] = Field(default_factory=list)
+    dependencies: list[Dependency] = Field(default_factory=list, description="In-cluster Services the logs show failing, followed to their workloads.")
     uncollected_kinds: list[str] = Field(default_factory=list, description="Kinds the source did not look for: unknown, not absent.")
     observed_at: datetime
 
@@ -107,12 +122,18 @@ class ObjectBundle(BaseModel):
             self.endpoints,
             self.pvcs,
             self.nodes,
+            self.network_policies,
+            self.roles,
+            self.role_bindings,
         ]
         for group in groups:
             for obj in group:
                 if not any(obj is s for s in seen):
                     seen.append(obj)
         return seen
+
+    def dependency(self, namespace: str, service: str) -> Dependency | None:
+        return next((d for d in self.dependencies if (d.service.namespace, d.service.name) == (namespace, service)), None)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -121,3 +142,6 @@ class ObjectBundle(BaseModel):
             "replicasets": len(self.replicasets),
             "logs": len(self.logs),
         }
+
+
+Dependency.model_rebuild()

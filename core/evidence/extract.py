@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from aegis.core.evidence import redaction
+from aegis.core.evidence import netlog, redaction
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.kube import objects
 from aegis.core.models import Evidence, EvidenceId, EvidenceKind, KubeObject, ObjectRef
@@ -82,6 +82,9 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _services(bundle, evidence)
     _nodes(bundle, evidence)
     _node_conditions(bundle, evidence)
+    _network_policies(bundle, evidence)
+    _role_bindings(bundle, evidence)
+    _dependencies(bundle, evidence)
     return evidence
 
 
@@ -190,7 +193,7 @@ def _logs(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         lines = [line for line in entry.text.splitlines() if line.strip()]
         if not lines:
             continue
-        errors = [line for line in lines if any(w in line.lower() for w in _ERROR_WORDS)]
+        errors = [line for line in lines if any(w in line.lower() for w in _ERROR_WORDS) or netlog.classify(line) or " is forbidden: " in line]
         key_line = errors[-1] if errors else lines[-1]
         which = "previous" if entry.previous else "current"
         ev.add(
@@ -327,6 +330,118 @@ def _node_conditions(bundle: ObjectBundle, ev: EvidenceSet) -> None:
             "\n".join(f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}".strip() for c in bad),
             objects.ref(node),
         )
+
+
+# --- connectivity and permission evidence (collected only when the logs call for it) ----------------
+
+
+def _network_policies(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """Every NetworkPolicy of the caller's namespace and of each failing dependency's, as its rules read."""
+    pools = [bundle.network_policies, *(d.bundle.network_policies for d in bundle.dependencies if d.bundle)]
+    for policy in (p for pool in pools for p in pool):
+        ns, name = objects.namespace(policy), objects.name(policy)
+        ev.add(
+            f"config:NetworkPolicy/{ns}/{name}",
+            EvidenceKind.CONFIG,
+            f"NetworkPolicy {name} (namespace {ns}) selects pods {describe_selector((policy.get('spec') or {}).get('podSelector'))}: {describe_policy(policy)}",
+            yaml.safe_dump((policy.get("spec") or {}), sort_keys=True).strip(),
+            objects.ref(policy),
+        )
+
+
+def describe_selector(selector: dict[str, Any] | None) -> str:
+    selector = selector or {}
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    parts += [f"{e.get('key')} {e.get('operator')} {e.get('values') or ''}".strip() for e in selector.get("matchExpressions") or []]
+    return "{" + ", ".join(parts) + "}" if parts else "(all pods)"
+
+
+def describe_policy(policy: KubeObject) -> str:
+    spec = policy.get("spec") or {}
+    types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
+    out = []
+    for direction, peer_key in (("Ingress", "from"), ("Egress", "to")):
+        if direction not in types:
+            continue
+        rules = spec.get(direction.lower()) or []
+        if not rules:
+            out.append(f"{direction.lower()}: deny all")
+            continue
+        shown = []
+        for rule in rules:
+            peers = ", ".join(_peer(p) for p in rule.get(peer_key) or []) or "anywhere"
+            ports = ", ".join(f"{p.get('protocol', 'TCP')}/{p.get('port', 'any')}" for p in rule.get("ports") or []) or "any port"
+            shown.append(f"{peers} on {ports}")
+        out.append(f"{direction.lower()} allowed {'from' if direction == 'Ingress' else 'to'}: " + "; ".join(shown))
+    return "; ".join(out) or "no rules"
+
+
+def _peer(peer: dict[str, Any]) -> str:
+    parts = []
+    if "namespaceSelector" in peer:
+        parts.append(f"namespaces {describe_selector(peer['namespaceSelector'])}")
+    if "podSelector" in peer:
+        parts.append(f"pods {describe_selector(peer['podSelector'])}")
+    if "ipBlock" in peer:
+        parts.append(f"ipBlock {(peer['ipBlock'] or {}).get('cidr')}")
+    return " and ".join(parts) or "anywhere"
+
+
+def _role_bindings(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """RoleBindings that bind a ServiceAccount, with the rules of the Role they grant."""
+    roles = {objects.name(r): r for r in bundle.roles}
+    for binding in bundle.role_bindings:
+        accounts = [f"{s.get('namespace') or objects.namespace(binding)}/{s.get('name')}" for s in binding.get("subjects") or [] if s.get("kind") == "ServiceAccount"]
+        if not accounts:
+            continue
+        role_ref = binding.get("roleRef") or {}
+        role = roles.get(str(role_ref.get("name"))) if role_ref.get("kind") == "Role" else None
+        rules = describe_rules(role) if role else ("(ClusterRole rules not collected)" if role_ref.get("kind") == "ClusterRole" else "(Role not found)")
+        ev.add(
+            f"config:RoleBinding/{objects.name(binding)}",
+            EvidenceKind.CONFIG,
+            f"RoleBinding {objects.name(binding)} binds ServiceAccount {', '.join(accounts)} to {role_ref.get('kind')} {role_ref.get('name')}: {rules}",
+            source=objects.ref(binding),
+        )
+
+
+def describe_rules(role: KubeObject) -> str:
+    rules = []
+    for rule in role.get("rules") or []:
+        groups = ",".join(g or '""' for g in rule.get("apiGroups") or [""])
+        rules.append(f"{'/'.join(rule.get('verbs') or [])} {','.join(rule.get('resources') or [])} (apiGroups {groups})")
+    return "allows " + "; ".join(rules) if rules else "no rules"
+
+
+def _dependencies(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """Each Service the logs fail to reach: what it selects, and whether its Endpoints have addresses."""
+    for dep in bundle.dependencies:
+        ns, name = dep.service.namespace, dep.service.name
+        pool = dep.bundle if dep.bundle is not None else bundle
+        service = next((s for s in pool.services if objects.name(s) == name and objects.namespace(s) in (ns, "")), None)
+        if service is None:
+            continue
+        spec = service.get("spec") or {}
+        selector: dict[str, str] = spec.get("selector") or {}
+        pods = [p for p in (dep.bundle.pods if dep.bundle else []) if selector and all(objects.labels(p).get(k) == v for k, v in selector.items())]
+        ports = ", ".join(f"{p.get('port')}→{p.get('targetPort', p.get('port'))}" for p in spec.get("ports") or [])
+        ev.add(
+            f"dependency:Service/{ns}/{name}",
+            EvidenceKind.CONFIG,
+            f"Service {name} (namespace {ns}, clusterIP {spec.get('clusterIP', '?')}, ports {ports or 'none'}) selects {_labels(selector)}: "
+            f"{len(pods)} pod(s) of {objects.name(dep.bundle.workload) if dep.bundle and dep.bundle.workload else 'no known workload'} match",
+            source=objects.ref(service),
+        )
+        endpoints = next((e for e in pool.endpoints if objects.name(e) == name), None)
+        if endpoints is not None:
+            ready = sum(len(s.get("addresses") or []) for s in endpoints.get("subsets") or [])
+            not_ready = sum(len(s.get("notReadyAddresses") or []) for s in endpoints.get("subsets") or [])
+            ev.add(
+                f"dependency:Endpoints/{ns}/{name}",
+                EvidenceKind.CONFIG,
+                f"Endpoints {name} (namespace {ns}): {ready} ready address(es), {not_ready} not ready",
+                source=objects.ref(endpoints),
+            )
 
 
 def _labels(labels: dict[str, str]) -> str:

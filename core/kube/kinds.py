@@ -51,6 +51,8 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
         KindInfo("ResourceQuota", "v1", "resourcequotas"),
         KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
+        KindInfo("Role", "rbac.authorization.k8s.io/v1", "roles"),
+        KindInfo("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
     )
 }
 
