@@ -118,7 +118,7 @@ def _peer_allows(peer: dict[str, Any], policy_ns: str, other_labels: dict[str, s
         return True  # pod IPs are not judged: never blame a policy AEGIS cannot read through
     if "namespaceSelector" in peer:
         ns_selector = peer["namespaceSelector"] or {}
-        readable = set((ns_selector.get("matchLabels") or {})) <= {NS_NAME_LABEL} and not ns_selector.get("matchExpressions")
+        readable = set(ns_selector.get("matchLabels") or {}) <= {NS_NAME_LABEL} and not ns_selector.get("matchExpressions")
         if readable and not selectors.matches_label_selector({NS_NAME_LABEL: other_ns}, ns_selector):
             return False
         if not readable and "podSelector" not in peer:

@@ -77,9 +77,7 @@ def _finding(ctx: Context, call: FailingCall, upstream: Upstream) -> Finding:
             manual_steps=[f"{wname}: {step}" for step in finding.manual_steps],
         )
     if workload is None:
-        steps.append(
-            f"No pods match the selector and no workload in namespace {ns} resembles it: nothing serves Service {name}{ctx.cite(*svc_keys)}"
-        )
+        steps.append(f"No pods match the selector and no workload in namespace {ns} resembles it: nothing serves Service {name}{ctx.cite(*svc_keys)}")
         manual = [
             f"Deploy the workload Service {name} is meant for in namespace {ns}, or set its spec.selector to the labels of the pods that "
             f"should serve it: `kubectl -n {ns} edit service {name}`."

@@ -91,7 +91,11 @@ def _finding(ctx: Context, call: FailingCall) -> Finding:
         ),
         steps=steps,
         evidence_ids=ctx.evidence.ids(
-            call.log_key, state.key, *(f"config:ConfigMap/{s.configmap}" for s in sources if s.configmap), *([f"config:Service/{close[0]}"] if close else []), "change:rollout"
+            call.log_key,
+            state.key,
+            *(f"config:ConfigMap/{s.configmap}" for s in sources if s.configmap),
+            *([f"config:Service/{close[0]}"] if close else []),
+            "change:rollout",
         ),
         fix=draft,
         manual_steps=manual,
@@ -123,7 +127,14 @@ def _sources(ctx: Context, container: dict[str, Any], host: str) -> list[Source]
         if ref:
             cm = ctx.bundle.find("ConfigMap", str(ref.get("name")))
             if cm is not None and _mentions((cm.get("data") or {}).get(ref.get("key")), host):
-                found.append(Source("configmap", str(ref.get("key")), f"env {name}, read from ConfigMap {ref.get('name')} key {ref.get('key')}", configmap=str(ref.get("name"))))
+                found.append(
+                    Source(
+                        "configmap",
+                        str(ref.get("key")),
+                        f"env {name}, read from ConfigMap {ref.get('name')} key {ref.get('key')}",
+                        configmap=str(ref.get("name")),
+                    )
+                )
     for source in container.get("envFrom") or []:
         name = str((source.get("configMapRef") or {}).get("name") or "")
         cm = ctx.bundle.find("ConfigMap", name) if name else None
@@ -161,14 +172,21 @@ def _restore(ctx: Context, call: FailingCall, sources: list[Source]) -> tuple[Fi
             if MARKER in str(entry.get("value")) or MARKER in str(was["value"]):
                 continue  # a redacted value can be neither guarded nor restored
             path = f"{base}/env/{source.index}"
-            ops = [patching.test(f"{base}/name", call.state.name), patching.test(f"{path}/name", source.name), *patching.replace(f"{path}/value", entry.get("value"), was["value"])]
+            ops = [
+                patching.test(f"{base}/name", call.state.name),
+                patching.test(f"{path}/name", source.name),
+                *patching.replace(f"{path}/value", entry.get("value"), was["value"]),
+            ]
             summary = f"set env {source.name} of container {call.state.name} back to {was['value']} (the previous revision's value)"
             return _draft(ops, summary, call.failure.host, str(was["value"])), f"env {source.name} from {was['value']} to {entry.get('value')}"
         if source.what in ("args", "command") and source.index is not None:
             old_list, new_list = before.get(source.what) or [], now.get(source.what) or []
             if len(old_list) != len(new_list) or old_list[source.index] == new_list[source.index] or _mentions(old_list[source.index], call.failure.host):
                 continue
-            ops = [patching.test(f"{base}/name", call.state.name), *patching.replace(f"{base}/{source.what}/{source.index}", new_list[source.index], old_list[source.index])]
+            ops = [
+                patching.test(f"{base}/name", call.state.name),
+                *patching.replace(f"{base}/{source.what}/{source.index}", new_list[source.index], old_list[source.index]),
+            ]
             summary = f"set {source.what}[{source.index}] of container {call.state.name} back to `{old_list[source.index]}`"
             return _draft(ops, summary, call.failure.host, str(old_list[source.index])), f"{source.what}[{source.index}]"
     return None, ""

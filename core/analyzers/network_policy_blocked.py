@@ -128,12 +128,8 @@ def _blocked_dns(ctx: Context, call: FailingCall) -> Finding | None:
     assert pod is not None
     labels = connectivity.match_labels(pod)
     dns_labels = {"k8s-app": "kube-dns"}
-    blocked = [
-        p for p in connectivity.selecting(ctx.bundle.network_policies, labels, "Egress")
-    ]  # fmt: skip
-    if not blocked or any(
-        connectivity.allows(p, "Egress", dns_labels, "kube-system", 53, protocol) for p in blocked for protocol in ("UDP", "TCP")
-    ):
+    blocked = connectivity.selecting(ctx.bundle.network_policies, labels, "Egress")
+    if not blocked or any(connectivity.allows(p, "Egress", dns_labels, "kube-system", 53, protocol) for p in blocked for protocol in ("UDP", "TCP")):
         return None
     names = ", ".join(objects.name(p) for p in blocked)
     ns = ctx.bundle.namespace
@@ -147,7 +143,8 @@ def _blocked_dns(ctx: Context, call: FailingCall) -> Finding | None:
         confidence=0.85,
         summary=f"NetworkPolicy {objects.name(blocked[0])} blocks DNS: {call.state.name}'s name lookups time out because no egress rule allows port 53.",
         steps=[
-            f"Container {call.state.name} of pod {call.state.pod_name} fails: its DNS lookups time out: '{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
+            f"Container {call.state.name} of pod {call.state.pod_name} fails: its DNS lookups time out: '{call.failure.line[:200]}'"
+            f"{ctx.cite(call.log_key, call.state.key)}",
             f"NetworkPolicy {names} in namespace {ns} selects the pod for Egress and allows nothing on UDP or TCP port 53, so the "
             f"cluster DNS never answers{ctx.cite(*keys)}",
             f"No patch: what a NetworkPolicy admits is a security decision for its owner{ctx.cite(*keys)}",

@@ -7,25 +7,23 @@ from collections.abc import Callable
 from aegis.core.analyzers import (
     app_error_after_rollout,
     bad_command,
+    dependency_unavailable,
+    dns_resolution_failure,
     evicted,
     image_pull_error,
     init_container_failure,
     liveness_probe_failure,
     missing_config_reference,
     missing_env_var,
+    network_policy_blocked,
     oom_killed,
+    rbac_forbidden,
     readiness_probe_failure,
     rollout_stuck,
     service_selector_mismatch,
     unschedulable_constraints,
     unschedulable_resources,
     volume_failure,
-)
-from aegis.core.analyzers import (  # issue 14 (i14a): connectivity and permissions
-    dependency_unavailable,
-    dns_resolution_failure,
-    network_policy_blocked,
-    rbac_forbidden,
 )
 from aegis.core.analyzers.base import Context, Finding
 

@@ -391,7 +391,9 @@ def _role_bindings(bundle: ObjectBundle, ev: EvidenceSet) -> None:
     """RoleBindings that bind a ServiceAccount, with the rules of the Role they grant."""
     roles = {objects.name(r): r for r in bundle.roles}
     for binding in bundle.role_bindings:
-        accounts = [f"{s.get('namespace') or objects.namespace(binding)}/{s.get('name')}" for s in binding.get("subjects") or [] if s.get("kind") == "ServiceAccount"]
+        accounts = [
+            f"{s.get('namespace') or objects.namespace(binding)}/{s.get('name')}" for s in binding.get("subjects") or [] if s.get("kind") == "ServiceAccount"
+        ]
         if not accounts:
             continue
         role_ref = binding.get("roleRef") or {}

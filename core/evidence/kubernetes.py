@@ -109,7 +109,7 @@ class Collector:
         policies: list[KubeObject] = []
         roles: list[KubeObject] = []
         bindings: list[KubeObject] = []
-        dependencies: list[Dependency] = []
+        dependencies: list[Dependency | None] = []
         # A dependency's namespace is read for the policies that may shield it from the caller.
         if failures or not self._follow:
             policies = await self._list("NetworkPolicy", ns)

@@ -113,7 +113,9 @@ def _admits(policy: JSONObj, direction: str, peer_labels: Mapping[str, str], pee
     return False
 
 
-def _isolated_and_denied(policies: list[JSONObj], ns: str, labels: Mapping[str, str], kind: str, peer_labels: Mapping[str, str], peer_ns: str, port: int) -> bool:
+def _isolated_and_denied(
+    policies: list[JSONObj], ns: str, labels: Mapping[str, str], kind: str, peer_labels: Mapping[str, str], peer_ns: str, port: int
+) -> bool:
     direction = kind.lower()
     chosen = [
         p for p in policies
@@ -152,7 +154,13 @@ def _call(pod: JSONObj, container: JSONObj, target: str, world: Mapping[str, Any
     target_port = (svc_port or {}).get("targetPort", port)
     if isinstance(target_port, str):
         target_port = next(
-            (cp.get("containerPort") for p in callee[:1] for c in p["spec"].get("containers", []) for cp in c.get("ports") or [] if cp.get("name") == target_port),
+            (
+                cp.get("containerPort")
+                for p in callee[:1]
+                for c in p["spec"].get("containers", [])
+                for cp in c.get("ports") or []
+                if cp.get("name") == target_port
+            ),
             port,
         )
     refused = f'FATAL: cannot reach {host}: Get "{url}": dial tcp {cluster_ip}:{port}: connect: connection refused'

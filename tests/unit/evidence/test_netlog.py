@@ -16,7 +16,7 @@ DNS = [
     (
         "requests.exceptions.ConnectionError: HTTPConnectionPool(host='ledger', port=8080): Max retries exceeded with url: /x "
         "(Caused by NameResolutionError(\"<urllib3.connection.HTTPConnection object at 0x7f2>: Failed to resolve 'ledger' "
-        "([Errno -2] Name or service not known)\"))",
+        '([Errno -2] Name or service not known)"))',
         "ledger",
     ),
     ('psycopg2.OperationalError: could not translate host name "pg-primary" to address: Temporary failure in name resolution', "pg-primary"),
