@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -219,3 +220,27 @@ def test_plain_known_values_do_not_eat_words() -> None:
     message = 'Error: secret "postgres-credentials" not found (admin user on postgres.db.svc)'
     assert redactor.mask(message) == message
     assert "Xk9-pQ2-secret-value" not in redactor.mask("login with Xk9-pQ2-secret-value")
+
+
+def test_workload_named_like_a_credential_keeps_its_evidence(tmp_path: Path) -> None:
+    """An auth-service running oauth2-proxy:v7.6.0 that misses Secret api-keys: the kubelet's words, the image tag and the names all survive, so the missing-Secret analyzer matches."""
+    snap = tmp_path / "snapshot"
+    shutil.copytree(EXAMPLES / "fraud-risk-scorer" / "snapshot", snap)
+    text = (snap / "objects.yaml").read_text()
+    for old, new in (
+        ("model-store-credentials", "api-keys"),
+        ("registry.acme.io/fraud/risk-scorer:0.4.0", "quay.io/oauth2-proxy/oauth2-proxy:v7.6.0"),
+        ("risk-scorer", "auth-service"),
+        ("fraud", "auth"),
+    ):
+        text = text.replace(old, new)
+    (snap / "objects.yaml").write_text(text)
+    result = _run("analyze", "pod/auth-service-8l4gf975mc-b8xwn", "-n", "auth", "--snapshot", str(snap), "--output", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["diagnosis"]["category"] == "missing_config_reference"
+    texts = [e["summary"] + "\n" + e["excerpt"] for e in report["diagnosis"]["evidence"]]
+    assert any('secret "api-keys" not found' in t for t in texts)
+    assert any("quay.io/oauth2-proxy/oauth2-proxy:v7.6.0" in t for t in texts)
+    assert redaction.MARKER not in "\n".join(texts)
+    assert "api-keys" in report["diagnosis"]["summary"]
