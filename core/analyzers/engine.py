@@ -51,7 +51,7 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
     policy = policy or AnalysisPolicy()
     ctx = Context(bundle=bundle, evidence=evidence, policy=policy, upstream=_upstream(bundle, evidence, policy))
     findings = run_analyzers(ctx)
-    finding = findings[0] if findings else _unknown(ctx)
+    finding = _bare_pod_by_hand(bundle, findings[0]) if findings else _unknown(ctx)
     fix = _proposal(bundle, finding.fix) if finding.fix and (finding.fix.target or bundle.workload) else None
     others = [f"{f.category.value} (confidence {f.confidence:.2f}): {f.summary}" for f in findings[1:3]]
     rca = RCAResult(
@@ -109,6 +109,36 @@ def _adopt(finding: Finding, theirs: EvidenceSet, ours: EvidenceSet, prefix: str
 
 
 _IDS = re.compile(r"\bE\d+\b")
+
+
+# What the API server lets a plain update change on an existing Pod (ValidatePodUpdate): images, the
+# active deadline, added tolerations, scheduling gates, grace period. Everything else — env, command,
+# probes, volumes, resources (those only through the resize subresource) — is immutable.
+_POD_MUTABLE = re.compile(
+    r"^/(?:metadata/(?:labels|annotations)(?:/|$)|spec/(?:containers|initContainers)/\d+/image$|spec/activeDeadlineSeconds$"
+    r"|spec/tolerations(?:/|$)|spec/schedulingGates(?:/|$)|spec/terminationGracePeriodSeconds$)"
+)
+
+
+def _bare_pod_by_hand(bundle: ObjectBundle, finding: Finding) -> Finding:
+    """A fix that would change immutable fields of a Pod no controller owns becomes manual steps: the API would refuse the patch."""
+    draft = finding.fix
+    target = (draft.target or bundle.workload) if draft else None
+    if draft is None or target is None or target.get("kind") != "Pod":
+        return finding
+    frozen = sorted({op.path for op in draft.ops if op.op != "test" and not _POD_MUTABLE.match(op.path)})
+    if not frozen:
+        return finding
+    name, ns = objects.name(target), objects.namespace(target) or bundle.namespace
+    # The field a person edits: `resources` for /spec/containers/1/resources/limits/memory, `volumes` for /spec/volumes/0.
+    fields = ", ".join(dict.fromkeys(re.sub(r"^/spec/(?:(?:init)?[cC]ontainers/\d+/)?", "", p).split("/")[0] for p in frozen))
+    by_hand = (
+        f"Pod {name} has no controller, and a running Pod's {fields} cannot be changed (the API refuses such a patch): recreate it "
+        f"with the change — {draft.summary}: `kubectl -n {ns} get pod {name} -o yaml > {name}.yaml`, edit it, then "
+        f"`kubectl replace --force -f {name}.yaml`; better, run it under a Deployment so the next fix can be a patch."
+    )
+    steps = [f"Needed change, by hand (a bare Pod's {fields} is immutable): {s.removeprefix('Fix: ')}" if s.startswith("Fix: ") else s for s in finding.steps]
+    return replace(finding, fix=None, steps=steps, manual_steps=[by_hand, *finding.manual_steps])
 
 
 def _evidence_bullets(evidence: EvidenceSet, finding: Finding) -> list[str]:

@@ -144,6 +144,12 @@ def _fix(
         value, why = choice
         ops = patching.set_field(f"{base}/livenessProbe/{found[0]}/port", found[1].get("port"), value)
         summary = f"point the liveness probe of container {state.name} at port {value} instead of {found[1].get('port')}"
+        # On the new port the path must be one the server answers: a passing readiness probe there shows it.
+        path = _path_on_port(ctx, state, container, value) if found[0] == "httpGet" else None
+        if path is not None and path != found[1].get("path", "/"):
+            ops += patching.set_field(f"{base}/livenessProbe/httpGet/path", found[1].get("path"), path)
+            summary += f", path {found[1].get('path', '/')} → {path} (the path its passing readiness probe uses on that port)"
+            why += f"; {path} is the path the passing readiness probe uses there"
         return (
             FixDraft(
                 ops=guard + ops,
@@ -193,6 +199,17 @@ def _fix(
         )
 
     return _timing_fix(ctx, state, base, guard, probe, failures, log, log_key, alternatives)
+
+
+def _path_on_port(ctx: Context, state: ContainerState, container: dict[str, Any], port: Any) -> str | None:
+    """The readiness probe's path when it probes `port` over HTTP and passes (no readiness failures reported)."""
+    readiness = handler(container.get("readinessProbe") or {})
+    if not readiness or readiness[0] != "httpGet" or resolve_port(container, readiness[1].get("port")) != resolve_port(container, port):
+        return None
+    if probe_failures(ctx, state, "Readiness").messages:
+        return None
+    path = readiness[1].get("path")
+    return str(path) if path else None
 
 
 def _path_source(ctx: Context, state: ContainerState, container: dict[str, Any]) -> tuple[str, str] | None:

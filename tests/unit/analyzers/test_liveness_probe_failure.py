@@ -76,3 +76,19 @@ async def test_probe_failures_of_a_container_that_exits_on_its_own_are_not_liven
     bundle.events = [e for e in bundle.events if e.get("reason") != "Killing"]
     bundle.pods[0]["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] = 1
     assert live.analyze(context_of(bundle)) is None
+
+
+async def test_probe_moved_to_the_right_port_also_takes_the_readiness_path_there() -> None:
+    """Liveness on undeclared port 9464 moves to 3000; the readiness probe passes on 3000 with /status, so the path follows."""
+    bundle = await snapshot_bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")
+    bundle.replicasets = [max(bundle.replicasets, key=objects.revision)]
+    assert bundle.workload is not None
+    container = objects.pod_spec(bundle.workload)["containers"][0]
+    container["livenessProbe"]["httpGet"]["path"] = "/metrics/health"
+    container["readinessProbe"] = {"httpGet": {"path": "/status", "port": 3000}}
+    finding = live.analyze(context_of(bundle))
+    assert finding is not None
+    ops = fix_ops(finding)
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": 3000} in ops
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/status"} in ops
+    assert {"op": "test", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/metrics/health"} in ops
