@@ -47,8 +47,8 @@ def revisions(ctx: Context) -> Revisions | None:
     """Current and previous pod templates of a Deployment (ReplicaSets) or StatefulSet/DaemonSet (ControllerRevisions)."""
     bundle = ctx.bundle
     if bundle.replicasets and len(bundle.replicasets) >= 2:
-        ordered = sorted(bundle.replicasets, key=objects.revision)
-        cur, prev = ordered[-1], ordered[-2]
+        cur, prev = max(bundle.replicasets, key=objects.revision), bundle.baseline(bundle.replicasets)
+        assert prev is not None
         cur_t, prev_t = (cur.get("spec") or {}).get("template") or {}, (prev.get("spec") or {}).get("template") or {}
         cur_h = objects.labels(cur).get("pod-template-hash", objects.name(cur))
         prev_h = objects.labels(prev).get("pod-template-hash", objects.name(prev))
@@ -64,8 +64,8 @@ def revisions(ctx: Context) -> Revisions | None:
             _health(ctx, "pod-template-hash", prev_h, counted, int(status.get("replicas") or 0)),
         )
     if len(bundle.revisions) >= 2:
-        ordered = sorted(bundle.revisions, key=objects.revision)
-        cur, prev = ordered[-1], ordered[-2]
+        cur, prev = max(bundle.revisions, key=objects.revision), bundle.baseline(bundle.revisions)
+        assert prev is not None
         status = (ctx.workload or {}).get("status") or {}
         counted = 0
         if status.get("currentRevision") == objects.name(prev):  # StatefulSet: pods still on the old revision

@@ -217,9 +217,11 @@ def _unknown(ctx: Context) -> Finding:
         steps=[
             f"Collected the target's status, events, logs and configuration — {len(ctx.evidence.items)} evidence items"
             + (f" [{', '.join(ids)}]" if ids else ""),
-            f"Checked every failure class AEGIS knows ({checked}) — none matched",
+            f"Checked every failure class AEGIS knows ({checked}) — none matched" + (f" [{', '.join(ids)}]" if ids else ""),
+            # A ConfigMap or Secret edited since the workload last ran healthy is the first thing a person checks.
+            *(f"{e.summary} — check this change first [{e.id}]" for e in ctx.evidence.items if e.kind.value == "change"),
         ],
-        evidence_ids=ids,
+        evidence_ids=list(dict.fromkeys([*ids, *(e.id for e in ctx.evidence.items if e.kind.value == "change")])),
         manual_steps=[
             "Read the evidence above, especially recent Warning events and the previous container logs.",
             "If the workload is healthy, there may be nothing to fix; otherwise escalate to the owning team.",

@@ -77,6 +77,7 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _events(bundle, evidence)
     _logs(bundle, evidence)
     _rollout_change(bundle, evidence)
+    _config_changes(bundle, evidence)
     _config(bundle, evidence)
     _claims(bundle, evidence)
     _services(bundle, evidence)
@@ -214,13 +215,75 @@ def _rollout_change(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         return
     cur_rev, prev_rev = current_revision_numbers(bundle)
     changes = summarize_template_change(previous, current)
+    between = sorted(r for r in (objects.revision(o) for o in bundle.replicasets or bundle.revisions) if prev_rev < r < cur_rev)
+    since = f" (the last healthy one; {', '.join(map(str, between))} in between did not recover)" if between else ""
     ev.add(
         "change:rollout",
         EvidenceKind.CHANGE,
-        f"rollout revision {prev_rev} → {cur_rev} changed the pod template: {changes}",
+        f"rollout revision {prev_rev}{since} → {cur_rev} changed the pod template: {changes}",
         diff,
         bundle.workload_ref,
     )
+
+
+def _config_changes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """ConfigMaps and Secrets the pod template reads whose content changed after the baseline began (keys only).
+
+    The baseline is the last healthy revision's creation when a rollout broke the workload, else the
+    current revision's (or a bare Pod's) creation: a change after it is what the running pods may have
+    picked up on restart. The time of the last write comes from managedFields (kept without their
+    field lists), else the object's creation.
+    """
+    holder = bundle.workload or bundle.pod
+    if holder is None:
+        return
+    baseline, label = _baseline_time(bundle)
+    if baseline is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    for ref in objects.config_refs(objects.pod_spec(holder)):
+        if (ref.kind, ref.name) in seen:
+            continue
+        seen.add((ref.kind, ref.name))
+        obj = bundle.find(ref.kind, ref.name)
+        if obj is None:
+            continue
+        written = [(objects.parse_time(str(e.get("time"))), str(e.get("manager", "?"))) for e in objects.meta(obj).get("managedFields") or []]
+        stamped = [(t, m) for t, m in written if t is not None]
+        created = objects.parse_time(objects.meta(obj).get("creationTimestamp"))
+        when, who = max(stamped, key=lambda s: s[0]) if stamped else (created, "created")
+        if when is None or when <= baseline:
+            continue
+        keys = ", ".join(sorted(objects.data_keys(obj))) or "(none)"
+        ev.add(
+            f"change:config:{ref.kind}/{ref.name}",
+            EvidenceKind.CHANGE,
+            f"{ref.kind} {ref.name} (read through {ref.via}) was {'created' if who == 'created' else f'changed by {who}'} at "
+            f"{when:%Y-%m-%d %H:%M:%S}, after {label} ({baseline:%Y-%m-%d %H:%M:%S}); its keys now: {keys}",
+            source=objects.ref(obj),
+        )
+
+
+def _baseline_time(bundle: ObjectBundle) -> tuple[Any, str]:
+    pool = bundle.replicasets or bundle.revisions
+    if pool:
+        newest = max(pool, key=objects.revision)
+        base = bundle.baseline(pool)
+        chosen, what = (base, "the last healthy revision") if base is not None and _broken(bundle, newest) else (newest, "the current revision")
+        return objects.parse_time(objects.meta(chosen).get("creationTimestamp")), f"{what} {objects.revision(chosen)} was created"
+    pod = bundle.pod
+    if pod is not None and (bundle.workload or {}).get("kind") == "Pod":
+        return objects.parse_time(objects.meta(pod).get("creationTimestamp")), f"Pod {objects.name(pod)} was created"
+    return None, ""
+
+
+def _broken(bundle: ObjectBundle, newest: KubeObject) -> bool:
+    """Whether the newest revision never became healthy (then the change is measured from the last one that did)."""
+    status = newest.get("status") or {}
+    if newest.get("kind") == "ControllerRevision":
+        wstatus = (bundle.workload or {}).get("status") or {}
+        return bool(wstatus.get("updateRevision") == objects.name(newest) and wstatus.get("currentRevision") != objects.name(newest))
+    return int(status.get("availableReplicas") or 0) == 0
 
 
 def _config(bundle: ObjectBundle, ev: EvidenceSet) -> None:
@@ -462,15 +525,19 @@ def template_pair(bundle: ObjectBundle) -> tuple[dict[str, Any] | None, dict[str
             ((prev or {}).get("spec") or {}).get("template") if prev else None,
         )
     if len(bundle.revisions) >= 2:
-        ordered = sorted(bundle.revisions, key=objects.revision)
-        return (_revision_template(ordered[-1]), _revision_template(ordered[-2]))
+        newest = max(bundle.revisions, key=objects.revision)
+        base = bundle.baseline(bundle.revisions)
+        return (_revision_template(newest), _revision_template(base) if base else None)
     return None, None
 
 
 def current_revision_numbers(bundle: ObjectBundle) -> tuple[int, int]:
+    """(newest revision, the baseline revision the change is measured from: the last healthy one)."""
     pool = bundle.replicasets or bundle.revisions
-    ordered = sorted(objects.revision(o) for o in pool)
-    return (ordered[-1], ordered[-2]) if len(ordered) >= 2 else (0, 0)
+    base = bundle.baseline(pool)
+    if base is None:
+        return (0, 0)
+    return max(objects.revision(o) for o in pool), objects.revision(base)
 
 
 def _revision_template(rev: KubeObject) -> dict[str, Any] | None:

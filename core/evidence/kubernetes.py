@@ -343,7 +343,12 @@ def _keys_only(obj: KubeObject) -> KubeObject:
     """
     out: KubeObject = {k: v for k, v in obj.items() if k not in ("data", "binaryData", "stringData")}
     meta = dict(out.get("metadata") or {})
-    meta.pop("managedFields", None)
+    # Who wrote it and when, never what: the times tell whether the content changed since the last healthy revision.
+    meta["managedFields"] = [
+        {k: v for k, v in entry.items() if k in ("manager", "operation", "time")} for entry in meta.get("managedFields") or [] if isinstance(entry, dict)
+    ]
+    if not meta["managedFields"]:
+        meta.pop("managedFields")
     annotations = dict(meta.get("annotations") or {})
     annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
     meta["annotations"] = annotations

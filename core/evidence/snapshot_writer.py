@@ -61,9 +61,11 @@ def _unique(objs: list[dict[str, object]]) -> list[dict[str, object]]:
 
 
 def _strip(obj: dict[str, object]) -> dict[str, object]:
-    """Drop managedFields: noise for people, and the biggest part of most objects."""
+    """Drop managedFields: noise for people, and the biggest part of most objects (a ConfigMap's or Secret's keep
+    who wrote them and when — already trimmed by the collector — for change detection)."""
     out = dict(obj)
     meta = dict(objects.meta(out))
-    meta.pop("managedFields", None)
+    if out.get("kind") not in ("ConfigMap", "Secret"):
+        meta.pop("managedFields", None)
     out["metadata"] = meta
     return out

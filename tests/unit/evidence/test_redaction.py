@@ -223,7 +223,7 @@ def test_plain_known_values_do_not_eat_words() -> None:
 
 
 def test_workload_named_like_a_credential_keeps_its_evidence(tmp_path: Path) -> None:
-    """An auth-service running oauth2-proxy:v7.6.0 that misses Secret api-keys: the kubelet's words, the image tag and the names all survive, so the missing-Secret analyzer matches."""
+    """auth-service on oauth2-proxy:v7.6.0 missing Secret api-keys: kubelet words, tag and names survive; the missing-Secret analyzer matches."""
     snap = tmp_path / "snapshot"
     shutil.copytree(EXAMPLES / "fraud-risk-scorer" / "snapshot", snap)
     text = (snap / "objects.yaml").read_text()
