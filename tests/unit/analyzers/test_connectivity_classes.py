@@ -1,0 +1,95 @@
+"""The connectivity and permission classes: what each names, and what it proposes, on recorded live states."""
+
+from __future__ import annotations
+
+from aegis.core.analyzers import dns_resolution_failure, rbac_forbidden
+from aegis.core.analyzers.engine import diagnose
+from aegis.core.evidence.bundle import ContainerLogs, Dependency
+from aegis.core.kube import objects
+from aegis.core.models import Category, ObjectRef
+from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
+
+
+async def test_dependency_reports_an_upstream_crash_loop_and_its_fix() -> None:
+    """invoicer's calls to checkout.shop are refused; checkout crash-loops for a missing env var: that is the root cause, and its fix is proposed on checkout."""
+    caller = await snapshot_bundle("invoicer-ledger-refused", "Deployment", "billing", "invoicer")
+    upstream = await snapshot_bundle("crashloop-missing-env", "Deployment", "shop", "checkout")
+    pod = objects.name(caller.pods[0])
+    caller.logs = [
+        ContainerLogs(
+            pod=pod,
+            container="invoicer",
+            previous=True,
+            text='INFO starting\nFATAL: cannot reach checkout: Post "http://checkout.shop:80/orders": dial tcp 10.96.7.7:80: connect: connection refused\n',
+        )
+    ]
+    caller.dependencies = [Dependency(host="checkout.shop", service=ObjectRef(kind="Service", namespace="shop", name="checkout"), bundle=upstream)]
+    diagnosis = diagnose(caller)
+    assert diagnosis.rca.category is Category.DEPENDENCY_UNAVAILABLE
+    assert "missing_env_var" in diagnosis.rca.summary and "deployment/checkout" in diagnosis.rca.summary
+    assert diagnosis.fix is not None and diagnosis.fix.target == ObjectRef(kind="Deployment", namespace="shop", name="checkout")
+    assert any(op.path.endswith("/env/-") or op.path.endswith("/env") for op in diagnosis.fix.patch if op.op == "add")
+    ids = {e.id for e in diagnosis.evidence}
+    assert set(diagnosis.rca.evidence_ids) <= ids
+    assert any(e.source and e.source.namespace == "shop" for e in diagnosis.evidence), "the upstream's evidence joins the diagnosis"
+
+
+async def test_dependency_with_nothing_behind_it_names_the_service() -> None:
+    """A Service that selects nothing and resembles no workload: manual steps name it, no patch."""
+    caller = await snapshot_bundle("invoicer-ledger-refused", "Deployment", "billing", "invoicer")
+    assert caller.dependencies
+    caller.dependencies = [caller.dependencies[0].model_copy(update={"bundle": None})]
+    diagnosis = diagnose(caller)
+    assert diagnosis.rca.category is Category.DEPENDENCY_UNAVAILABLE and diagnosis.fix is None
+    assert "Service ledger" in diagnosis.manual_steps[0]
+
+
+async def test_rbac_without_a_binding_says_what_to_create() -> None:
+    """No RoleBinding for the ServiceAccount: create a Role and RoleBinding granting exactly the refused verb and resource."""
+    bundle = await snapshot_bundle("stock-sync-forbidden", "Deployment", "warehouse", "stock-sync")
+    bundle.role_bindings, bundle.roles = [], []
+    finding = rbac_forbidden.analyze(context_of(bundle))
+    assert finding is not None and finding.fix is None
+    assert "create role stock-sync-pods --verb=list --resource=pods" in finding.manual_steps[0]
+    assert "--serviceaccount=warehouse:stock-sync" in finding.manual_steps[0]
+
+
+async def test_rbac_for_another_service_account_is_not_this_workload() -> None:
+    """The pod runs as another ServiceAccount than the one refused: no finding."""
+    bundle = await snapshot_bundle("stock-sync-forbidden", "Deployment", "warehouse", "stock-sync")
+    objects.pod_spec(bundle.pods[0])["serviceAccountName"] = "inventory"
+    assert rbac_forbidden.analyze(context_of(bundle)) is None
+
+
+async def test_dns_host_from_a_configmap_key_names_the_key() -> None:
+    """The host comes through envFrom of a ConfigMap whose value (an address) is kept: the step names the ConfigMap and key."""
+    bundle = await snapshot_bundle("orders-ledger-host", "Deployment", "orders", "orders")
+    bundle.replicasets = [max(bundle.replicasets, key=objects.revision)]
+    for holder in (bundle.pods[0], bundle.workload or {}):
+        container = objects.pod_spec(holder)["containers"][0]
+        container["env"] = [e for e in container["env"] if e["name"] != "LEDGER_URL"]
+        container["envFrom"] = [{"configMapRef": {"name": "orders-config"}}]
+    bundle.configmaps.append({"kind": "ConfigMap", "metadata": {"name": "orders-config", "namespace": "orders"}, "data": {"LEDGER_URL": "http://ledgr:8080"}})
+    finding = dns_resolution_failure.analyze(context_of(bundle))
+    assert finding is not None and finding.fix is None
+    assert any("ConfigMap orders-config key LEDGER_URL" in s for s in finding.steps)
+    assert "orders-config" in finding.manual_steps[0] and "ledger" in finding.manual_steps[0]
+    assert any("Service ledger does — a likely misspelling" in s for s in finding.steps)
+
+
+async def test_dns_fix_restores_the_previous_value() -> None:
+    """The rollout changed LEDGER_URL to a name that does not resolve: the guarded patch restores the previous value."""
+    finding = dns_resolution_failure.analyze(context_of(await snapshot_bundle("orders-ledger-host", "Deployment", "orders", "orders")))
+    assert finding is not None and finding.fix is not None
+    ops = fix_ops(finding)
+    assert {"op": "test", "path": "/spec/template/spec/containers/0/env/0/value", "value": "http://ledgr:8080"} in ops
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/env/0/value", "value": "http://ledger:8080"} in ops
+
+
+async def test_network_policy_names_the_policy_and_the_rule() -> None:
+    """refunds times out on payments-api; payments-api-ingress admits only checkout: the manual step adds the exact ingress rule."""
+    diagnosis = diagnose(await snapshot_bundle("refunds-payments-timeout", "Deployment", "payments", "refunds"))
+    assert diagnosis.rca.category is Category.NETWORK_POLICY_BLOCKED and diagnosis.fix is None
+    step = diagnosis.manual_steps[0]
+    assert "NetworkPolicy payments-api-ingress" in step
+    assert '"from":[{"podSelector":{"matchLabels":{"app":"refunds","tier":"backend"}}}],"ports":[{"protocol":"TCP","port":8080}]' in step
