@@ -11,7 +11,7 @@ from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 
 async def test_dependency_reports_an_upstream_crash_loop_and_its_fix() -> None:
-    """invoicer's calls to checkout.shop are refused; checkout crash-loops for a missing env var: that is the root cause, and its fix is proposed on checkout."""
+    """invoicer's calls to checkout.shop are refused; checkout crash-loops for a missing env var: that is the root cause, fixed on checkout."""
     caller = await snapshot_bundle("invoicer-ledger-refused", "Deployment", "billing", "invoicer")
     upstream = await snapshot_bundle("crashloop-missing-env", "Deployment", "shop", "checkout")
     pod = objects.name(caller.pods[0])
