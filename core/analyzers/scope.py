@@ -72,8 +72,12 @@ def target_kinds(category: Category) -> frozenset[str]:
 
 
 def fixable(category: Category) -> bool:
-    """Whether a model may propose any patch at all for this category."""
-    return bool(ALLOWED.get(category))
+    """Whether a model may propose any patch at all for this category.
+
+    Not for dependency_unavailable: its allowlist is the union of every class's (the upstream's fix is
+    whatever that class may change), too wide to bound a model's patch; the analyzers' own fix stands.
+    """
+    return bool(ALLOWED.get(category)) and category is not Category.DEPENDENCY_UNAVAILABLE
 
 
 @cache
