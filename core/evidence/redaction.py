@@ -89,9 +89,22 @@ def _parts_of(value: str) -> list[str]:
     return parts
 
 
+# A strong credential word anywhere in a name (SECRET_KEY_BASE, GITHUB_TOKEN_VALUE) makes it secret,
+# unless the name's last word says the value is about the credential, not the credential itself.
+_STRONG_WORD = re.compile(
+    r"(?i)(?:^|[_.-]|(?<=[a-z0-9])(?=[A-Z]))(?:passw(?:or)?d|passwd|secret|token|api[_-]?key|private[_-]?key|credentials?)(?=$|[_.-]|[A-Z])"
+)
+_ABOUT_SUFFIX = re.compile(
+    r"(?i)(?:^|[_.-]|(?<=[a-z0-9])(?=[A-Z]))(?:url|uri|name|file|path|dir|ttl|timeout|host|port|endpoint|enabled|type|length|"
+    r"expiry|expires|version|header|mode|seconds|ms|minutes|hours|days|size|count|ref|location|audience|issuer|scope|refs?)$"
+)
+
+
 def is_secret_name(name: str) -> bool:
-    """True when a variable or key name conventionally holds a secret (its last word says so)."""
-    return bool(_SECRET_NAME.search(name.strip()))
+    """True when a variable or key name conventionally holds a secret: its last word says so, or it carries a
+    strong credential word and does not end in a word saying the value is about it (a URL, a file, a TTL)."""
+    name = name.strip()
+    return bool(_SECRET_NAME.search(name)) or (bool(_STRONG_WORD.search(name)) and not _ABOUT_SUFFIX.search(name))
 
 
 def _is_verbatim_worthy(value: str) -> bool:

@@ -161,16 +161,41 @@ def test_credentials_are_masked(text: str, secret: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["DB_PASSWORD", "API_KEY", "apiKey", "clientSecret", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "BASIC_AUTH", "SENTRY_DSN", "KEY"]
+    "name",
+    [
+        "DB_PASSWORD",
+        "API_KEY",
+        "apiKey",
+        "clientSecret",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "BASIC_AUTH",
+        "SENTRY_DSN",
+        "KEY",
+        "SECRET_KEY_BASE",
+        "GITHUB_TOKEN_VALUE",
+        "PASSWORD_HASH",
+    ],
 )
 def test_secret_names(name: str) -> None:
-    """Names whose last word is a credential word are secret."""
+    """Names whose last word is a credential word, or that carry a strong one (SECRET_KEY_BASE), are secret."""
     assert redaction.is_secret_name(name)
 
 
 @pytest.mark.parametrize(
     "name",
-    ["AUTH_SERVICE_URL", "AUTH_SERVICE_HOST", "TOKEN_URL", "SECRET_NAME", "KEYCLOAK_URL", "TOKEN_TTL_SECONDS", "MONKEY", "PASSWORD_FILE", "SESSION_TIMEOUT"],
+    [
+        "AUTH_SERVICE_URL",
+        "AUTH_SERVICE_HOST",
+        "TOKEN_URL",
+        "SECRET_NAME",
+        "KEYCLOAK_URL",
+        "TOKEN_TTL_SECONDS",
+        "MONKEY",
+        "PASSWORD_FILE",
+        "SESSION_TIMEOUT",
+        "tokenEndpoint",
+    ],
 )
 def test_not_secret_names(name: str) -> None:
     """Names that merely contain a credential word (a URL, a file path, a TTL) are not secret: their values are evidence."""
