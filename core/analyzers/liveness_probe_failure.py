@@ -15,6 +15,7 @@ The probe helpers it shares with readiness_probe_failure live in probes.py.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from aegis.core.analyzers import patching, signals
@@ -144,9 +145,11 @@ def _fix(
         value, why = choice
         ops = patching.set_field(f"{base}/livenessProbe/{found[0]}/port", found[1].get("port"), value)
         summary = f"point the liveness probe of container {state.name} at port {value} instead of {found[1].get('port')}"
-        # On the new port the path must be one the server answers: a passing readiness probe there shows it.
+        # On the new port the path must be one the server answers: a passing readiness probe there shows one. It
+        # replaces the liveness path only when that path is not served there (a 4xx in the log) or is no health
+        # endpoint at all (/metrics of the port it probed): /healthz beside a /readyz readiness probe stays.
         path = _path_on_port(ctx, state, container, value) if found[0] == "httpGet" else None
-        if path is not None and path != found[1].get("path", "/"):
+        if path is not None and path != found[1].get("path", "/") and _unserved(str(found[1].get("path", "/")), log):
             ops += patching.set_field(f"{base}/livenessProbe/httpGet/path", found[1].get("path"), path)
             summary += f", path {found[1].get('path', '/')} → {path} (the path its passing readiness probe uses on that port)"
             why += f"; {path} is the path the passing readiness probe uses there"
@@ -199,6 +202,15 @@ def _fix(
         )
 
     return _timing_fix(ctx, state, base, guard, probe, failures, log, log_key, alternatives)
+
+
+_HEALTH_PATH = re.compile(r"(?i)health|live|alive|ping|status|ready")
+
+
+def _unserved(path: str, log: str) -> bool:
+    """Whether the evidence says the app does not serve this probe path: it answered 4xx for it, or it names no health endpoint."""
+    answered = re.search(rf'"(?:GET|HEAD) {re.escape(path)}(?:\?\S*)? HTTP/[0-9.]+"?\s+4\d\d', log)
+    return bool(answered) or not _HEALTH_PATH.search(path)
 
 
 def _path_on_port(ctx: Context, state: ContainerState, container: dict[str, Any], port: Any) -> str | None:
