@@ -13,6 +13,7 @@ as allowing, so AEGIS never blames a policy it cannot read through.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +157,30 @@ def allows(policy: KubeObject, direction: str, other_labels: dict[str, str], oth
         peer_ok = not peers or any(_peer_allows(peer, policy_ns, other_labels, other_ns) for peer in peers)
         if peer_ok and _port_allows(rule.get("ports") or [], port, protocol):
             return True
+    return False
+
+
+def allows_outside(policy: KubeObject, host: str, port: int | None) -> bool:
+    """Whether an Egress policy lets a pod reach a destination outside the cluster (an IP, or a name whose address is unknown)."""
+    for rule in (policy.get("spec") or {}).get("egress") or []:
+        if not _port_allows(rule.get("ports") or [], port, "TCP"):
+            continue
+        peers = rule.get("to")
+        if not peers:
+            return True
+        for peer in peers:
+            block = peer.get("ipBlock")
+            if not block:
+                continue  # pod and namespace selectors admit pods, not outside addresses
+            if not netlog.is_ip(host):
+                return True  # the name's address is unknown: an ipBlock may cover it
+            try:
+                inside = ipaddress.ip_address(host) in ipaddress.ip_network(str(block.get("cidr")), strict=False)
+                excepted = any(ipaddress.ip_address(host) in ipaddress.ip_network(str(c), strict=False) for c in block.get("except") or [])
+            except ValueError:
+                return True
+            if inside and not excepted:
+                return True
     return False
 
 

@@ -19,6 +19,7 @@ import json
 from aegis.core.analyzers import connectivity
 from aegis.core.analyzers.base import Context, Finding
 from aegis.core.analyzers.connectivity import FailingCall
+from aegis.core.evidence import netlog
 from aegis.core.kube import objects
 from aegis.core.models import Category, KubeObject
 
@@ -28,7 +29,7 @@ def analyze(ctx: Context) -> Finding | None:
         return None
     for call in reversed(connectivity.failing_calls(ctx)):
         if call.failure.kind == "timeout":
-            found = _blocked_call(ctx, call)
+            found = _blocked_call(ctx, call) or _blocked_external(ctx, call)
             if found:
                 return found
         elif call.failure.kind == "dns_timeout":
@@ -120,6 +121,51 @@ def _blocked_call(ctx: Context, call: FailingCall) -> Finding | None:
         steps=steps,
         evidence_ids=ctx.evidence.ids(*keys),
         manual_steps=manual,
+    )
+
+
+def _blocked_external(ctx: Context, call: FailingCall) -> Finding | None:
+    """A timeout to a host outside the cluster while an Egress policy selecting the caller admits no such destination."""
+    host = call.failure.host
+    target = connectivity.service_for(ctx, host) if host else None
+    in_cluster = target is not None and (
+        ctx.bundle.dependency(*target) is not None or (target[0] == ctx.bundle.namespace and ctx.bundle.find("Service", target[1]) is not None)
+    )
+    if not host or in_cluster:
+        return None
+    pod = ctx.pod
+    assert pod is not None
+    labels = connectivity.match_labels(pod)
+    chosen = connectivity.selecting(ctx.bundle.network_policies, labels, "Egress")
+    if not chosen or any(connectivity.allows_outside(p, host, call.failure.port) for p in chosen):
+        return None
+    ns = ctx.bundle.namespace
+    keys = [f"config:NetworkPolicy/{ns}/{objects.name(p)}" for p in chosen]
+    port = call.failure.port
+    rule = {"to": [{"ipBlock": {"cidr": f"{host}/32" if netlog.is_ip(host) else "0.0.0.0/0"}}], "ports": [_port(port, "TCP")] if port else []}
+    if not rule["ports"]:
+        rule.pop("ports")
+    return Finding(
+        category=Category.NETWORK_POLICY_BLOCKED,
+        confidence=0.85,
+        summary=(
+            f"NetworkPolicy {objects.name(chosen[0])} (namespace {ns}) drops egress from {call.state.name} to {host}"
+            f"{':' + str(port) if port else ''}, outside the cluster: its connections time out because no egress rule admits that destination."
+        ),
+        steps=[
+            f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {host}{':' + str(port) if port else ''} time out: "
+            f"'{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
+            f"{host} is not a Service of the cluster: the call leaves through the pod's egress{ctx.cite(call.log_key)}",
+            f"NetworkPolicy {', '.join(objects.name(p) for p in chosen)} in namespace {ns} selects the pod for Egress, and no rule admits "
+            f"{host}{' on TCP ' + str(port) if port else ''}: the packets are dropped{ctx.cite(*keys)}",
+            f"No patch: what a NetworkPolicy admits is a security decision for its owner; the rule to add is in the manual steps{ctx.cite(*keys)}",
+        ],
+        evidence_ids=ctx.evidence.ids(call.state.key, call.log_key, *keys),
+        manual_steps=[
+            f"Add an egress rule for {host} to NetworkPolicy {objects.name(chosen[0])} in namespace {ns} (narrow the CIDR to the "
+            f"destination's addresses): `kubectl -n {ns} patch networkpolicy {objects.name(chosen[0])} --type=json -p "
+            f"'{json.dumps([{'op': 'add', 'path': '/spec/egress/-', 'value': rule}], separators=(',', ':'))}'`"
+        ],
     )
 
 

@@ -93,3 +93,27 @@ async def test_network_policy_names_the_policy_and_the_rule() -> None:
     step = diagnosis.manual_steps[0]
     assert "NetworkPolicy payments-api-ingress" in step
     assert '"from":[{"podSelector":{"matchLabels":{"app":"refunds","tier":"backend"}}}],"ports":[{"protocol":"TCP","port":8080}]' in step
+
+
+async def test_egress_policy_blocking_an_outside_host_is_named() -> None:
+    """refunds times out on api.stripe.com:443 while a default-deny egress policy (DNS only) selects it: the policy is named."""
+    bundle = await snapshot_bundle("refunds-payments-timeout", "Deployment", "payments", "refunds")
+    pod = objects.name(bundle.pods[0])
+    bundle.logs = [
+        ContainerLogs(
+            pod=pod, container="refunds", previous=True, text='FATAL: Post "https://api.stripe.com:443/v1/refunds": dial tcp 3.18.12.63:443: i/o timeout\n'
+        )
+    ]
+    bundle.dependencies = []
+    bundle.network_policies = [
+        {
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny-egress", "namespace": "payments"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "UDP", "port": 53}]}]},
+        }
+    ]
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.NETWORK_POLICY_BLOCKED
+    assert "default-deny-egress" in diagnosis.rca.summary and "api.stripe.com" in diagnosis.rca.summary
+    bundle.network_policies[0]["spec"]["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]})
+    assert diagnose(bundle).rca.category is not Category.NETWORK_POLICY_BLOCKED
