@@ -13,7 +13,6 @@ as allowing, so AEGIS never blames a policy it cannot read through.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +161,8 @@ def allows(policy: KubeObject, direction: str, other_labels: dict[str, str], oth
 
 def allows_outside(policy: KubeObject, host: str, port: int | None) -> bool:
     """Whether an Egress policy lets a pod reach a destination outside the cluster (an IP, or a name whose address is unknown)."""
+    import ipaddress  # only on this rare path: kept off `aegis analyze`'s start-up
+
     for rule in (policy.get("spec") or {}).get("egress") or []:
         if not _port_allows(rule.get("ports") or [], port, "TCP"):
             continue
