@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import yaml
+
 from aegis.core.analyzers import dns_resolution_failure, rbac_forbidden
 from aegis.core.analyzers.engine import diagnose
+from aegis.core.evidence import snapshot_writer
 from aegis.core.evidence.bundle import ContainerLogs, Dependency
+from aegis.core.investigator import Investigator
 from aegis.core.kube import objects
+from aegis.core.kube.snapshot import SnapshotGateway
 from aegis.core.models import Category, ObjectRef
+from tests.incidents import EXAMPLES
 from tests.unit.analyzers.contexts import context_of, fix_ops, snapshot_bundle
 
 
@@ -117,3 +126,30 @@ async def test_egress_policy_blocking_an_outside_host_is_named() -> None:
     assert "default-deny-egress" in diagnosis.rca.summary and "api.stripe.com" in diagnosis.rca.summary
     bundle.network_policies[0]["spec"]["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]})
     assert diagnose(bundle).rca.category is not Category.NETWORK_POLICY_BLOCKED
+
+
+async def test_collector_follows_a_service_in_another_namespace_and_the_snapshot_keeps_it(tmp_path: Path) -> None:
+    """From a snapshot holding two namespaces, invoicer's refused calls to checkout.shop are followed to Deployment checkout in shop;
+    the snapshot AEGIS writes of that diagnosis diagnoses the same, with the upstream's logs under their own namespace."""
+    snap = tmp_path / "snap"
+    shutil.copytree(EXAMPLES / "invoicer-ledger-refused" / "snapshot", snap)
+    shop = EXAMPLES / "crashloop-missing-env" / "snapshot"
+    (snap / "objects.yaml").write_text((snap / "objects.yaml").read_text() + "\n---\n" + (shop / "objects.yaml").read_text())
+    shutil.copytree(shop / "logs" / "shop", snap / "logs" / "shop")
+    meta = yaml.safe_load((snap / "snapshot.yaml").read_text())
+    meta["kinds"] = sorted({*meta["kinds"], *yaml.safe_load((shop / "snapshot.yaml").read_text())["kinds"]})
+    (snap / "snapshot.yaml").write_text(yaml.safe_dump(meta))
+    for log in (snap / "logs" / "billing").glob("*/*.log"):
+        log.write_text('FATAL: cannot reach checkout: Post "http://checkout.shop/orders": dial tcp 10.96.7.7:80: connect: connection refused\n')
+    target = ObjectRef(kind="Deployment", namespace="billing", name="invoicer")
+    bundle, _ = await Investigator(SnapshotGateway.open(snap)).collect(target)
+    assert [(d.service.namespace, d.service.name, d.bundle.target.name if d.bundle else None) for d in bundle.dependencies] == [
+        ("shop", "checkout", "checkout")
+    ]
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.DEPENDENCY_UNAVAILABLE and "missing_env_var" in diagnosis.rca.summary
+    snapshot_writer.write(bundle, tmp_path / "again")
+    assert list((tmp_path / "again" / "logs" / "shop").glob("*/*.log"))
+    again = await Investigator(SnapshotGateway.open(tmp_path / "again")).investigate(target)
+    assert again.rca.category is diagnosis.rca.category
+    assert again.fix is not None and diagnosis.fix is not None and again.fix.patch_json() == diagnosis.fix.patch_json()
