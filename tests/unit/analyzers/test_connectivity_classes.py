@@ -153,3 +153,23 @@ async def test_collector_follows_a_service_in_another_namespace_and_the_snapshot
     again = await Investigator(SnapshotGateway.open(tmp_path / "again")).investigate(target)
     assert again.rca.category is diagnosis.rca.category
     assert again.fix is not None and diagnosis.fix is not None and again.fix.patch_json() == diagnosis.fix.patch_json()
+
+
+async def test_egress_policy_without_dns_is_named_for_lookup_timeouts() -> None:
+    """Lookups time out (the resolver never answers) and an Egress policy selecting the pod allows nothing on port 53: the policy is named."""
+    bundle = await snapshot_bundle("refunds-payments-timeout", "Deployment", "payments", "refunds")
+    pod = objects.name(bundle.pods[0])
+    line = 'FATAL: Get "http://payments-api:8080/v1": dial tcp: lookup payments-api on 10.96.0.10:53: read udp 10.244.0.1:41234->10.96.0.10:53: i/o timeout\n'
+    bundle.logs = [ContainerLogs(pod=pod, container="refunds", previous=True, text=line)]
+    bundle.network_policies = [
+        {
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "refunds-egress", "namespace": "payments"},
+            "spec": {"podSelector": {"matchLabels": {"app": "refunds"}}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "TCP", "port": 8080}]}]},
+        }
+    ]
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.NETWORK_POLICY_BLOCKED
+    assert "refunds-egress blocks DNS" in diagnosis.rca.summary
+    assert '"port":53' in diagnosis.manual_steps[0]
+    assert diagnosis.rca.category is not Category.DNS_RESOLUTION_FAILURE
