@@ -226,6 +226,9 @@ def _rollout_change(bundle: ObjectBundle, ev: EvidenceSet) -> None:
     )
 
 
+_SAME_DEPLOY_SECONDS = 60
+
+
 def _config_changes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
     """ConfigMaps and Secrets the pod template reads whose content changed after the baseline began (keys only).
 
@@ -252,7 +255,8 @@ def _config_changes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         stamped = [(t, m) for t, m in written if t is not None]
         created = objects.parse_time(objects.meta(obj).get("creationTimestamp"))
         when, who = max(stamped, key=lambda s: s[0]) if stamped else (created, "created")
-        if when is None or when <= baseline:
+        # Written with the revision (one `kubectl apply` or Helm release spans seconds) is no later change.
+        if when is None or (when - baseline).total_seconds() <= _SAME_DEPLOY_SECONDS:
             continue
         keys = ", ".join(sorted(objects.data_keys(obj))) or "(none)"
         ev.add(

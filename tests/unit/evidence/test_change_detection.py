@@ -100,3 +100,12 @@ def test_collector_keeps_who_and_when_of_config_writes_but_no_values() -> None:
     kept = _keys_only(secret)
     assert kept["metadata"]["managedFields"] == [{"manager": "kubectl", "operation": "Apply", "time": "2026-11-25T09:05:00Z"}]
     assert kept["data"] == {"password": "[REDACTED]"}
+
+
+async def test_configmap_written_with_the_revision_is_not_a_later_change() -> None:
+    """Applied in the same deploy (30 s after the revision was created): part of that revision, not a change since."""
+    bundle = (await snapshot_bundle("crashloop-missing-env", "Deployment", "shop", "checkout")).model_copy(deep=True)
+    config = bundle.find("ConfigMap", "checkout-config")
+    assert config is not None
+    config["metadata"]["managedFields"] = [{"manager": "helm", "operation": "Update", "time": "2026-11-12T15:40:32Z"}]
+    assert "change:config:ConfigMap/checkout-config" not in extract(bundle).by_key
