@@ -115,7 +115,7 @@ def _blocked_call(ctx: Context, call: FailingCall) -> Finding | None:
         confidence=0.9,
         summary=(
             f"NetworkPolicy {objects.name(blamed[0])} (namespace {objects.namespace(blamed[0])}) drops {direction} "
-            f"{'Service ' + service_name + ' pods' if ingress else 'the caller'}: {call.state.name}'s calls to {call.failure.host} on "
+            f"{'Service ' + service_name + ' pods' if ingress else 'the caller'}: calls from container {call.state.name} to {call.failure.host} on "
             f"{protocol} {port} time out because no rule admits pods {_show(caller_labels)}."
         ),
         steps=steps,
@@ -187,7 +187,10 @@ def _blocked_dns(ctx: Context, call: FailingCall) -> Finding | None:
     return Finding(
         category=Category.NETWORK_POLICY_BLOCKED,
         confidence=0.85,
-        summary=f"NetworkPolicy {objects.name(blocked[0])} blocks DNS: {call.state.name}'s name lookups time out because no egress rule allows port 53.",
+        summary=(
+            f"NetworkPolicy {objects.name(blocked[0])} blocks DNS: the name lookups of container {call.state.name} time out "
+            "because no egress rule allows port 53."
+        ),
         steps=[
             f"Container {call.state.name} of pod {call.state.pod_name} fails: its DNS lookups time out: '{call.failure.line[:200]}'"
             f"{ctx.cite(call.log_key, call.state.key)}",
