@@ -79,6 +79,11 @@ class Category(StrEnum):
     DISK_FULL = "disk_full"
     JOB_FAILED = "job_failed"
     NODE_NOT_READY = "node_not_ready"
+    # issue 14 (i14a): connectivity and permissions
+    NETWORK_POLICY_BLOCKED = "network_policy_blocked"
+    RBAC_FORBIDDEN = "rbac_forbidden"
+    DNS_RESOLUTION_FAILURE = "dns_resolution_failure"
+    DEPENDENCY_UNAVAILABLE = "dependency_unavailable"
     UNKNOWN = "unknown"
 
 

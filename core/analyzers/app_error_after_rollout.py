@@ -48,8 +48,8 @@ def revisions(ctx: Context) -> Revisions | None:
     """Current and previous pod templates of a Deployment (ReplicaSets) or StatefulSet/DaemonSet (ControllerRevisions)."""
     bundle = ctx.bundle
     if bundle.replicasets and len(bundle.replicasets) >= 2:
-        ordered = sorted(bundle.replicasets, key=objects.revision)
-        cur, prev = ordered[-1], ordered[-2]
+        cur, prev = max(bundle.replicasets, key=objects.revision), bundle.baseline(bundle.replicasets)
+        assert prev is not None
         cur_t, prev_t = (cur.get("spec") or {}).get("template") or {}, (prev.get("spec") or {}).get("template") or {}
         cur_h = objects.labels(cur).get("pod-template-hash", objects.name(cur))
         prev_h = objects.labels(prev).get("pod-template-hash", objects.name(prev))
@@ -65,8 +65,8 @@ def revisions(ctx: Context) -> Revisions | None:
             _health(ctx, "pod-template-hash", prev_h, counted, int(status.get("replicas") or 0)),
         )
     if len(bundle.revisions) >= 2:
-        ordered = sorted(bundle.revisions, key=objects.revision)
-        cur, prev = ordered[-1], ordered[-2]
+        cur, prev = max(bundle.revisions, key=objects.revision), bundle.baseline(bundle.revisions)
+        assert prev is not None
         status = (ctx.workload or {}).get("status") or {}
         counted = 0
         if status.get("currentRevision") == objects.name(prev):  # StatefulSet: pods still on the old revision
@@ -223,7 +223,9 @@ def _finding(ctx: Context, state: ContainerState, revs: Revisions, changes: list
     ]
     if error:
         steps.append(f'The application\'s last words: "{error}"{ctx.cite(log_key or state.key)}')
-    steps.append("No more specific cause (missing variable or config, bad command, OOM, probe kill) matches the evidence")
+    steps.append(
+        f"No more specific cause (missing variable or config, bad command, OOM, probe kill) matches the evidence{ctx.cite(state.key, log_key or state.key)}"
+    )
     ops, skipped = rollback_ops(ctx, revs.previous, changes)
     draft = None
     manual: list[str] = []
@@ -248,7 +250,7 @@ def _finding(ctx: Context, state: ContainerState, revs: Revisions, changes: list
                 "Pausing the rollout: leaves the crashing pods in place and capacity reduced.",
             ],
         )
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout', 'status:workload')}")
     else:
         manual = [
             f"Roll back to revision {revs.previous_number} (`kubectl rollout undo {str((ctx.workload or {}).get('kind', '')).lower()}/"

@@ -129,7 +129,11 @@ def _finding(ctx: Context, state: ContainerState, failure: CommandFailure) -> Fi
     if changed and previous is not None:
         steps.append(f"The last rollout changed the command from `{' '.join(_command(previous)) or '(image entrypoint)'}`{ctx.cite('change:rollout')}")
     draft, manual = _fix(ctx, state, previous if changed else None, failure)
-    steps.append(f"Fix: {draft.summary}" if draft else "The previous revision ran the same command — no known-good command to restore, no patch")
+    steps.append(
+        f"Fix: {draft.summary}{ctx.cite('change:rollout', failure.evidence_key)}"
+        if draft
+        else f"The previous revision ran the same command — no known-good command to restore, no patch{ctx.cite(state.key)}"
+    )
     confidence = 0.95 if changed else (0.9 if failure.strong else 0.75)
     return Finding(
         category=Category.BAD_COMMAND,

@@ -8,13 +8,16 @@ a FixProposal with a diff of the workload.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from aegis.core.evidence.bundle import ObjectBundle
+from aegis.core.evidence.bundle import Dependency, ObjectBundle
 from aegis.core.evidence.extract import EvidenceSet
 from aegis.core.models import AnalysisPolicy, Category, EvidenceId, KubeObject, PatchOperation, Risk
 
-__all__ = ["AnalysisPolicy", "Context", "Finding", "FixDraft"]
+__all__ = ["AnalysisPolicy", "Context", "Finding", "FixDraft", "Upstream"]
+
+_CITATION = re.compile(r"\[E\d+(?:, E\d+)*\]")
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,20 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """A failing dependency's own diagnosis: the best finding over its workload, its ids renumbered into ours."""
+
+    dependency: Dependency
+    finding: Finding | None
+
+
+@dataclass(frozen=True)
 class Context:
     bundle: ObjectBundle
     evidence: EvidenceSet
     policy: AnalysisPolicy
+    # (namespace, service) → what the engine found behind a Service the logs fail to reach.
+    upstream: dict[tuple[str, str], Upstream] = field(default_factory=dict)
 
     @property
     def pod(self) -> KubeObject | None:
@@ -60,3 +73,7 @@ class Context:
         """'[E1, E3]' for the evidence behind these keys (empty when none exists)."""
         ids = self.evidence.ids(*keys)
         return f" [{', '.join(ids)}]" if ids else ""
+
+    def cited(self, step: str, *keys: str) -> str:
+        """The step with a citation of these keys' evidence, unless it already cites its own."""
+        return step if _CITATION.search(step) else step + self.cite(*keys)

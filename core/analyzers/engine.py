@@ -7,18 +7,19 @@ because its pods crash is the crash's class). No finding means `unknown`, with w
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from aegis.core import objects
 from aegis.core.analyzers import registry
-from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding, FixDraft
+from aegis.core.analyzers.base import AnalysisPolicy, Context, Finding, FixDraft, Upstream
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.extract import EvidenceSet, extract
 from aegis.core.fixes.diff import workload_diff
 from aegis.core.fixes.verification import plan_for
-from aegis.core.models import Category, Diagnosis, FixProposal, KubeObject, RCAResult
+from aegis.core.models import Category, Diagnosis, EvidenceId, FixProposal, KubeObject, RCAResult
 
 # Nearer the root first: used only to break confidence ties.
 PRECEDENCE: list[Category] = [
@@ -29,6 +30,8 @@ PRECEDENCE: list[Category] = [
     # issue 14 (i14c): a lost node and a full disk explain their pods' failures; a refused or failed
     # Job is named after its cause when that cause has a class of its own at higher confidence.
     Category.NODE_NOT_READY, Category.DISK_FULL, Category.QUOTA_EXCEEDED, Category.JOB_FAILED,
+    # issue 14 (i14a): a crash whose logs name a refused API call, a host or a peer is that cause's.
+    Category.RBAC_FORBIDDEN, Category.DNS_RESOLUTION_FAILURE, Category.NETWORK_POLICY_BLOCKED, Category.DEPENDENCY_UNAVAILABLE,
     Category.UNKNOWN,
 ]  # fmt: skip
 
@@ -44,9 +47,10 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
     """The whole deterministic diagnosis of a collected bundle; pure, no I/O."""
     started = time.perf_counter()
     evidence = extract(bundle)
-    ctx = Context(bundle=bundle, evidence=evidence, policy=policy or AnalysisPolicy())
+    policy = policy or AnalysisPolicy()
+    ctx = Context(bundle=bundle, evidence=evidence, policy=policy, upstream=_upstream(bundle, evidence, policy))
     findings = run_analyzers(ctx)
-    finding = findings[0] if findings else _unknown(ctx)
+    finding = _bare_pod_by_hand(bundle, findings[0]) if findings else _unknown(ctx)
     finding = _immutable_template(bundle, finding)
     fix = _proposal(bundle, finding.fix) if finding.fix and (finding.fix.target or bundle.workload) else None
     others = [f"{f.category.value} (confidence {f.confidence:.2f}): {f.summary}" for f in findings[1:3]]
@@ -83,6 +87,69 @@ def _immutable_template(bundle: ObjectBundle, finding: Finding) -> Finding:
         "A Job's template cannot be changed after creation: re-create the Job with it." if kind == "job" else "The CronJob's next Job runs with it."
     )
     return replace(finding, fix=None, manual_steps=[step, *finding.manual_steps])
+def _upstream(bundle: ObjectBundle, evidence: EvidenceSet, policy: AnalysisPolicy) -> dict[tuple[str, str], Upstream]:
+    """Diagnose each dependency's workload as if it were the target; its cited evidence joins ours, renumbered."""
+    found: dict[tuple[str, str], Upstream] = {}
+    for dep in bundle.dependencies:
+        key = (dep.service.namespace, dep.service.name)
+        if dep.bundle is None:
+            found[key] = Upstream(dep, None)
+            continue
+        theirs = extract(dep.bundle)
+        findings = run_analyzers(Context(bundle=dep.bundle, evidence=theirs, policy=policy))
+        found[key] = Upstream(dep, _adopt(findings[0], theirs, evidence, f"upstream:{key[0]}/{key[1]}:") if findings else None)
+    return found
+
+
+def _adopt(finding: Finding, theirs: EvidenceSet, ours: EvidenceSet, prefix: str) -> Finding:
+    cited = set(finding.evidence_ids) | {i for step in finding.steps for i in _IDS.findall(step)}
+    renumber: dict[str, str] = {}
+    for key, item in theirs.by_key.items():
+        if item.id in cited:
+            renumber[item.id] = ours.add(prefix + key, item.kind, item.summary, item.excerpt, item.source, item.link)
+
+    def rewrite(step: str) -> str:
+        return _IDS.sub(lambda m: renumber.get(m.group(0), m.group(0)), step)
+
+    return replace(
+        finding,
+        steps=[rewrite(s) for s in finding.steps],
+        evidence_ids=[EvidenceId(renumber[i]) for i in finding.evidence_ids if i in renumber],
+        manual_steps=[rewrite(s) for s in finding.manual_steps],
+    )
+
+
+_IDS = re.compile(r"\bE\d+\b")
+
+
+# What the API server lets a plain update change on an existing Pod (ValidatePodUpdate): images, the
+# active deadline, added tolerations, scheduling gates, grace period. Everything else — env, command,
+# probes, volumes, resources (those only through the resize subresource) — is immutable.
+_POD_MUTABLE = re.compile(
+    r"^/(?:metadata/(?:labels|annotations)(?:/|$)|spec/(?:containers|initContainers)/\d+/image$|spec/activeDeadlineSeconds$"
+    r"|spec/tolerations(?:/|$)|spec/schedulingGates(?:/|$)|spec/terminationGracePeriodSeconds$)"
+)
+
+
+def _bare_pod_by_hand(bundle: ObjectBundle, finding: Finding) -> Finding:
+    """A fix that would change immutable fields of a Pod no controller owns becomes manual steps: the API would refuse the patch."""
+    draft = finding.fix
+    target = (draft.target or bundle.workload) if draft else None
+    if draft is None or target is None or target.get("kind") != "Pod":
+        return finding
+    frozen = sorted({op.path for op in draft.ops if op.op != "test" and not _POD_MUTABLE.match(op.path)})
+    if not frozen:
+        return finding
+    name, ns = objects.name(target), objects.namespace(target) or bundle.namespace
+    # The field a person edits: `resources` for /spec/containers/1/resources/limits/memory, `volumes` for /spec/volumes/0.
+    fields = ", ".join(dict.fromkeys(re.sub(r"^/spec/(?:(?:init)?[cC]ontainers/\d+/)?", "", p).split("/")[0] for p in frozen))
+    by_hand = (
+        f"Pod {name} has no controller, and a running Pod's {fields} cannot be changed (the API refuses such a patch): recreate it "
+        f"with the change — {draft.summary}: `kubectl -n {ns} get pod {name} -o yaml > {name}.yaml`, edit it, then "
+        f"`kubectl replace --force -f {name}.yaml`; better, run it under a Deployment so the next fix can be a patch."
+    )
+    steps = [f"Needed change, by hand (a bare Pod's {fields} is immutable): {s.removeprefix('Fix: ')}" if s.startswith("Fix: ") else s for s in finding.steps]
+    return replace(finding, fix=None, steps=steps, manual_steps=[by_hand, *finding.manual_steps])
 
 
 def _evidence_bullets(evidence: EvidenceSet, finding: Finding) -> list[str]:
@@ -125,9 +192,11 @@ def _unknown(ctx: Context) -> Finding:
         steps=[
             f"Collected the target's status, events, logs and configuration — {len(ctx.evidence.items)} evidence items"
             + (f" [{', '.join(ids)}]" if ids else ""),
-            f"Checked every failure class AEGIS knows ({checked}) — none matched",
+            f"Checked every failure class AEGIS knows ({checked}) — none matched" + (f" [{', '.join(ids)}]" if ids else ""),
+            # A ConfigMap or Secret edited since the workload last ran healthy is the first thing a person checks.
+            *(f"{e.summary} — check this change first [{e.id}]" for e in ctx.evidence.items if e.kind.value == "change"),
         ],
-        evidence_ids=ids,
+        evidence_ids=list(dict.fromkeys([*ids, *(e.id for e in ctx.evidence.items if e.kind.value == "change")])),
         manual_steps=[
             "Read the evidence above, especially recent Warning events and the previous container logs.",
             "If the workload is healthy, there may be nothing to fix; otherwise escalate to the owning team.",

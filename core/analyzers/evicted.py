@@ -121,18 +121,19 @@ def _finding(ctx: Context, eviction: Eviction, found: list[Eviction], confidence
     ]
     pressure = _node_pressure(ctx, node)
     if pressure:
-        steps.append(f"Node {node} reports {pressure}")
+        steps.append(f"Node {node} reports {pressure}{ctx.cite(f'status:node:{node}', pod_key)}")
     if ctx.evidence.id("status:workload"):
         steps.append(f"The controller replaced the evicted pods; the replacements can be evicted again the same way{ctx.cite('status:workload')}")
     draft, manual, verdict = _fix(ctx, eviction, node, found)
-    steps += verdict
+    # The verdict (whose use caused it, and the fix or why none) reads the kubelet's eviction message.
+    steps += [f"{step}{ctx.cite(pod_key, 'event:Evicted')}" for step in verdict]
     return Finding(
         category=Category.EVICTED,
         confidence=confidence,
         summary=f"Pods of the workload were evicted from node {node} because it ran low on {resource}"
         + (f"; container {verdict_container(eviction)} used more than it requested." if verdict_container(eviction) else "."),
         steps=steps,
-        evidence_ids=ctx.evidence.ids(pod_key, "event:Evicted", "event:Killing", "status:workload"),
+        evidence_ids=ctx.evidence.ids(pod_key, "event:Evicted", "event:Killing", "status:workload", f"status:node:{node}"),
         fix=draft,
         manual_steps=manual,
     )

@@ -84,7 +84,8 @@ def _finding(ctx: Context, state: ContainerState) -> Finding:
     if previous_image:
         steps.append(f"The last rollout changed its image from {previous_image} to {image}{ctx.cite('change:rollout')}")
     draft, manual, verdict = _fix(ctx, state, kind, image, previous_image)
-    steps.append(verdict)
+    # The verdict rests on the pull error (why no patch) or on the rollout (what to restore).
+    steps.append(verdict + ctx.cite("change:rollout" if draft else "event:Failed", state.key))
     confidence = {"missing": 0.93, "denied": 0.9, "network": 0.7, "other": 0.65}[kind]
     return Finding(
         category=Category.IMAGE_PULL_ERROR,

@@ -99,7 +99,7 @@ def _finding(ctx: Context, state: ContainerState) -> Finding:
                 "it reports: the dependency it waits for or the job it runs fails, and its spec did not change in the last rollout.",
                 "Once the init container exits 0 the pod starts on its own; escalate to the owning team if the dependency is theirs.",
             ]
-    steps.append(f"Fix: {draft.summary}" if draft else "No known-good value or definition to restore — no safe patch")
+    steps.append(ctx.cited(f"Fix: {draft.summary}" if draft else "No known-good value or definition to restore — no safe patch", "change:rollout", state.key))
     return Finding(
         category=Category.INIT_CONTAINER_FAILURE,
         confidence=confidence,

@@ -15,6 +15,7 @@ The probe helpers it shares with readiness_probe_failure live in probes.py.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from aegis.core import objects
@@ -71,7 +72,8 @@ def _finding(ctx: Context, state: ContainerState, probe: dict[str, Any], failure
         f"The liveness probe is {describe(probe)}; the container declares ports {port_list(state.spec) or '(none)'}{ctx.cite(state.key)}",
     ]
     draft, manual, verdict, confidence = _fix(ctx, state, probe, failures, text + "\n" + current_log, log_key)
-    steps += verdict
+    # A fix (or why there is none) rests on the probe's failures and the container's spec.
+    steps += [ctx.cited(step, "event:Unhealthy", state.key) for step in verdict]
     return Finding(
         category=Category.LIVENESS_PROBE_FAILURE,
         confidence=confidence,
@@ -144,6 +146,14 @@ def _fix(
         value, why = choice
         ops = patching.set_field(f"{base}/livenessProbe/{found[0]}/port", found[1].get("port"), value)
         summary = f"point the liveness probe of container {state.name} at port {value} instead of {found[1].get('port')}"
+        # On the new port the path must be one the server answers: a passing readiness probe there shows one. It
+        # replaces the liveness path only when that path is not served there (a 4xx in the log) or is no health
+        # endpoint at all (/metrics of the port it probed): /healthz beside a /readyz readiness probe stays.
+        path = _path_on_port(ctx, state, container, value) if found[0] == "httpGet" else None
+        if path is not None and path != found[1].get("path", "/") and _unserved(str(found[1].get("path", "/")), log):
+            ops += patching.set_field(f"{base}/livenessProbe/httpGet/path", found[1].get("path"), path)
+            summary += f", path {found[1].get('path', '/')} → {path} (the path its passing readiness probe uses on that port)"
+            why += f"; {path} is the path the passing readiness probe uses there"
         return (
             FixDraft(
                 ops=guard + ops,
@@ -193,6 +203,26 @@ def _fix(
         )
 
     return _timing_fix(ctx, state, base, guard, probe, failures, log, log_key, alternatives)
+
+
+_HEALTH_PATH = re.compile(r"(?i)health|live|alive|ping|status|ready")
+
+
+def _unserved(path: str, log: str) -> bool:
+    """Whether the evidence says the app does not serve this probe path: it answered 4xx for it, or it names no health endpoint."""
+    answered = re.search(rf'"(?:GET|HEAD) {re.escape(path)}(?:\?\S*)? HTTP/[0-9.]+"?\s+4\d\d', log)
+    return bool(answered) or not _HEALTH_PATH.search(path)
+
+
+def _path_on_port(ctx: Context, state: ContainerState, container: dict[str, Any], port: Any) -> str | None:
+    """The readiness probe's path when it probes `port` over HTTP and passes (no readiness failures reported)."""
+    readiness = handler(container.get("readinessProbe") or {})
+    if not readiness or readiness[0] != "httpGet" or resolve_port(container, readiness[1].get("port")) != resolve_port(container, port):
+        return None
+    if probe_failures(ctx, state, "Readiness").messages:
+        return None
+    path = readiness[1].get("path")
+    return str(path) if path else None
 
 
 def _path_source(ctx: Context, state: ContainerState, container: dict[str, Any]) -> tuple[str, str] | None:

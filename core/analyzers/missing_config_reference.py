@@ -387,7 +387,10 @@ def _finding(ctx: Context, problems: list[Problem], refs: list[Ref], draft: FixD
         steps.append("Looked for the reference in the workload's pod template — not found there (the template may have changed since)")
     if ctx.evidence.id("change:rollout") and any(_previous_ref(ctx, r) for r in refs):
         steps.append(f"The previous revision referenced an object that exists; the last rollout changed the reference{ctx.cite('change:rollout')}")
-    steps.append(f"Fix: {draft.summary}" if draft else "No existing ConfigMap/Secret or earlier revision supplies it — no safe patch")
+    steps.append(
+        (f"Fix: {draft.summary}" if draft else "No existing ConfigMap/Secret or earlier revision supplies it — no safe patch")
+        + ctx.cite(*config_keys, "change:rollout", first.evidence_key)
+    )
     subject = (
         "; ".join(dict.fromkeys(f"{r.kind} {r.name}" + (f" has no key {r.key}" if ctx.bundle.find(r.kind, r.name) else " does not exist") for r in refs[:4]))
         or f"{first.kind} {first.name or ''} {('key ' + first.key) if first.key else ''}".strip() + " is missing"

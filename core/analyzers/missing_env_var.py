@@ -81,7 +81,9 @@ def _finding(ctx: Context, state: ContainerState, var: str, log_key: str | None)
         steps.append(f"The previous revision defined {var}; the last rollout removed it{ctx.cite('change:rollout')}")
     draft, manual = _fix(ctx, state, var)
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        # The fix names where the value comes from: the earlier revision, or a Secret/ConfigMap that holds it.
+        sources = [*ctx.evidence.keys_with_prefix("config:Secret/"), *ctx.evidence.keys_with_prefix("config:ConfigMap/")]
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout' if removed_by_rollout else state.key, *sources)}")
     summary = f"Container {state.name} exits at start-up because the environment variable {var} is not set" + (
         " (the last rollout removed it)." if removed_by_rollout else "."
     )

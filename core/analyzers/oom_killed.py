@@ -72,7 +72,7 @@ def analyze(ctx: Context) -> Finding | None:
     if previous_limit is not None:
         steps.append(f"The last rollout lowered its memory limit from {previous_limit} to {limit}{ctx.cite('change:rollout')}")
     draft, manual, verdict = _fix(ctx, state, previous_limit)
-    steps.append(verdict)
+    steps.append(ctx.cited(verdict, state.key, "change:rollout"))
     summary = (
         f"{kind.capitalize()} {state.name}{role} of pod {state.pod_name} is repeatedly OOMKilled: its memory use exceeds its limit of {limit}."
         if limit
@@ -93,6 +93,30 @@ def analyze(ctx: Context) -> Finding | None:
         fix=draft,
         manual_steps=manual,
     )
+
+
+# A container killed this soon after it started, again and again, fills any limit: it is not short of headroom.
+_FAST_KILL_SECONDS = 10.0
+
+
+def _unbounded_growth(ctx: Context, state: ContainerState, limit: str) -> str:
+    """Why the memory grows without bound ("" when nothing says so): an earlier raise did not stop the kills, or they come within seconds."""
+    current, previous = template_pair(ctx.bundle)
+    if current and previous:
+        before = objects.find_container(previous.get("spec") or {}, state.name)
+        old = ((before[0].get("resources") or {}).get("limits") or {}).get("memory") if before else None
+        old_b, now_b = quantity.parse(old), quantity.parse(limit)
+        running = ((state.spec.get("resources") or {}).get("limits") or {}).get("memory")
+        if old_b is not None and now_b is not None and old_b < now_b and quantity.parse(running) == now_b:
+            return f"the last rollout already raised its limit from {old} to {limit} and it is still OOMKilled at the new limit"
+    term = state.last_terminated
+    started, finished = objects.parse_time(term.get("startedAt")), objects.parse_time(term.get("finishedAt"))
+    if started and finished and state.restarts >= 2:
+        seconds = (finished - started).total_seconds()
+        # Equal stamps say nothing (a runtime that did not record the run); a positive, tiny run does.
+        if 0 < seconds <= _FAST_KILL_SECONDS:
+            return f"it reached its {limit} limit {seconds:g} s after it started, on its {state.restarts}th restart"
+    return ""
 
 
 def _liveness_symptoms(ctx: Context, container: str) -> int:
@@ -150,6 +174,18 @@ def _fix(ctx: Context, state: ContainerState, previous_limit: str | None) -> tup
             f"No fix — container {state.name} has no memory limit to raise",
         )
     limit_mib = quantity.mib_ceil(limit_b)
+    growth = _unbounded_growth(ctx, state, limit)
+    if growth:
+        return (
+            None,
+            [
+                f"Do not raise the memory limit of container {state.name}: {growth}, so more memory only delays the next kill.",
+                "Find what grows: a heap dump or memory profile of a run, an unbounded cache, queue or buffer, a leak in "
+                "the version the pods run (compare with the last version that ran within its limit).",
+                "If the growth began with a rollout, roll that release back while it is investigated.",
+            ],
+            f"No fix — {growth}: the memory grows without bound, and a higher limit would only be hit later",
+        )
     if limit_mib >= ceiling:
         return (
             None,

@@ -60,7 +60,8 @@ def _finding(ctx: Context, state: ContainerState, probe: dict[str, Any], failure
         steps.append(f"The workload's ready count is short while its pods wait to turn Ready{ctx.cite('status:workload')}")
     text, log_key = signals.log_text(ctx, state)
     draft, manual, verdict, confidence = _fix(ctx, state, probe, failures, text, log_key)
-    steps += verdict
+    # A fix (or why there is none) rests on the probe's failures and the container's spec.
+    steps += [ctx.cited(step, "event:Unhealthy", state.key) for step in verdict]
     return Finding(
         category=Category.READINESS_PROBE_FAILURE,
         confidence=confidence,

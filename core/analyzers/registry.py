@@ -7,7 +7,9 @@ from collections.abc import Callable
 from aegis.core.analyzers import (
     app_error_after_rollout,
     bad_command,
+    dependency_unavailable,
     disk_full,
+    dns_resolution_failure,
     evicted,
     image_pull_error,
     init_container_failure,
@@ -15,9 +17,11 @@ from aegis.core.analyzers import (
     liveness_probe_failure,
     missing_config_reference,
     missing_env_var,
+    network_policy_blocked,
     node_not_ready,
     oom_killed,
     quota_exceeded,
+    rbac_forbidden,
     readiness_probe_failure,
     rollout_stuck,
     service_selector_mismatch,
@@ -48,4 +52,9 @@ ANALYZERS: list[Callable[[Context], Finding | None]] = [
     disk_full.analyze,
     job_failed.analyze,
     node_not_ready.analyze,
+    # issue 14 (i14a): connectivity and permissions
+    rbac_forbidden.analyze,
+    dns_resolution_failure.analyze,
+    network_policy_blocked.analyze,
+    dependency_unavailable.analyze,
 ]

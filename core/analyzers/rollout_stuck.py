@@ -80,7 +80,7 @@ def analyze(ctx: Context) -> Finding | None:
         )
     draft, manual = _fix(ctx, current_rs, healthy, quota)
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout', 'status:workload')}")
     summary = f"The rollout of Deployment {objects.name(workload)} to revision {objects.revision(current_rs)} is stuck: {cause}."
     keys = ["status:workload", "event:FailedCreate", *(f"status:pod:{objects.name(p)}" for p in new_pods[:2]), "change:rollout"]
     return Finding(

@@ -61,7 +61,7 @@ def analyze(ctx: Context) -> Finding | None:
     ]
     draft = _fix(ctx, candidate, labels)
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite(f'config:Service/{svc}', f'status:pod:{pod_name}')}")
     keys = ["status:workload", f"status:pod:{pod_name}", f"config:Service/{svc}", f"config:Endpoints/{svc}"]
     return Finding(
         category=Category.SERVICE_SELECTOR_MISMATCH,

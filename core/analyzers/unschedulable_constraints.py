@@ -56,7 +56,7 @@ def analyze(ctx: Context) -> Finding | None:
         steps.append(f"The last rollout changed the pod's {', '.join(changed)}{ctx.cite('change:rollout')}")
     draft, manual = _fix(ctx, failure, spec, items, changed)
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout' if changed else failure.pod_key, failure.pod_key)}")
     rules = "; ".join(f"{n} node(s) {r.removeprefix('node(s) ')}" for n, r in items)
     summary = f"Pod {failure.pod_name} cannot be scheduled: its placement rules exclude the nodes ({rules})" + (
         f"; the last rollout changed {', '.join(changed)}." if changed else "."

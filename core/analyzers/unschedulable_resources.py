@@ -255,7 +255,7 @@ def analyze(ctx: Context) -> Finding | None:
         steps.append(f"The last rollout raised requests: {changes}{ctx.cite('change:rollout')}")
     draft, manual = _fix(ctx, spec, short, raised, too_big)
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout' if raised else failure.pod_key, failure.pod_key)}")
     what = " and ".join(short)
     cause = "requests more than any node can offer" if too_big else "requests more than the nodes have free"
     summary = f"Pod {failure.pod_name} cannot be scheduled: it {cause} ({what})" + ("; the last rollout raised the request." if raised else ".")

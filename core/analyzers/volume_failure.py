@@ -53,7 +53,8 @@ def analyze(ctx: Context) -> Finding | None:
     ]
     claim_text = _claim_state(ctx, problem.claim, pvc, missing)
     if claim_text:
-        steps.append(f"{claim_text}{ctx.cite(f'config:PersistentVolumeClaim/{problem.claim}', 'event:ProvisioningFailed')}")
+        # A missing claim has no object to cite: the scheduler's or kubelet's report of it is the evidence.
+        steps.append(ctx.cited(f"{claim_text}{ctx.cite(f'config:PersistentVolumeClaim/{problem.claim}', 'event:ProvisioningFailed')}", *problem.keys))
     previous_claim = _previous_claim(ctx, problem)
     if previous_claim:
         steps.append(
@@ -62,7 +63,7 @@ def analyze(ctx: Context) -> Finding | None:
         )
     draft = _fix(ctx, problem, previous_claim) if previous_claim and missing else None
     if draft:
-        steps.append(f"Fix: {draft.summary}")
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout', *problem.keys)}")
     summary = (
         f"Pod {pod_name} cannot start: "
         + (

@@ -25,6 +25,16 @@ class ContainerLogs(BaseModel):
     text: str
 
 
+class Dependency(BaseModel):
+    """An in-cluster Service the workload's logs fail to reach, and what stands behind it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    host: str = Field(description="The host as the application logged it.")
+    service: ObjectRef
+    bundle: ObjectBundle | None = Field(default=None, description="The Service's workload, collected like a target; None when none was found.")
+
+
 class ObjectBundle(BaseModel):
     """The objects and logs around a target. Secret values are already masked."""
 
@@ -47,6 +57,11 @@ class ObjectBundle(BaseModel):
     quotas: list[KubeObject] = Field(default_factory=list, description="ResourceQuotas of the namespace.")
     storageclasses: list[KubeObject] = Field(default_factory=list, description="StorageClasses of the collected claims.")
     logs: list[ContainerLogs] = Field(default_factory=list)
+    # Gathered only when the logs call for them: network failures, API refusals.
+    network_policies: list[KubeObject] = Field(default_factory=list, description="NetworkPolicies of the namespace.")
+    roles: list[KubeObject] = Field(default_factory=list, description="Roles of the namespace (their rules).")
+    role_bindings: list[KubeObject] = Field(default_factory=list)
+    dependencies: list[Dependency] = Field(default_factory=list, description="In-cluster Services the logs show failing, followed to their workloads.")
     uncollected_kinds: list[str] = Field(default_factory=list, description="Kinds the source did not look for: unknown, not absent.")
     observed_at: datetime
 
@@ -95,9 +110,48 @@ class ObjectBundle(BaseModel):
         return max(self.replicasets, key=objects.revision)
 
     def previous_replicaset(self) -> KubeObject | None:
-        """The ReplicaSet of the revision before the newest one."""
-        ordered = sorted(self.replicasets, key=objects.revision)
-        return ordered[-2] if len(ordered) >= 2 else None
+        """The ReplicaSet of the last healthy revision before the newest one (see `baseline`)."""
+        return self.baseline(self.replicasets)
+
+    def baseline(self, revisions: list[KubeObject]) -> KubeObject | None:
+        """The revision a change is measured from: the newest older one that was healthy, not merely the one before.
+
+        A rollout that broke and was "fixed" by another broken rollout leaves the healthy revision two
+        or more steps back; diffing against the one just before would hide the first breaking change.
+        Healthy: it still has ready or available pods (a stuck rollout keeps the old ones serving), or
+        it is a StatefulSet's currentRevision. Known broken: its pods exist and none is ready. Without
+        a trace either way (scaled away), an older revision counts as unknown and is skipped only when a
+        healthy one exists further back; with none known healthy, the one just before stands.
+        """
+        ordered = sorted(revisions, key=objects.revision)
+        if len(ordered) < 2:
+            return None
+        older = ordered[:-1]
+        verdicts = [(rev, self._revision_health(rev)) for rev in reversed(older)]
+        healthy = next((rev for rev, verdict in verdicts if verdict is True), None)
+        if healthy is not None:
+            return healthy
+        return next((rev for rev, verdict in verdicts if verdict is None), older[-1])
+
+    def _revision_health(self, revision: KubeObject) -> bool | None:
+        if revision.get("kind") == "ControllerRevision":
+            label, value = "controller-revision-hash", objects.name(revision)
+            status = (self.workload or {}).get("status") or {}
+            if status.get("currentRevision") == value and status.get("updateRevision") != value and int(status.get("readyReplicas") or 0) > 0:
+                return True
+            replicas = 0
+        else:
+            label, value = "pod-template-hash", objects.labels(revision).get("pod-template-hash", "")
+            status = revision.get("status") or {}
+            if int(status.get("availableReplicas") or status.get("readyReplicas") or 0) > 0:
+                return True
+            replicas = int(status.get("replicas") or 0)
+        pods = [p for p in self.pods if value and objects.labels(p).get(label) == value]
+        if any((objects.condition(p, "Ready") or {}).get("status") == "True" for p in pods):
+            return True
+        if pods or replicas > 0:
+            return False
+        return None
 
     def all_objects(self) -> list[KubeObject]:
         seen: list[KubeObject] = []
@@ -116,6 +170,9 @@ class ObjectBundle(BaseModel):
             self.jobs,
             self.quotas,
             self.storageclasses,
+            self.network_policies,
+            self.roles,
+            self.role_bindings,
         ]
         keys: set[tuple[str, str, str]] = set()
         for group in groups:
@@ -127,6 +184,9 @@ class ObjectBundle(BaseModel):
                     seen.append(obj)
         return seen
 
+    def dependency(self, namespace: str, service: str) -> Dependency | None:
+        return next((d for d in self.dependencies if (d.service.namespace, d.service.name) == (namespace, service)), None)
+
     def summary(self) -> dict[str, Any]:
         return {
             "pods": len(self.pods),
@@ -134,3 +194,6 @@ class ObjectBundle(BaseModel):
             "replicasets": len(self.replicasets),
             "logs": len(self.logs),
         }
+
+
+Dependency.model_rebuild()

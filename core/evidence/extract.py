@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from aegis.core import objects, redaction
+from aegis.core.evidence import netlog
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.models import Evidence, EvidenceId, EvidenceKind, KubeObject, ObjectRef
 
@@ -76,6 +77,7 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _events(bundle, evidence)
     _logs(bundle, evidence)
     _rollout_change(bundle, evidence)
+    _config_changes(bundle, evidence)
     _config(bundle, evidence)
     _claims(bundle, evidence)
     _services(bundle, evidence)
@@ -85,6 +87,10 @@ def extract(bundle: ObjectBundle) -> EvidenceSet:
     _quotas(bundle, evidence)
     _node_health(bundle, evidence)
     _storage_classes(bundle, evidence)
+    # issue 14 (i14a): connectivity and permissions, collected only when the logs call for them.
+    _network_policies(bundle, evidence)
+    _role_bindings(bundle, evidence)
+    _dependencies(bundle, evidence)
     return evidence
 
 
@@ -196,7 +202,7 @@ def _logs(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         lines = [line for line in entry.text.splitlines() if line.strip()]
         if not lines:
             continue
-        errors = [line for line in lines if any(w in line.lower() for w in _ERROR_WORDS)]
+        errors = [line for line in lines if any(w in line.lower() for w in _ERROR_WORDS) or netlog.classify(line) or " is forbidden: " in line]
         key_line = errors[-1] if errors else lines[-1]
         which = "previous" if entry.previous else "current"
         ev.add(
@@ -217,13 +223,79 @@ def _rollout_change(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         return
     cur_rev, prev_rev = current_revision_numbers(bundle)
     changes = summarize_template_change(previous, current)
+    between = sorted(r for r in (objects.revision(o) for o in bundle.replicasets or bundle.revisions) if prev_rev < r < cur_rev)
+    since = f" (the last healthy one; {', '.join(map(str, between))} in between did not recover)" if between else ""
     ev.add(
         "change:rollout",
         EvidenceKind.CHANGE,
-        f"rollout revision {prev_rev} → {cur_rev} changed the pod template: {changes}",
+        f"rollout revision {prev_rev}{since} → {cur_rev} changed the pod template: {changes}",
         diff,
         bundle.workload_ref,
     )
+
+
+_SAME_DEPLOY_SECONDS = 60
+
+
+def _config_changes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """ConfigMaps and Secrets the pod template reads whose content changed after the baseline began (keys only).
+
+    The baseline is the last healthy revision's creation when a rollout broke the workload, else the
+    current revision's (or a bare Pod's) creation: a change after it is what the running pods may have
+    picked up on restart. The time of the last write comes from managedFields (kept without their
+    field lists), else the object's creation.
+    """
+    holder = bundle.workload or bundle.pod
+    if holder is None:
+        return
+    baseline, label = _baseline_time(bundle)
+    if baseline is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    for ref in objects.config_refs(objects.pod_spec(holder)):
+        if (ref.kind, ref.name) in seen:
+            continue
+        seen.add((ref.kind, ref.name))
+        obj = bundle.find(ref.kind, ref.name)
+        if obj is None:
+            continue
+        written = [(objects.parse_time(str(e.get("time"))), str(e.get("manager", "?"))) for e in objects.meta(obj).get("managedFields") or []]
+        stamped = [(t, m) for t, m in written if t is not None]
+        created = objects.parse_time(objects.meta(obj).get("creationTimestamp"))
+        when, who = max(stamped, key=lambda s: s[0]) if stamped else (created, "created")
+        # Written with the revision (one `kubectl apply` or Helm release spans seconds) is no later change.
+        if when is None or (when - baseline).total_seconds() <= _SAME_DEPLOY_SECONDS:
+            continue
+        keys = ", ".join(sorted(objects.data_keys(obj))) or "(none)"
+        ev.add(
+            f"change:config:{ref.kind}/{ref.name}",
+            EvidenceKind.CHANGE,
+            f"{ref.kind} {ref.name} (read through {ref.via}) was {'created' if who == 'created' else f'changed by {who}'} at "
+            f"{when:%Y-%m-%d %H:%M:%S}, after {label} ({baseline:%Y-%m-%d %H:%M:%S}); its keys now: {keys}",
+            source=objects.ref(obj),
+        )
+
+
+def _baseline_time(bundle: ObjectBundle) -> tuple[Any, str]:
+    pool = bundle.replicasets or bundle.revisions
+    if pool:
+        newest = max(pool, key=objects.revision)
+        base = bundle.baseline(pool)
+        chosen, what = (base, "the last healthy revision") if base is not None and _broken(bundle, newest) else (newest, "the current revision")
+        return objects.parse_time(objects.meta(chosen).get("creationTimestamp")), f"{what} {objects.revision(chosen)} was created"
+    pod = bundle.pod
+    if pod is not None and (bundle.workload or {}).get("kind") == "Pod":
+        return objects.parse_time(objects.meta(pod).get("creationTimestamp")), f"Pod {objects.name(pod)} was created"
+    return None, ""
+
+
+def _broken(bundle: ObjectBundle, newest: KubeObject) -> bool:
+    """Whether the newest revision never became healthy (then the change is measured from the last one that did)."""
+    status = newest.get("status") or {}
+    if newest.get("kind") == "ControllerRevision":
+        wstatus = (bundle.workload or {}).get("status") or {}
+        return bool(wstatus.get("updateRevision") == objects.name(newest) and wstatus.get("currentRevision") != objects.name(newest))
+    return int(status.get("availableReplicas") or 0) == 0
 
 
 def _config(bundle: ObjectBundle, ev: EvidenceSet) -> None:
@@ -408,6 +480,120 @@ def _storage_classes(bundle: ObjectBundle, ev: EvidenceSet) -> None:
         )
 
 
+# --- connectivity and permission evidence (collected only when the logs call for it) ----------------
+
+
+def _network_policies(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """Every NetworkPolicy of the caller's namespace and of each failing dependency's, as its rules read."""
+    pools = [bundle.network_policies, *(d.bundle.network_policies for d in bundle.dependencies if d.bundle)]
+    for policy in (p for pool in pools for p in pool):
+        ns, name = objects.namespace(policy), objects.name(policy)
+        ev.add(
+            f"config:NetworkPolicy/{ns}/{name}",
+            EvidenceKind.CONFIG,
+            f"NetworkPolicy {name} (namespace {ns}) selects pods {describe_selector((policy.get('spec') or {}).get('podSelector'))}: {describe_policy(policy)}",
+            yaml.safe_dump((policy.get("spec") or {}), sort_keys=True).strip(),
+            objects.ref(policy),
+        )
+
+
+def describe_selector(selector: dict[str, Any] | None) -> str:
+    selector = selector or {}
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    parts += [f"{e.get('key')} {e.get('operator')} {e.get('values') or ''}".strip() for e in selector.get("matchExpressions") or []]
+    return "{" + ", ".join(parts) + "}" if parts else "(all pods)"
+
+
+def describe_policy(policy: KubeObject) -> str:
+    spec = policy.get("spec") or {}
+    types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
+    out = []
+    for direction, peer_key in (("Ingress", "from"), ("Egress", "to")):
+        if direction not in types:
+            continue
+        rules = spec.get(direction.lower()) or []
+        if not rules:
+            out.append(f"{direction.lower()}: deny all")
+            continue
+        shown = []
+        for rule in rules:
+            peers = ", ".join(_peer(p) for p in rule.get(peer_key) or []) or "anywhere"
+            ports = ", ".join(f"{p.get('protocol', 'TCP')}/{p.get('port', 'any')}" for p in rule.get("ports") or []) or "any port"
+            shown.append(f"{peers} on {ports}")
+        out.append(f"{direction.lower()} allowed {'from' if direction == 'Ingress' else 'to'}: " + "; ".join(shown))
+    return "; ".join(out) or "no rules"
+
+
+def _peer(peer: dict[str, Any]) -> str:
+    parts = []
+    if "namespaceSelector" in peer:
+        parts.append(f"namespaces {describe_selector(peer['namespaceSelector'])}")
+    if "podSelector" in peer:
+        parts.append(f"pods {describe_selector(peer['podSelector'])}")
+    if "ipBlock" in peer:
+        parts.append(f"ipBlock {(peer['ipBlock'] or {}).get('cidr')}")
+    return " and ".join(parts) or "anywhere"
+
+
+def _role_bindings(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """RoleBindings that bind a ServiceAccount, with the rules of the Role they grant."""
+    roles = {objects.name(r): r for r in bundle.roles}
+    for binding in bundle.role_bindings:
+        accounts = [
+            f"{s.get('namespace') or objects.namespace(binding)}/{s.get('name')}" for s in binding.get("subjects") or [] if s.get("kind") == "ServiceAccount"
+        ]
+        if not accounts:
+            continue
+        role_ref = binding.get("roleRef") or {}
+        role = roles.get(str(role_ref.get("name"))) if role_ref.get("kind") == "Role" else None
+        rules = describe_rules(role) if role else ("(ClusterRole rules not collected)" if role_ref.get("kind") == "ClusterRole" else "(Role not found)")
+        ev.add(
+            f"config:RoleBinding/{objects.name(binding)}",
+            EvidenceKind.CONFIG,
+            f"RoleBinding {objects.name(binding)} binds ServiceAccount {', '.join(accounts)} to {role_ref.get('kind')} {role_ref.get('name')}: {rules}",
+            source=objects.ref(binding),
+        )
+
+
+def describe_rules(role: KubeObject) -> str:
+    rules = []
+    for rule in role.get("rules") or []:
+        groups = ",".join(g or '""' for g in rule.get("apiGroups") or [""])
+        rules.append(f"{'/'.join(rule.get('verbs') or [])} {','.join(rule.get('resources') or [])} (apiGroups {groups})")
+    return "allows " + "; ".join(rules) if rules else "no rules"
+
+
+def _dependencies(bundle: ObjectBundle, ev: EvidenceSet) -> None:
+    """Each Service the logs fail to reach: what it selects, and whether its Endpoints have addresses."""
+    for dep in bundle.dependencies:
+        ns, name = dep.service.namespace, dep.service.name
+        pool = dep.bundle if dep.bundle is not None else bundle
+        service = next((s for s in pool.services if objects.name(s) == name and objects.namespace(s) in (ns, "")), None)
+        if service is None:
+            continue
+        spec = service.get("spec") or {}
+        selector: dict[str, str] = spec.get("selector") or {}
+        pods = [p for p in (dep.bundle.pods if dep.bundle else []) if selector and all(objects.labels(p).get(k) == v for k, v in selector.items())]
+        ports = ", ".join(f"{p.get('port')}→{p.get('targetPort', p.get('port'))}" for p in spec.get("ports") or [])
+        ev.add(
+            f"dependency:Service/{ns}/{name}",
+            EvidenceKind.CONFIG,
+            f"Service {name} (namespace {ns}, clusterIP {spec.get('clusterIP', '?')}, ports {ports or 'none'}) selects {_labels(selector)}: "
+            f"{len(pods)} pod(s) of {objects.name(dep.bundle.workload) if dep.bundle and dep.bundle.workload else 'no known workload'} match",
+            source=objects.ref(service),
+        )
+        endpoints = next((e for e in pool.endpoints if objects.name(e) == name), None)
+        if endpoints is not None:
+            ready = sum(len(s.get("addresses") or []) for s in endpoints.get("subsets") or [])
+            not_ready = sum(len(s.get("notReadyAddresses") or []) for s in endpoints.get("subsets") or [])
+            ev.add(
+                f"dependency:Endpoints/{ns}/{name}",
+                EvidenceKind.CONFIG,
+                f"Endpoints {name} (namespace {ns}): {ready} ready address(es), {not_ready} not ready",
+                source=objects.ref(endpoints),
+            )
+
+
 def _labels(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(none)"
 
@@ -424,15 +610,19 @@ def template_pair(bundle: ObjectBundle) -> tuple[dict[str, Any] | None, dict[str
             ((prev or {}).get("spec") or {}).get("template") if prev else None,
         )
     if len(bundle.revisions) >= 2:
-        ordered = sorted(bundle.revisions, key=objects.revision)
-        return (_revision_template(ordered[-1]), _revision_template(ordered[-2]))
+        newest = max(bundle.revisions, key=objects.revision)
+        base = bundle.baseline(bundle.revisions)
+        return (_revision_template(newest), _revision_template(base) if base else None)
     return None, None
 
 
 def current_revision_numbers(bundle: ObjectBundle) -> tuple[int, int]:
+    """(newest revision, the baseline revision the change is measured from: the last healthy one)."""
     pool = bundle.replicasets or bundle.revisions
-    ordered = sorted(objects.revision(o) for o in pool)
-    return (ordered[-1], ordered[-2]) if len(ordered) >= 2 else (0, 0)
+    base = bundle.baseline(pool)
+    if base is None:
+        return (0, 0)
+    return max(objects.revision(o) for o in pool), objects.revision(base)
 
 
 def _revision_template(rev: KubeObject) -> dict[str, Any] | None:

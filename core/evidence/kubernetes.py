@@ -14,17 +14,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from aegis.core import objects
 from aegis.core.errors import ForbiddenError, NotFoundError
-from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
+from aegis.core.evidence import netlog
+from aegis.core.evidence.bundle import ContainerLogs, Dependency, ObjectBundle
 from aegis.core.kube.gateway import KubeGateway
 from aegis.core.models import KubeObject, ObjectRef
 from aegis.core.objects import kinds, selectors
-from aegis.core.redaction import Redactor
+from aegis.core.redaction import Redactor, is_secret_name
 
 T = TypeVar("T")
 
@@ -41,9 +43,11 @@ _WAITING_SEVERITY = {
 class Collector:
     """Gathers the bundle for one target; one instance per investigation."""
 
-    def __init__(self, gateway: KubeGateway, *, log_tail_lines: int = 200, redactor: Redactor | None = None) -> None:
+    def __init__(self, gateway: KubeGateway, *, log_tail_lines: int = 200, redactor: Redactor | None = None, follow: bool = True) -> None:
         self._gw = gateway
         self._tail = log_tail_lines
+        # Whether to follow failing in-cluster Services to their workloads (one hop: a dependency's own are not followed).
+        self._follow = follow
         self._redactor = redactor or Redactor()
         self._uncollected: set[str] = set()
         self.notes: list[str] = []
@@ -91,6 +95,7 @@ class Collector:
         pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in claim_templates)]
         nodes, storageclasses = await asyncio.gather(self._nodes_for(pods), self._classes_for(pvcs))
         logs = await self._logs(pods[:1] if pods else [])
+        follow_up = await self._follow_up(ns, logs, events, services)
 
         involved = _involved_names(root, workload, pods, [*replicasets, *jobs], pvcs)
         kept_events = sorted(
@@ -98,7 +103,7 @@ class Collector:
             key=_event_time,
         )
         # Redacting deep-copies and regex-scans every object: CPU work, kept off the event loop.
-        return await asyncio.to_thread(
+        bundle = await asyncio.to_thread(
             self._assemble,
             target,
             ns,
@@ -116,6 +121,100 @@ class Collector:
             logs,
             {"jobs": jobs, "quotas": quotas, "storageclasses": storageclasses},
         )
+        policies, roles, bindings, dependencies = follow_up
+        redact = self._redactor.redact_object
+        return bundle.model_copy(
+            update={
+                "network_policies": [redact(p) for p in policies],
+                "roles": [redact(r) for r in roles],
+                "role_bindings": [redact(b) for b in bindings],
+                "dependencies": dependencies,
+                "uncollected_kinds": sorted(self._uncollected),
+            }
+        )
+
+    async def _follow_up(
+        self, ns: str, logs: list[tuple[str, str, bool, str]], events: list[KubeObject], services: list[KubeObject]
+    ) -> tuple[list[KubeObject], list[KubeObject], list[KubeObject], list[Dependency]]:
+        """What the logs call for: NetworkPolicies and the failing Services' workloads, Roles for an API refusal.
+
+        Kinds not looked for are recorded as uncollected (unknown, not absent), so no analyzer
+        concludes from their absence; reads that are not needed cost nothing on the live path.
+        """
+        texts = [text for _, _, _, text in logs]
+        # Only the application's own words: a probe's "connection refused" to its pod IP is the kubelet's, not a dependency.
+        failures = [f for text in texts for f in netlog.failures(text)]
+        refusals = [f for text in [*texts, *(str(e.get("message") or "") for e in events)] for f in netlog.forbidden(text)]
+        policies: list[KubeObject] = []
+        roles: list[KubeObject] = []
+        bindings: list[KubeObject] = []
+        dependencies: list[Dependency | None] = []
+        # A dependency's namespace is read for the policies that may shield it from the caller.
+        if failures or not self._follow:
+            policies = await self._list("NetworkPolicy", ns)
+        else:
+            self._uncollected.add("NetworkPolicy")
+        if refusals:
+            roles, bindings = await asyncio.gather(self._list("Role", ns), self._list("RoleBinding", ns))
+        else:
+            self._uncollected.update(("Role", "RoleBinding"))
+        if self._follow:
+            wanted: dict[tuple[str, str], str] = {}
+            for failure in failures:
+                if failure.kind in ("refused", "timeout") and failure.host:
+                    found = self._service_for(failure.host, ns, services)
+                    if found and found not in wanted and len(wanted) < 3:
+                        wanted[found] = failure.host
+            dependencies = list(await asyncio.gather(*(self._dependency(host, svc_ns, name, ns, services) for (svc_ns, name), host in wanted.items())))
+        return policies, roles, bindings, [d for d in dependencies if d is not None]
+
+    @staticmethod
+    def _service_for(host: str, ns: str, services: list[KubeObject]) -> tuple[str, str] | None:
+        if netlog.is_ip(host):
+            match = next((s for s in services if (s.get("spec") or {}).get("clusterIP") == host), None)
+            return (ns, objects.name(match)) if match else None
+        return netlog.service_of(host, ns)
+
+    async def _dependency(self, host: str, svc_ns: str, name: str, ns: str, services: list[KubeObject]) -> Dependency | None:
+        service = next((s for s in services if objects.name(s) == name), None) if svc_ns == ns else await self._get_optional("Service", svc_ns, name)
+        if service is None:
+            return None
+        ref = ObjectRef(kind="Service", namespace=svc_ns, name=name)
+        behind = await self._workload_behind(service, svc_ns)
+        if behind is None:
+            return Dependency(host=host, service=ref)
+        upstream = Collector(self._gw, log_tail_lines=self._tail, redactor=self._redactor, follow=False)
+        try:
+            bundle = await upstream.collect(behind)
+        except NotFoundError:
+            return Dependency(host=host, service=ref)
+        self.notes.extend(upstream.notes)
+        return Dependency(host=host, service=ref, bundle=bundle)
+
+    async def _workload_behind(self, service: KubeObject, ns: str) -> ObjectRef | None:
+        """The workload a Service routes to: the owner of the pods it selects, else the workload it was meant to select."""
+        selector: dict[str, str] = (service.get("spec") or {}).get("selector") or {}
+        if not selector:
+            return None
+        pods = await self._list("Pod", ns, selectors.to_string(selector))
+        if pods:
+            owner = objects.controller_of(pods[0])
+            if owner and owner.get("kind") == "ReplicaSet":
+                rs = await self._get_optional("ReplicaSet", ns, str(owner.get("name")))
+                owner = (objects.controller_of(rs) if rs else None) or owner
+            if owner and owner.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
+                return ObjectRef(kind=str(owner["kind"]), namespace=ns, name=str(owner["name"]))
+            return ObjectRef(kind="Pod", namespace=ns, name=objects.name(pods[0]))
+        # Selects nothing: the workload whose pod labels agree most with the selector, or that bears its name.
+        best: tuple[int, ObjectRef] | None = None
+        for kind in ("Deployment", "StatefulSet"):
+            for workload in await self._list(kind, ns):
+                labels = ((workload.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+                score = sum(1 for k, v in selector.items() if labels.get(k) == v) * 2 + (objects.name(workload) == objects.name(service)) * 3
+                score += sum(1 for v in selector.values() if v in labels.values() or v == objects.name(workload))
+                if score and (best is None or score > best[0]):
+                    best = (score, ObjectRef(kind=kind, namespace=ns, name=objects.name(workload)))
+        return best[1] if best else None
 
     def _assemble(
         self,
@@ -308,19 +407,40 @@ def _secret_values(secrets: list[KubeObject]) -> list[str]:
     return values
 
 
+_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^\s@/:]+@)?[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*(?::\d{1,5})?(?:/[\w./-]*)?$")
+
+
 def _keys_only(obj: KubeObject) -> KubeObject:
-    """ConfigMaps and Secrets keep their names and keys; values are never needed, so never kept."""
+    """ConfigMaps and Secrets keep their names and keys; values are not kept.
+
+    One exception: a ConfigMap value that is an address (a host, host:port or URL, lowercase, no
+    credentials) is kept, because a connection failure's diagnosis must say which key names the
+    host that does not resolve. Secrets never keep a value.
+    """
     out: KubeObject = {k: v for k, v in obj.items() if k not in ("data", "binaryData", "stringData")}
     meta = dict(out.get("metadata") or {})
-    meta.pop("managedFields", None)
+    # Who wrote it and when, never what: the times tell whether the content changed since the last healthy revision.
+    meta["managedFields"] = [
+        {k: v for k, v in entry.items() if k in ("manager", "operation", "time")} for entry in meta.get("managedFields") or [] if isinstance(entry, dict)
+    ]
+    if not meta["managedFields"]:
+        meta.pop("managedFields")
     annotations = dict(meta.get("annotations") or {})
     annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
     meta["annotations"] = annotations
     out["metadata"] = meta
     for field in ("data", "binaryData", "stringData"):
         if obj.get(field):
-            out[field] = {key: "[REDACTED]" for key in obj[field]}
+            out[field] = {key: _kept_value(obj, key, value, field) for key, value in obj[field].items()}
     return out
+
+
+def _kept_value(obj: KubeObject, key: str, value: Any, field: str) -> str:
+    if obj.get("kind") == "ConfigMap" and field == "data" and isinstance(value, str) and not is_secret_name(key):
+        text = value.strip()
+        if len(text) <= 253 and _ADDRESS.match(text) and "@" not in text:
+            return text
+    return "[REDACTED]"
 
 
 def _observed_at(frozen: bool, objs: list[KubeObject]) -> datetime:

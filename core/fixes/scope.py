@@ -53,7 +53,11 @@ ALLOWED: dict[Category, tuple[str, ...]] = {
     Category.SERVICE_SELECTOR_MISMATCH: ("/spec/selector",),
     Category.EVICTED: ("{c}/resources/limits", "{c}/resources/requests"),
     Category.DISK_FULL: ("/spec/resources/requests/storage",),
+    # issue 14 (i14a): the host a workload fails to resolve comes from its env or arguments.
+    Category.DNS_RESOLUTION_FAILURE: ("{c}/env", "{c}/args", "{c}/command"),
 }
+# A dependency's fix is the upstream workload's own (its selector, env, image, …): whatever that class may change.
+ALLOWED[Category.DEPENDENCY_UNAVAILABLE] = tuple(dict.fromkeys(p for prefixes in list(ALLOWED.values()) for p in prefixes))
 
 # Faults that began with a rollout: a change restoring the previous revision's value is also allowed.
 ROLLBACK_CATEGORIES = frozenset({Category.ROLLOUT_STUCK, Category.APP_ERROR_AFTER_ROLLOUT})
@@ -62,6 +66,7 @@ ROLLBACK_CATEGORIES = frozenset({Category.ROLLOUT_STUCK, Category.APP_ERROR_AFTE
 TARGET_KINDS: dict[Category, frozenset[str]] = {
     Category.SERVICE_SELECTOR_MISMATCH: frozenset({"Service"}),
     Category.DISK_FULL: frozenset({"PersistentVolumeClaim"}),
+    Category.DEPENDENCY_UNAVAILABLE: WORKLOAD_KINDS | {"Service"},
 }
 
 
@@ -70,8 +75,12 @@ def target_kinds(category: Category) -> frozenset[str]:
 
 
 def fixable(category: Category) -> bool:
-    """Whether a model may propose any patch at all for this category."""
-    return bool(ALLOWED.get(category))
+    """Whether a model may propose any patch at all for this category.
+
+    Not for dependency_unavailable: its allowlist is the union of every class's (the upstream's fix is
+    whatever that class may change), too wide to bound a model's patch; the analyzers' own fix stands.
+    """
+    return bool(ALLOWED.get(category)) and category is not Category.DEPENDENCY_UNAVAILABLE
 
 
 @cache

@@ -54,6 +54,8 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("ResourceQuota", "v1", "resourcequotas"),
         KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
         KindInfo("Lease", "coordination.k8s.io/v1", "leases"),
+        KindInfo("Role", "rbac.authorization.k8s.io/v1", "roles"),
+        KindInfo("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
     )
 }
 

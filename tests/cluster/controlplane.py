@@ -40,6 +40,11 @@ from typing import Any
 import httpx
 import yaml
 
+try:
+    from tests.cluster import simnet
+except ImportError:  # run as a script: python tests/cluster/controlplane.py
+    import simnet  # type: ignore[no-redef]
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 STAGES_DIR = HERE / "stages"
@@ -62,6 +67,7 @@ ANN_WRITES = "sim.aegis.dev/writes"
 ANN_DISK_FULL = "sim.aegis.dev/disk-full"
 ANN_NODE_FAILS = "sim.aegis.dev/node-fails"
 ANN_NODE_DOWN = "sim.aegis.dev/node-down"
+ANN_DEPENDENCY_FAILURES = "sim.aegis.dev/dependency-failures"
 
 JSONObj = dict[str, Any]
 
@@ -461,6 +467,8 @@ def app_logs(pod: JSONObj, c: JSONObj, status: JSONObj) -> tuple[str, str | None
             crashed = [*listening, ("stdout", "INFO received SIGTERM, shutting down")]
         elif code == 1 and _ann_json(pod, "disk-full").get(name):
             crashed = [*boot, ("stdout", "INFO replaying write-ahead log"), ("stderr", str(_ann_json(pod, "disk-full")[name]))]
+        elif code == 1 and _ann_json(pod, "dependency-failures").get(name):
+            crashed = [*boot, ("stderr", str(_ann_json(pod, "dependency-failures")[name]))]
         elif code == 1:
             need = _ann_json(pod, "requires-env").get(name) or []
             have = {e.get("name") for e in c.get("env") or []}
@@ -533,6 +541,8 @@ class RefWatcher(threading.Thread):
             secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get("/api/v1/secrets")["items"]}  # fmt: skip
             for pod in pods:
                 self._guard(lambda pod=pod: self.stamp(pod, cms, secrets))
+        if any(simnet.wants(p) for p in pods):
+            self._guard(lambda: self.stamp_dependencies(pods))
         if self.logs_dir is not None:
             root = self.logs_dir
             for pod in pods:
@@ -656,6 +666,51 @@ class RefWatcher(threading.Thread):
                 {"status": {"capacity": {"storage": want}}},
                 kind="merge",
             )
+    def stamp_dependencies(self, pods: list[JSONObj]) -> None:
+        """Stamp each pod whose declared calls fail (simnet) with the line its app prints; clear it once they succeed."""
+
+        def keyed(path: str) -> dict[tuple[str, str], JSONObj]:
+            return {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in self.api.get(path)["items"]}
+
+        world = {
+            "services": keyed("/api/v1/services"),
+            "endpoints": keyed("/api/v1/endpoints"),
+            "configmaps": keyed("/api/v1/configmaps"),
+            "policies": self.api.get("/apis/networking.k8s.io/v1/networkpolicies")["items"],
+            "pods": [p for p in pods if p.get("status", {}).get("phase") == "Running" or p.get("spec", {}).get("nodeName")],
+        }
+        decided: dict[tuple[str, ...], bool] = {}
+
+        def can(ns: str, account: str, verb: str, resource: str, group: str) -> bool:
+            key = (ns, account, verb, resource, group)
+            if key not in decided:
+                review = self.api.create(
+                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                    {
+                        "apiVersion": "authorization.k8s.io/v1",
+                        "kind": "SubjectAccessReview",
+                        "spec": {
+                            "user": f"system:serviceaccount:{ns}:{account}",
+                            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"],
+                            "resourceAttributes": {"namespace": ns, "verb": verb, "resource": resource, "group": group},
+                        },
+                    },
+                )
+                decided[key] = bool(review.get("status", {}).get("allowed"))
+            return decided[key]
+
+        for pod in pods:
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp") or not simnet.wants(pod) or not pod.get("spec", {}).get("nodeName"):
+                continue
+            found = simnet.failures(pod, world, can)
+            want = json.dumps(found, sort_keys=True) if found else None
+            if (meta.get("annotations") or {}).get(ANN_DEPENDENCY_FAILURES) != want:
+                self.api.patch(
+                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                    {"metadata": {"annotations": {ANN_DEPENDENCY_FAILURES: want}}},
+                    kind="merge",
+                )
 
     def write_logs(self, pod: JSONObj, root: Path) -> None:
         """What the simulated app printed, per container, for KWOK to serve to `kubectl logs [--previous]`."""

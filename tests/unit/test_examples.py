@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from aegis.core.models import Diagnosis
 from tests.incidents import EXAMPLES, Incident, apply_fix, check_fixed, diagnose_snapshot, load_all, workload_of
 
 INCIDENTS = load_all(EXAMPLES)
@@ -38,3 +40,36 @@ def test_examples_cover_every_failure_class() -> None:
     covered = {json.loads((i.directory / "expected.json").read_text())["category"] for i in INCIDENTS}
     missing = {c.value for c in Category} - covered - {"unknown"}
     assert not missing, f"no example incident for: {sorted(missing)}"
+
+
+_CITATION = re.compile(r"\[(E\d+(?:,\s*E\d+)*)\]")
+
+
+def uncited_steps(diagnosis: Diagnosis) -> list[str]:
+    """Steps without an [E<n>] citation, or citing an id the diagnosis has no evidence for.
+
+    Every analysis step is factual here: it states an observation, or a decision (a fix, or why
+    there is none) drawn from observations; either way a reader must be able to check it.
+    """
+    known = {e.id for e in diagnosis.evidence}
+    bad = []
+    for step in diagnosis.rca.analysis_steps:
+        cited = [i.strip() for group in _CITATION.findall(step) for i in group.split(",")]
+        if not cited or not set(cited) <= known:
+            bad.append(step)
+    return bad
+
+
+def test_every_analysis_step_cites_existing_evidence() -> None:
+    """Over all examples, every analysis step cites evidence ids the diagnosis actually has."""
+    failures = []
+    for incident in INCIDENTS:
+        diagnosis = diagnose_sync_in_loop(incident)
+        failures += [f"{incident.name}: {step}" for step in uncited_steps(diagnosis)]
+    assert not failures, f"{len(failures)} uncited steps:\n" + "\n".join(failures)
+
+
+def diagnose_sync_in_loop(incident: Incident) -> Diagnosis:
+    import asyncio
+
+    return asyncio.run(diagnose_snapshot(incident.snapshot, incident.target))

@@ -502,6 +502,23 @@ FAILURES.append(
         jitter_ms=1000,
     )
 )
+# issue 14 (i14a): the app's calls to its dependencies or the Kubernetes API fail (tests/cluster/simnet.py
+# decides from the real Services, Endpoints, NetworkPolicies and RBAC, and stamps the line it prints):
+# it exits 1 and crash-loops while the stamp is there; it recovers in place once the stamp is cleared.
+JQ["dependency"] = jq_ann("dependency-failures") + " as $d | [.spec.containers[] | .name as $n | $d | has($n)] | any"
+CHECK["dependency"] = '{{ $fail := hasKey $depf $c.name }}{{ $detail := "" }}{{ if $fail }}{{ $detail = toString (index $depf $c.name) }}{{ end }}'
+PRE["dependency"] = pre_json("depf", "dependency-failures")
+FAILURES.append(
+    Failure(
+        "aegis-dependency-failure",
+        "dependency",
+        "container crash-loops (exit 1) while the harness stamps sim.aegis.dev/dependency-failures (a call that fails)",
+        "crash",
+        100,
+        events=[BACKOFF_EVENT],
+    )
+)
+
 # eviction: the app writes sim.aegis.dev/ephemeral-storage-usage to its container's disk;
 # evicted when that exceeds the container's ephemeral-storage limit, or (node disk pressure)
 # its request; protected when request >= usage and no lower limit.

@@ -46,6 +46,9 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
             "/api/v1/namespaces",
             f"/api/v1/namespaces/{ns}/serviceaccounts",
             "/apis/discovery.k8s.io/v1/endpointslices",
+            f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
             f"/api/v1/namespaces/{ns}/secrets",  # names and keys (values are masked by AEGIS)
             f"/api/v1/namespaces/{ns}/secrets/db",
             # job/ and cronjob/ targets, a quota refusing pods, whether a full claim's class can expand
@@ -160,6 +163,12 @@ def test_aegis_identity_is_least_privilege(control_plane: Cluster) -> None:
             ("PATCH", f"/api/v1/namespaces/{ns}/resourcequotas/compute", {"spec": {"hard": {"pods": "1000"}}}),
             ("PATCH", "/apis/storage.k8s.io/v1/storageclasses/standard", {"allowVolumeExpansion": False}),
             ("DELETE", f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data", None),
+            # NetworkPolicies and Roles are read to diagnose, never changed (what they admit is their owner's decision)
+            ("PATCH", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/any", {"spec": {"podSelector": {}}}),
+            ("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles", {
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "grant"}, "rules": [],
+            }),
+            ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", None),
         ]  # fmt: skip
         for method, path, body in denied:
             headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}

@@ -76,3 +76,43 @@ async def test_probe_failures_of_a_container_that_exits_on_its_own_are_not_liven
     bundle.events = [e for e in bundle.events if e.get("reason") != "Killing"]
     bundle.pods[0]["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] = 1
     assert live.analyze(context_of(bundle)) is None
+
+
+async def test_probe_moved_to_the_right_port_also_takes_the_readiness_path_there() -> None:
+    """Liveness on undeclared port 9464 moves to 3000; the readiness probe passes on 3000 with /status, so the path follows."""
+    bundle = await snapshot_bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")
+    bundle.replicasets = [max(bundle.replicasets, key=objects.revision)]
+    assert bundle.workload is not None
+    container = objects.pod_spec(bundle.workload)["containers"][0]
+    container["livenessProbe"]["httpGet"]["path"] = "/metrics"
+    container["readinessProbe"] = {"httpGet": {"path": "/status", "port": 3000}}
+    finding = live.analyze(context_of(bundle))
+    assert finding is not None
+    ops = fix_ops(finding)
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": 3000} in ops
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/status"} in ops
+    assert {"op": "test", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/metrics"} in ops
+
+
+async def test_probe_moved_to_the_right_port_keeps_a_health_path_beside_a_different_readiness_path() -> None:
+    """Liveness /healthz on the wrong port, readiness /status passing on the right one: only the port moves (both are health endpoints)."""
+    bundle = await snapshot_bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")
+    bundle.replicasets = [max(bundle.replicasets, key=objects.revision)]
+    assert bundle.workload is not None
+    objects.pod_spec(bundle.workload)["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/status", "port": 3000}}
+    finding = live.analyze(context_of(bundle))
+    assert finding is not None
+    assert not any(str(op["path"]).endswith("/httpGet/path") and op["op"] == "replace" for op in fix_ops(finding))
+
+
+async def test_probe_path_the_log_shows_answering_404_is_replaced_on_the_port_move() -> None:
+    """The access log shows GET /healthz answered 404: on the right port the passing readiness path /status is taken."""
+    bundle = await snapshot_bundle("notifier-delivery-delays", "Deployment", "messaging", "notifier")
+    bundle.replicasets = [max(bundle.replicasets, key=objects.revision)]
+    assert bundle.workload is not None
+    objects.pod_spec(bundle.workload)["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/status", "port": 3000}}
+    pod = objects.name(bundle.pods[0])
+    bundle.logs = [ContainerLogs(pod=pod, container="notifier", previous=True, text='10.244.0.1 - "GET /healthz HTTP/1.1" 404 (kube-probe/1.36)\n')]
+    finding = live.analyze(context_of(bundle))
+    assert finding is not None
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/status"} in fix_ops(finding)

@@ -59,3 +59,51 @@ async def test_exit_137_without_oomkilled_is_not_oom() -> None:
     """SIGKILL after liveness timeouts (exit 137, reason Error) and a log that mentions OOM in passing is not an OOM kill."""
     bundle = await snapshot_bundle("sigkill-after-probe-timeouts", "Deployment", "geo", "tile-server", near_miss=True)
     assert oom_killed.analyze(context_of(bundle)) is None
+
+
+async def test_no_raise_when_an_earlier_raise_did_not_stop_the_kills() -> None:
+    """Revision 11 ran log-shipper at 32Mi, revision 12 raised it to 64Mi and it is still OOMKilled: unbounded growth, manual steps."""
+    bundle = (await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")).model_copy(deep=True)
+    older = min(bundle.replicasets, key=objects.revision)
+    objects.pod_spec(older)["containers"][1]["resources"]["limits"]["memory"] = "32Mi"
+    finding = oom_killed.analyze(context_of(bundle))
+    assert finding is not None and finding.fix is None
+    assert any("Do not raise" in step for step in finding.manual_steps)
+    assert any("already raised its limit from 32Mi to 64Mi" in step for step in finding.steps)
+
+
+async def test_no_raise_when_the_limit_is_hit_within_seconds_of_start() -> None:
+    """Killed 3 s after each start: doubling the limit buys seconds, so no patch."""
+    bundle = (await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")).model_copy(deep=True)
+    for pod in bundle.pods:
+        for status in objects.container_statuses(pod):
+            terminated = (status.get("lastState") or {}).get("terminated")
+            if terminated and terminated.get("reason") == "OOMKilled":
+                terminated.update({"startedAt": "2026-11-26T03:13:54Z", "finishedAt": "2026-11-26T03:13:57Z"})
+    finding = oom_killed.analyze(context_of(bundle))
+    assert finding is not None and finding.fix is None
+    assert any("3 s after it started" in step for step in finding.steps)
+
+
+async def test_a_slow_climb_still_gets_its_raise() -> None:
+    """Killed after five minutes of work (the snapshot as recorded): the limit is raised as before."""
+    finding = oom_killed.analyze(context_of(await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")))
+    assert finding is not None and finding.fix is not None
+
+
+async def test_bare_pod_gets_manual_steps_instead_of_a_resources_patch() -> None:
+    """A Pod no controller owns cannot have its resources patched: the raise becomes a recreate-by-hand step naming the Pod."""
+    from aegis.core.analyzers.engine import diagnose
+    from aegis.core.models import ObjectRef
+
+    bundle = (await snapshot_bundle("ledger-api-degraded", "Deployment", "payments", "ledger-api")).model_copy(deep=True)
+    pod = bundle.pods[0]
+    pod["metadata"].pop("ownerReferences", None)
+    bundle.workload, bundle.pods, bundle.replicasets = pod, [pod], []
+    bundle.target = ObjectRef(kind="Pod", namespace="payments", name=objects.name(pod))
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.OOM_KILLED
+    assert diagnosis.fix is None
+    assert f"Pod {objects.name(pod)} has no controller" in diagnosis.manual_steps[0]
+    assert "limits" in diagnosis.manual_steps[0] or "memory" in diagnosis.manual_steps[0]
+    assert not any(step.startswith("Fix: ") for step in diagnosis.rca.analysis_steps)

@@ -1,0 +1,180 @@
+"""Read network and API-permission failures out of application logs and events: pure text parsing.
+
+What the runtimes really print, not one example's wording:
+- DNS: Go's net package (`dial tcp: lookup HOST on 10.96.0.10:53: no such host`, `lookup HOST: i/o
+  timeout`, `server misbehaving`), glibc through Python, Ruby, Rust and libpq (`Name or service not
+  known`, `Temporary failure in name resolution`, `No address associated with hostname`, urllib3's
+  `Failed to resolve 'HOST'`, libpq's `could not translate host name "HOST" to address`), Java's
+  `UnknownHostException: HOST`, Node's `getaddrinfo ENOTFOUND HOST` / `EAI_AGAIN`, curl's
+  `Could not resolve host: HOST`, .NET's `No such host is known`, and NXDOMAIN.
+- refused: `connect: connection refused`, `[Errno 111] Connection refused`, `ECONNREFUSED`,
+  `java.net.ConnectException: Connection refused`.
+- timeout: Go's `dial tcp IP:PORT: i/o timeout` / `connect: connection timed out`, `[Errno 110]`,
+  urllib3's `ConnectTimeoutError` / `Connection to HOST timed out`, `ETIMEDOUT`,
+  `SocketTimeoutException: connect timed out`, `context deadline exceeded` on a dial.
+- forbidden: the API server's `User "system:serviceaccount:NS:SA" cannot VERB resource "R" in API
+  group "G" in the namespace "NS"` (or `at the cluster scope`), also JSON-escaped inside a client's
+  exception text.
+Hosts and ports are taken from the same line: URLs, `host='H', port=P` (urllib3), `dial tcp H:P`,
+`ECONNREFUSED H:P`, `connection to server at "H" …, port P` (libpq), Java's `H/IP:PORT`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+# dns: the name does not resolve; dns_timeout: the resolver itself does not answer (blocked port 53).
+FailureKind = Literal["dns", "dns_timeout", "refused", "timeout"]
+
+_DNS = re.compile(
+    r"no such host|name or service not known|temporary failure in name resolution|no address associated with hostname|"
+    r"nodename nor servname provided|unknownhostexception|getaddrinfo (?:enotfound|eai_again)|could not resolve host|"
+    r"failed to resolve|could not translate host name|no such host is known|nxdomain|name does not resolve|"
+    r"lookup \S+(?: on \S+)?: (?:server misbehaving|i/o timeout|read udp)",
+    re.IGNORECASE,
+)
+_DNS_TIMEOUT = re.compile(r"lookup \S+(?: on \S+)?: (?:read udp \S+: )?i/o timeout|no servers could be reached", re.IGNORECASE)
+_REFUSED = re.compile(r"connection refused|econnrefused|errno 111\b", re.IGNORECASE)
+_TIMEOUT = re.compile(
+    r"i/o timeout|connection timed out|connect timed out|connecttimeout|etimedout|errno 110\b|"
+    r"connection to \S+ timed out|timed out (?:after \S+ )?(?:while )?connecting|context deadline exceeded",
+    re.IGNORECASE,
+)
+
+# Where the host (and port) is named, most specific first. Each pattern has groups host and maybe port.
+_HOST_PATTERNS = [
+    re.compile(r"lookup ([A-Za-z0-9_.-]+)(?: on [0-9.:\[\]a-f]+)?:"),
+    re.compile(r"getaddrinfo (?:ENOTFOUND|EAI_AGAIN) ([A-Za-z0-9_.-]+)"),
+    re.compile(r"UnknownHostException: ([A-Za-z0-9_.-]+)"),
+    re.compile(r"[Ff]ailed to resolve '([A-Za-z0-9_.-]+)'"),
+    re.compile(r"[Cc]ould not resolve host:? '?([A-Za-z0-9_.-]+)"),
+    re.compile(r"could not translate host name \"([A-Za-z0-9_.-]+)\""),
+    re.compile(r"host='([A-Za-z0-9_.-]+)', port=(\d+)"),
+    re.compile(r"connection to server at \"([A-Za-z0-9_.-]+)\"(?: \([0-9a-f.:]+\))?, port (\d+)"),
+    re.compile(r"Connection to ([A-Za-z0-9_.-]+) timed out"),
+    re.compile(r"[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([A-Za-z0-9_.-]+)(?::(\d+))?"),
+    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|connect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
+    re.compile(r"([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/[0-9.]+:(\d+)"),  # Java: host/10.96.0.12:8080
+    re.compile(r"No such host is known\.? \(([A-Za-z0-9_.-]+)(?::(\d+))?\)"),
+]
+
+_FORBIDDEN = re.compile(
+    r"(?:(?P<what>[a-z0-9.-]+(?:/[a-z0-9.-]+)?)(?: \\?\"(?P<obj>[^\"\\]+)\\?\")? is forbidden: )?"
+    r"User \\?\"(?P<user>[^\"\\]+)\\?\" cannot (?P<verb>[a-z]+) resource \\?\"(?P<resource>[^\"\\]+)\\?\""
+    r" in API group \\?\"(?P<group>[^\"\\]*)\\?\"(?: in the namespace \\?\"(?P<namespace>[^\"\\]+)\\?\"| (?P<cluster>at the cluster scope))?"
+)
+
+
+@dataclass(frozen=True)
+class NetFailure:
+    """One failed connection or name lookup an application logged."""
+
+    kind: FailureKind
+    host: str  # as logged: a name, an FQDN or an IP ("" when the line names none)
+    port: int | None
+    line: str
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """One request the API server refused: who, which verb, which resource, where."""
+
+    user: str
+    verb: str
+    resource: str  # may carry a subresource: pods/log
+    group: str
+    namespace: str | None  # None: cluster scope
+    name: str | None  # the object's name when the request named one
+    line: str
+
+    @property
+    def service_account(self) -> tuple[str, str] | None:
+        """(namespace, name) when the user is a ServiceAccount."""
+        parts = self.user.split(":")
+        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+            return parts[2], parts[3]
+        return None
+
+
+def classify(line: str) -> FailureKind | None:
+    """The kind of failure a line reports, or None. A lookup that times out is the resolver's, not the peer's."""
+    if _DNS_TIMEOUT.search(line):
+        return "dns_timeout"
+    if _DNS.search(line):
+        return "dns"
+    if _REFUSED.search(line):
+        return "refused"
+    if _TIMEOUT.search(line) and (_host_port(line)[0] or "dial" in line or "connect" in line.lower()):
+        return "timeout"
+    return None
+
+
+def _host_port(line: str) -> tuple[str, int | None]:
+    for pattern in _HOST_PATTERNS:
+        match = pattern.search(line)
+        if match:
+            host = match.group(1).rstrip(".")
+            port = int(match.group(2)) if match.lastindex and match.lastindex >= 2 and match.group(2) else None
+            if host.lower() in ("localhost", "tcp", "udp"):
+                continue
+            return host, port
+    return "", None
+
+
+def failures(text: str) -> list[NetFailure]:
+    """Every network failure in a log, in order; a line without a host borrows one from the lines just before."""
+    found: list[NetFailure] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        kind = classify(line)
+        if kind is None:
+            continue
+        host, port = _host_port(line)
+        if not host:
+            # Python tracebacks and Java "Caused by" chains name the host a few lines earlier or later.
+            for near in [*reversed(lines[max(0, i - 4) : i]), *lines[i + 1 : i + 3]]:
+                host, port = _host_port(near)
+                if host:
+                    break
+        found.append(NetFailure(kind=kind, host=host, port=port, line=line.strip()[:400]))
+    return found
+
+
+def forbidden(text: str) -> list[Forbidden]:
+    """Every API request refusal in a text (logs or event messages)."""
+    out = []
+    for line in text.splitlines():
+        for match in _FORBIDDEN.finditer(line):
+            out.append(
+                Forbidden(
+                    user=match["user"],
+                    verb=match["verb"],
+                    resource=match["resource"],
+                    group=match["group"],
+                    namespace=None if match["cluster"] else match["namespace"],
+                    name=match["obj"],
+                    line=line.strip()[:400],
+                )
+            )
+    return out
+
+
+def service_of(host: str, namespace: str, cluster_domain: str = "cluster.local") -> tuple[str, str] | None:
+    """(namespace, service) an in-cluster host name points at: svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local."""
+    parts = host.lower().rstrip(".").split(".")
+    if not parts or not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", parts[0]) or parts[0].isdigit():
+        return None
+    suffix = ["svc", *cluster_domain.split(".")]
+    if len(parts) == 1:
+        return namespace, parts[0]
+    if len(parts) == 2:
+        return parts[1], parts[0]
+    if parts[2:] == suffix[: len(parts) - 2]:
+        return parts[1], parts[0]
+    return None
+
+
+def is_ip(host: str) -> bool:
+    return bool(re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", host)) or ":" in host
