@@ -160,3 +160,10 @@ def proposal_expired(incident_id: str) -> str:
 
 def watch_result(incident_id: str, held: bool, note: str) -> str:
     return f"{'✅' if held else '⚠️'} {incident_id}: {note}"
+
+
+def namespace_not_served(namespace: str) -> str:
+    return (
+        f"This channel does not serve namespace {namespace} (AEGIS_CHANNEL_NAMESPACES; kube-system and protected namespaces are never served "
+        "by default), so AEGIS will not read it here. Nothing was opened. Ask in the channel that owns it."
+    )

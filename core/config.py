@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     namespace_modes: Annotated[list[tuple[str, str]], NoDecode] = Field(
         default_factory=list, description="Per-namespace modes as glob=mode pairs, first match wins: prod-*=suggest,staging-*=apply"
     )
+    channel_namespaces: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="Channel id -> namespace globs it may analyze: C0123=shop-*|payments,C0456=*; unset: all but kube-system and protected",
+    )
     proposal_ttl_seconds: float = Field(default=3600.0, gt=0, description="A click on a proposal older than this is refused with Re-analyze")
     identity_map: str | None = Field(
         default=None, description="YAML file mapping Slack users, emails and user groups to Kubernetes users and groups; Apply acts as them"
@@ -114,6 +118,22 @@ class Settings(BaseSettings):
     def _comma_list_fix(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("channel_namespaces", mode="before")
+    @classmethod
+    def _channel_namespaces(cls, value: Any) -> Any:
+        # C0123=shop-*|payments,C0456=* (a YAML mapping of lists works too).
+        if isinstance(value, str):
+            parsed: dict[str, list[str]] = {}
+            for item in (v.strip() for v in value.split(",")):
+                if not item:
+                    continue
+                channel, sep, globs = item.partition("=")
+                if not sep or not channel.strip() or not globs.strip():
+                    raise ValueError(f"each entry must be CHANNEL=GLOB|GLOB (got {item!r})")
+                parsed[channel.strip()] = [g.strip() for g in globs.split("|") if g.strip()]
+            return parsed
         return value
 
     @field_validator("namespace_modes", mode="before")

@@ -92,6 +92,9 @@ def register(app: AsyncApp, service: IncidentService) -> None:
             return
         assert parsed.target is not None
         target = parsed.target
+        if not service.parts.policy.serves(request.channel_id, target.namespace):
+            await ack(response_type="ephemeral", text=messages.namespace_not_served(target.namespace))
+            return
         # Schedule before acking: the work is tracked by the service from the moment Slack has its answer.
         service.spawn(_open(service, target, user=request.user_id, channel=request.channel_id), name=f"slash:{target}")
         await ack(response_type="ephemeral", text=messages.ack_analyzing(f"{target.kind.lower()}/{target.name} -n {target.namespace}"))

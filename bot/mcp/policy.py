@@ -3,8 +3,8 @@
 Today the answer comes from the settings every surface shares: protected namespaces
 (`AEGIS_PROTECTED_NAMESPACES`, kube-system always) are excluded, AEGIS's own shadow namespaces
 are not incidents, and a read-only source (a snapshot) cannot host a shadow.
-`verification_allowed` is the one hook the per-namespace mode (read-only | suggest | verify |
-apply) plugs into: only `verify` and `apply` will allow it.
+`verification_allowed` reads the per-namespace mode (AEGIS_MODE / AEGIS_NAMESPACE_MODES): only
+`verify` and `apply` allow it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aegis.core.config import Settings
+from aegis.core.incidents.states import Action
 from aegis.core.remediation.policy import RemediationPolicy
 
 SHADOW_PREFIX = "aegis-shadow-"
@@ -48,5 +49,13 @@ def verification_allowed(settings: Settings, namespace: str, *, read_only: bool)
             False,
             "shadow verification needs a live cluster: this server reads a snapshot (aegis mcp --snapshot); "
             "start `aegis mcp` without --snapshot against the cluster to verify",
+        )
+    policy = RemediationPolicy.from_settings(settings)
+    if not policy.permits(Action.VERIFY, namespace):
+        mode = policy.mode_for(namespace).value
+        return Decision(
+            False,
+            f"AEGIS runs in {mode} mode in namespace {namespace} (AEGIS_MODE / AEGIS_NAMESPACE_MODES): it does not verify fixes there; "
+            "read the proposed fix in the diagnosis, or ask whoever runs AEGIS for verify or apply mode",
         )
     return namespace_allowed(settings, namespace)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aegis.core import telemetry
-from aegis.core.errors import AegisError
+from aegis.core.errors import AegisError, UsageError
 from aegis.core.incidents import fixing, states, watching
 from aegis.core.incidents.alerts import AlertGroupUpdate
 from aegis.core.incidents.parts import Parts
@@ -67,7 +67,12 @@ class IncidentService:
     # --- opening ---------------------------------------------------------------------------------
 
     async def request_analysis(self, target: ObjectRef, *, user: str, channel: str) -> Incident:
-        """Open an incident for a person's request, show it, and investigate in the background."""
+        """Open an incident for a person's request, show it, and investigate in the background.
+
+        UsageError (nothing opened, audited) when the channel may not look at the target's namespace."""
+        if not self.parts.policy.serves(channel, target.namespace):
+            await self.parts.audit(IncidentId("-"), user, "analyze", "refused", f"namespace {target.namespace} not served in channel {channel}")
+            raise UsageError(f"namespace {target.namespace} is not served in this channel (AEGIS_CHANNEL_NAMESPACES, protected namespaces)")
         now = datetime.now(UTC)
         incident = await self.parts.store.create(
             Incident(
@@ -159,6 +164,9 @@ class IncidentService:
 
     async def _open_alert_incident(self, update: AlertGroupUpdate) -> Incident:
         now = datetime.now(UTC)
+        if update.target is not None and not self.parts.policy.serves(self.parts.alert_channel, update.target.namespace):
+            # Recorded (and its thread says why), not investigated: the alert channel does not serve that namespace.
+            update = update.model_copy(update={"target": None, "title": f"{update.title} (namespace {update.target.namespace} not served here)"})
         incident = await self.parts.store.create(
             Incident(
                 id=await self.parts.store.next_id(),

@@ -49,6 +49,7 @@ class RemediationPolicy:
     proposal_ttl_seconds: float = 3600.0
     apply_watch_seconds: float = 300.0
     auto_rollback: bool = False
+    channel_namespaces: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemediationPolicy:
@@ -61,7 +62,16 @@ class RemediationPolicy:
             proposal_ttl_seconds=settings.proposal_ttl_seconds,
             apply_watch_seconds=settings.apply_watch_seconds,
             auto_rollback=settings.auto_rollback,
+            channel_namespaces=tuple((channel, tuple(globs)) for channel, globs in settings.channel_namespaces.items()),
         )
+
+    def serves(self, channel: str | None, namespace: str) -> bool:
+        """Whether a thread in `channel` may be about `namespace` (AEGIS_CHANNEL_NAMESPACES). Unset: every namespace but
+        the protected ones; set: only the channel's globs (a channel not listed gets none)."""
+        if not self.channel_namespaces:
+            return namespace not in self.protected_namespaces
+        globs = dict(self.channel_namespaces).get(channel or "", ())
+        return any(fnmatch.fnmatchcase(namespace, glob) for glob in globs)
 
     def mode_for(self, namespace: str) -> Mode:
         """AEGIS_NAMESPACE_MODES' first glob that matches the namespace, else AEGIS_MODE."""
