@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         description="Optional language model as 'provider:model' (openai:gpt-4.1-mini, anthropic:…, ollama:…); unset: analyzers only",
     )
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Per LLM request; on timeout the analyzers' diagnosis stands")
+    llm_budget_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="All LLM stages and retries of one diagnosis together; when it runs out the analyzers' diagnosis stands"
+    )
     llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed LLM request (provider errors only)")
     llm_max_input_tokens: int = Field(default=12000, ge=1000, le=1_000_000, description="Input budget per LLM request (estimated)")
 
