@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from aegis.core import telemetry
 from aegis.core.agents import guards, prompting, scope
 from aegis.core.agents.answers import AnswerError, FixAnswer, PlanAnswer, RCAAnswer, Stage
@@ -82,11 +84,11 @@ class _Unavailable(Exception):  # noqa: N818 - ends the LLM path; not raised pas
 class _Session:
     """One refine() call: the model, its limits, the log, and the notes to leave."""
 
-    def __init__(self, model: BaseChatModel, settings: Settings, name: str, log: Any, dry_run: DryRun | None) -> None:
+    def __init__(self, model: BaseChatModel, settings: Settings, name: str, log: Any, dry_run: DryRun | None, deadline: float) -> None:
         self.model = model
         # One budget for every stage and retry of this diagnosis (AEGIS_LLM_BUDGET_SECONDS).
         self.budget = settings.llm_budget_seconds
-        self.deadline = time.monotonic() + self.budget
+        self.deadline = deadline
         self.dry_run = dry_run
         self.settings = settings
         self.name = name
@@ -110,6 +112,10 @@ class _Session:
         except AnswerError as exc:
             outcome = "invalid"
             raise guards.Rejected(exc.reason, exc.detail) from exc
+        except ValidationError as exc:  # the provider's SDK checked the answer against the schema itself (OpenAI structured outputs)
+            outcome = "invalid"
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+            raise guards.Rejected("schema_mismatch", f"{'.'.join(str(p) for p in first['loc']) or 'answer'}: {first['msg']}") from exc
         except TimeoutError as exc:
             outcome = "timeout"
             if by_budget:
@@ -150,6 +156,7 @@ async def refine(
     bundle: ObjectBundle | None = None,
     model: BaseChatModel | None = None,
     dry_run: DryRun | None = None,
+    deadline: float | None = None,
 ) -> Diagnosis:
     """The diagnosis with the parts a model wrote and AEGIS validated; the input unchanged when no model is configured.
 
@@ -157,15 +164,19 @@ async def refine(
     diagnosed object to write a patch, and the guards apply the patch to it. Without a bundle only
     the root cause is refined. `model` overrides `from_settings(settings)` (tests inject fakes).
     `dry_run`, on a live cluster, is one more guard: a model's patch the API server refuses in a
-    server-side dry-run is dropped like any other invalid answer.
+    server-side dry-run is dropped like any other invalid answer. `deadline` (time.monotonic()) is
+    when the LLM path must have ended, AEGIS_LLM_BUDGET_SECONDS after it began; by default the budget
+    starts now, before the model is built (importing a provider's SDK takes seconds of it).
     """
+    if deadline is None:
+        deadline = time.monotonic() + settings.llm_budget_seconds
     if model is None:
         model = from_settings(settings)
         if model is None:
             return diagnosis
     name = settings.llm_model or f"{getattr(model, '_llm_type', 'model')}:injected"
     log = telemetry.get_logger(target=str(diagnosis.target), llm_model=name)
-    session = _Session(model, settings, name, log, dry_run)
+    session = _Session(model, settings, name, log, dry_run, deadline)
     rca, fix, plan = diagnosis.rca, diagnosis.fix, diagnosis.verification_plan
     try:
         rca = await _rca(session, diagnosis)

@@ -29,7 +29,9 @@ def _retryable(exc: BaseException) -> bool:
     the pipeline's timeout into one more attempt, so a provider that never answered held the
     process for as long as the client's own timeout allowed (minutes), attempt after attempt.
     """
-    return isinstance(exc, Exception) and not isinstance(exc, AnswerError)
+    from pydantic import ValidationError  # a provider SDK that parses the answer itself (OpenAI's structured outputs) raises it
+
+    return isinstance(exc, Exception) and not isinstance(exc, AnswerError | ValidationError)
 
 
 def _messages(prompt: Prompt) -> list[BaseMessage]:

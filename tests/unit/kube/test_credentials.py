@@ -83,7 +83,10 @@ async def test_client_certificate_data_is_loaded_and_not_left_on_disk(tmp_path: 
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
-    user = {"client-certificate-data": base64.b64encode((pki / "client.crt").read_bytes()).decode(), "client-key-data": base64.b64encode((pki / "client.key").read_bytes()).decode()}
+    user = {
+        "client-certificate-data": base64.b64encode((pki / "client.crt").read_bytes()).decode(),
+        "client-key-data": base64.b64encode((pki / "client.key").read_bytes()).decode(),
+    }
     creds = await credentials.load(kubeconfig=str(_kubeconfig(tmp_path / "kc", user=user)), context=None, in_cluster=False)
     assert creds.ssl_context is not None
     assert list((tmp_path / "tmp").iterdir()) == []
@@ -124,7 +127,7 @@ async def test_no_kubeconfig_says_how_to_point_aegis_at_one(tmp_path: Path, monk
     """Nothing found: the message lists where it looked and the four ways to fix it."""
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nope"))
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(UsageError, match="no kubeconfig found .*--kubeconfig.*AEGIS_IN_CLUSTER=true.*--snapshot"):
+    with pytest.raises(UsageError, match=r"no kubeconfig found .*--kubeconfig.*AEGIS_IN_CLUSTER=true.*--snapshot"):
         await credentials.load(kubeconfig=None, context=None, in_cluster=False)
 
 
@@ -141,7 +144,12 @@ async def test_exec_plugin_token_is_renewed_when_it_expires(tmp_path: Path) -> N
         "  'status': {'token': f'tok-{n}', 'expirationTimestamp': exp.strftime('%Y-%m-%dT%H:%M:%SZ')}}))\n"
     )
     counter = tmp_path / "count"
-    exec_spec = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(plugin), str(counter)], "env": [{"name": "LIFETIME", "value": "3600"}]}
+    exec_spec = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": sys.executable,
+        "args": [str(plugin), str(counter)],
+        "env": [{"name": "LIFETIME", "value": "3600"}],
+    }
     creds = await credentials.load(kubeconfig=str(_kubeconfig(tmp_path / "kc", user={"exec": exec_spec})), context=None, in_cluster=False)
     assert await creds.headers() == {"Authorization": "Bearer tok-1"}
     assert await creds.headers() == {"Authorization": "Bearer tok-1"}
@@ -195,4 +203,3 @@ def test_in_cluster_outside_a_pod_says_so(tmp_path: Path) -> None:
         credentials.from_service_account(tmp_path, {})
     with pytest.raises(UsageError, match="no ServiceAccount token at"):
         credentials.from_service_account(tmp_path, {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
-
