@@ -147,4 +147,5 @@ def _readyz(store: IncidentStore) -> Handler:
 
 
 async def _metrics(_: web.Request) -> web.Response:
+    telemetry.register_metrics()  # AEGIS's metrics are made on first use; a scrape shows every series, at zero before its first event
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
