@@ -190,11 +190,9 @@ async def _analyze(
     elif output == "slack":
         print(_slack_preview(diagnosis))
     else:
-        from rich.console import Console
+        from aegis.bot.render.terminal import print_report
 
-        from aegis.bot.render.terminal import render
-
-        Console(soft_wrap=False).print(render(diagnosis))
+        print_report(diagnosis)
     return 0
 
 
