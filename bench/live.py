@@ -7,7 +7,7 @@ runs `aegis analyze TARGET -n NS --kubeconfig <AEGIS's ServiceAccount>` N times 
 separate process, and prints p50/p95 per incident and overall with the ratio to the goal
 (issue 14: p50 <= 0.3 s; a Go CLI takes ~0.07 s on the same cluster).
 
-Run: .venv/bin/python bench/live.py [--runs N] [--incident NAME ...] [--output text|json]
+Run: .venv/bin/python bench/live.py [--runs N] [--incident NAME ...] [--output text|json] [--baseline OTHER/bin/aegis]
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def analyze_cmd(target: str, namespace: str, kubeconfig: Path, output: str) -> list[str]:
-    aegis = Path(sys.executable).parent / "aegis"
+def analyze_cmd(target: str, namespace: str, kubeconfig: Path, output: str, aegis: Path | None = None) -> list[str]:
+    aegis = aegis or Path(sys.executable).parent / "aegis"
     return [str(aegis), "analyze", target, "-n", namespace, "--kubeconfig", str(kubeconfig), "--output", output]
 
 
@@ -62,7 +62,7 @@ def wait_diagnosed(cmd: list[str], expected: str, timeout: float = 120.0) -> Non
     raise SystemExit(f"{' '.join(cmd)}: not diagnosed as {expected} within {timeout:.0f}s (last: {last})")
 
 
-def main(runs: int, names: list[str], output: str) -> int:
+def main(runs: int, names: list[str], output: str, baseline: Path | None) -> int:
     bins = bin_dir()
     if missing_binaries(bins):
         print(f"control-plane binaries missing in {bins}: run `make cluster` first", file=sys.stderr)
@@ -84,22 +84,27 @@ def main(runs: int, names: list[str], output: str) -> int:
             cmd = analyze_cmd(f"{ref.kind.lower()}/{ref.name}", ref.namespace, cp.aegis_kubeconfig, output)
             wait_diagnosed(cmd, incident.expected["category"])
             targets.append((name, cmd))
+            if baseline is not None:  # another install's aegis, run in turn with this one under the same load
+                targets.append((f"{name} [baseline]", analyze_cmd(f"{ref.kind.lower()}/{ref.name}", ref.namespace, cp.aegis_kubeconfig, output, baseline)))
         # A person's shell: bytecode cached as after any pip install (PYTHONDONTWRITEBYTECODE, set in some
         # sandboxes, recompiles AEGIS's modules on every run), no AEGIS_* settings of the caller's.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("AEGIS_")}
         for _, cmd in targets:  # warm the page cache and .pyc files
             subprocess.run(cmd, capture_output=True, check=True, env=env)
-        overall: list[float] = []
-        for name, cmd in targets:
-            times = []
-            for _ in range(runs):
+        times: dict[str, list[float]] = {name: [] for name, _ in targets}
+        for _ in range(runs):  # round-robin, so a burst of load elsewhere on the machine hits every target alike
+            for name, cmd in targets:
                 started = time.perf_counter()
                 subprocess.run(cmd, capture_output=True, check=True, env=env)
-                times.append(time.perf_counter() - started)
-            overall += times
-            print(f"{name:32s} p50 {statistics.median(times) * 1000:4.0f} ms  p95 {percentile(times, 0.95) * 1000:4.0f} ms  ({runs} runs)")
+                times[name].append(time.perf_counter() - started)
+        for name, values in times.items():
+            print(f"{name:42s} p50 {statistics.median(values) * 1000:4.0f} ms  p95 {percentile(values, 0.95) * 1000:4.0f} ms  ({runs} runs)")
+        overall = [t for name, values in times.items() if not name.endswith("[baseline]") for t in values]
         p50 = statistics.median(overall)
-        print(f"{'all':32s} p50 {p50 * 1000:4.0f} ms  p95 {percentile(overall, 0.95) * 1000:4.0f} ms  ({len(overall)} runs, output {output})")
+        print(f"{'all':42s} p50 {p50 * 1000:4.0f} ms  p95 {percentile(overall, 0.95) * 1000:4.0f} ms  ({len(overall)} runs, output {output})")
+        if baseline is not None:
+            base = statistics.median([t for name, values in times.items() if name.endswith("[baseline]") for t in values])
+            print(f"{'all [baseline]':42s} p50 {base * 1000:4.0f} ms: this install takes {p50 / base:.2f}x the baseline's time")
         print(f"goal p50 <= {GOAL_SECONDS * 1000:.0f} ms: p50 is {p50 / GOAL_SECONDS:.2f}x the goal ({'met' if p50 <= GOAL_SECONDS else 'MISSED'})")
         return 0
     finally:
@@ -112,5 +117,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=10, help="whole-process runs per incident")
     parser.add_argument("--incident", action="append", default=None, help=f"example to break (repeatable; default: {', '.join(DEFAULT_INCIDENTS)})")
     parser.add_argument("--output", choices=("text", "json"), default="text", help="aegis analyze --output (text: as a person reads it)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="AEGIS", help="another install's aegis executable, timed in turn with this one")
     args = parser.parse_args()
-    sys.exit(main(args.runs, args.incident or list(DEFAULT_INCIDENTS), args.output))
+    sys.exit(main(args.runs, args.incident or list(DEFAULT_INCIDENTS), args.output, args.baseline))

@@ -12,9 +12,10 @@ AegisErrors by meaning.
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from aegis.core.errors import (
@@ -28,7 +29,7 @@ from aegis.core.errors import (
     UsageError,
 )
 from aegis.core.kube import credentials as creds
-from aegis.core.kube import kinds
+from aegis.core.kube import http, kinds
 from aegis.core.kube.gateway import ApiEndpoint, Listing, Propagation, WatchEvent, WatchExpiredError
 from aegis.core.models import KubeObject
 
@@ -38,25 +39,46 @@ if TYPE_CHECKING:
 # Per request (total); a watch gets (connect, read) instead: its stream may stay silent until the server ends it.
 _TIMEOUT_SECONDS = 20.0
 _MAX_CONNECTIONS = 100  # per gateway; the collectors and the shadow's watches share it
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+
+
+class _Response(Protocol):
+    """What the gateway reads of an answer, from either transport."""
+
+    status: int
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class _Transport(Protocol):
+    async def request(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None, timeout: http.Timeout) -> _Response: ...
+
+    async def close(self) -> None: ...
 
 
 class LiveGateway:
     """KubeGateway over a cluster's API server."""
 
-    def __init__(self, credentials: creds.Credentials, session: aiohttp.ClientSession) -> None:
+    def __init__(self, credentials: creds.Credentials, transport: _Transport) -> None:
         self._creds = credentials
-        self._session = session
+        self._http = transport
         self._description = credentials.where
 
     @classmethod
     async def connect(cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> LiveGateway:
         """Load credentials the way kubectl does (or in-cluster) and return a gateway."""
         credentials = await creds.load(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster)
-        import aiohttp
-
-        connector = aiohttp.TCPConnector(ssl=credentials.aiohttp_ssl, limit=_MAX_CONNECTIONS)
-        # trust_env: HTTPS_PROXY/NO_PROXY apply as they do for kubectl; a kubeconfig's proxy-url wins.
-        return cls(credentials, aiohttp.ClientSession(connector=connector, trust_env=True))
+        if credentials.proxy or any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
+            # Through a proxy (the kubeconfig's proxy-url, or HTTPS_PROXY/NO_PROXY as kubectl honours them): aiohttp speaks it.
+            return cls(credentials, _AiohttpTransport(credentials))
+        return cls(credentials, http.Client(credentials.server, ssl_context=credentials.ssl_context, server_hostname=credentials.tls_server_name,
+                                            max_connections=_MAX_CONNECTIONS))  # fmt: skip
 
     @property
     def description(self) -> str:
@@ -70,7 +92,7 @@ class LiveGateway:
         return True
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._http.close()
 
     async def _send(
         self,
@@ -81,37 +103,20 @@ class LiveGateway:
         content_type: str,
         timeout: float | tuple[float, float],
         headers: Mapping[str, str] | None = None,
-    ) -> aiohttp.ClientResponse:
+    ) -> _Response:
         """The raw response of one call to the API server: every request of the gateway goes through here.
 
         `timeout` is the total in seconds, or (connect, read) for a watch. `headers` are the caller's
         extra headers (impersonation, for example); they cannot replace the credentials' own.
         """
-        import aiohttp
-
         sent = {"Accept": "application/json, */*", "Content-Type": content_type, **(headers or {})}
         sent.update(await self._creds.headers())  # refreshes an expired exec-plugin or token-file token
-        url = self._creds.server + path + (f"?{urlencode(query)}" if query else "")
-        if isinstance(timeout, tuple):
-            client_timeout = aiohttp.ClientTimeout(connect=timeout[0], sock_connect=timeout[0], sock_read=timeout[1])
-        else:
-            client_timeout = aiohttp.ClientTimeout(total=timeout)
-        extra: dict[str, Any] = {}
-        if self._creds.proxy:
-            extra["proxy"] = self._creds.proxy
-        if self._creds.tls_server_name:
-            extra["server_hostname"] = self._creds.tls_server_name
+        target = path + (f"?{urlencode(query)}" if query else "")
+        limits = http.Timeout(connect=timeout[0], read=timeout[1]) if isinstance(timeout, tuple) else http.Timeout(total=timeout)
         try:
-            return await self._session.request(
-                method,
-                url,
-                headers=sent,
-                data=None if body is None else go_json(body),
-                timeout=client_timeout,
-                **extra,
-            )
-        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc}") from exc
+            return await self._http.request(method, target, headers=sent, body=None if body is None else go_json(body), timeout=limits)
+        except (TimeoutError, OSError) as exc:
+            raise ClusterUnreachableError(f"cannot reach the Kubernetes API server ({self._description}): {exc or type(exc).__name__}") from exc
 
     async def _request(
         self,
@@ -128,9 +133,12 @@ class LiveGateway:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
         response = await self._send(method, path, query or [], body, content_type, _TIMEOUT_SECONDS, headers)
-        async with response:
-            data = await response.read()
-            status = response.status
+        try:
+            async with response:
+                data = await response.read()
+                status = response.status
+        except (TimeoutError, OSError) as exc:
+            raise ClusterUnreachableError(f"the API server's answer to {verb} {resource} broke off ({self._description}): {exc or type(exc).__name__}") from exc
         if 200 <= status < 300:
             return status, data
         raise _translate(status, data, verb=verb, resource=resource, namespace=namespace, name=name)
@@ -288,7 +296,7 @@ class LiveGateway:
                 raise _translate(response.status, await response.read(), verb="watch", resource=info.plural, namespace=namespace, name="")
             buffer = b""
             try:
-                async for chunk in response.content.iter_any():
+                async for chunk in response.chunks():
                     buffer += chunk
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)
@@ -385,3 +393,64 @@ def _is_failed_test_op(message: str) -> bool:
     # validation error names the field: "Deployment.apps \"x\" is invalid: spec…").
     lowered = message.lower()
     return "test failed" in lowered or "testing value" in lowered or lowered == "the server rejected our request due to an error in our request"
+
+
+class _AiohttpResponse:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+
+    async def __aenter__(self) -> _AiohttpResponse:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._response.release()
+
+    async def read(self) -> bytes:
+        import aiohttp
+
+        try:
+            return await self._response.read()
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(str(exc)) from exc
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(str(exc)) from exc
+
+
+class _AiohttpTransport:
+    """aiohttp's session, for a cluster reached through a proxy (trust_env: HTTPS_PROXY/NO_PROXY; the kubeconfig's proxy-url wins)."""
+
+    def __init__(self, credentials: creds.Credentials) -> None:
+        import aiohttp
+
+        self._creds = credentials
+        connector = aiohttp.TCPConnector(ssl=credentials.aiohttp_ssl, limit=_MAX_CONNECTIONS)
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+
+    async def request(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None, timeout: http.Timeout) -> _Response:
+        import aiohttp
+
+        if timeout.total is not None:
+            client_timeout = aiohttp.ClientTimeout(total=timeout.total)
+        else:
+            client_timeout = aiohttp.ClientTimeout(connect=timeout.connect, sock_connect=timeout.connect, sock_read=timeout.read)
+        extra: dict[str, Any] = {}
+        if self._creds.proxy:
+            extra["proxy"] = self._creds.proxy
+        if self._creds.tls_server_name:
+            extra["server_hostname"] = self._creds.tls_server_name
+        try:
+            response = await self._session.request(method, self._creds.server + path, headers=dict(headers), data=body, timeout=client_timeout, **extra)
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(str(exc)) from exc
+        return _AiohttpResponse(response)
+
+    async def close(self) -> None:
+        await self._session.close()
