@@ -100,11 +100,15 @@ class Response:
                 yield data
 
     async def _timed(self, read: Coroutine[Any, Any, bytes]) -> bytes:
-        if self._deadline is not None:
-            async with asyncio.timeout_at(self._deadline):
+        try:
+            if self._deadline is not None:
+                async with asyncio.timeout_at(self._deadline):
+                    return await read
+            async with asyncio.timeout(self._read_timeout):
                 return await read
-        async with asyncio.timeout(self._read_timeout):
-            return await read
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:  # cut off mid-body, or not HTTP chunking
+            self._keep_alive = False
+            raise ConnectionError(f"the answer broke off: {type(exc).__name__}: {exc}") from exc
 
     async def _next(self) -> bytes:
         assert self._conn is not None, "the response was released"
@@ -168,6 +172,9 @@ class Client:
                     conn.writer.write(payload)
                     await conn.writer.drain()
                     status, response_headers = await _read_head(conn.reader)
+            except TimeoutError:  # an OSError too, but never retried: the time is spent
+                self._forget(conn)
+                raise
             except (OSError, asyncio.IncompleteReadError) as exc:
                 self._forget(conn)
                 if conn.reused and attempt == 0:
