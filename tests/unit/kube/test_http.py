@@ -11,12 +11,15 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import yaml
 from aiohttp import web
 
 from aegis.core.kube import http
+from aegis.core.kube.live import LiveGateway
 
 
 @dataclass
@@ -168,3 +171,32 @@ async def test_a_refused_connection_is_an_oserror() -> None:
             await client.request("GET", "/", headers={}, timeout=TOTAL)
     finally:
         await client.close()
+
+
+async def test_behind_a_proxy_variable_the_gateway_speaks_through_aiohttp(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS_PROXY/HTTP_PROXY set: the gateway uses aiohttp, which honours them (NO_PROXY here), with the same bodies and streams."""
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": server.url}}],
+                "users": [{"name": "u", "user": {"token": "t0k"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    gateway = await LiveGateway.connect(kubeconfig=str(kubeconfig))
+    try:
+        assert type(gateway._http).__name__ == "_AiohttpTransport"
+        _, data = await gateway._request("POST", "/doc", verb="create", resource="docs", namespace=None, body={"a": "<&>"})
+        assert json.loads(data) == {"method": "POST", "path": "/prefix/doc", "body": '{"a":"\\u003c\\u0026\\u003e"}', "auth": "Bearer t0k"}
+        response = await gateway._send("GET", "/chunked", [], None, "application/json", (5.0, 5.0))
+        async with response:
+            lines = b"".join([chunk async for chunk in response.chunks()]).splitlines()
+        assert len(lines) == 3
+    finally:
+        await gateway.close()
