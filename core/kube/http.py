@@ -225,9 +225,12 @@ class Client:
         for conn in conns:
             self._forget(conn)
         self._idle.clear()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                await conn.writer.wait_closed()
+        # A TLS close waits for the server's close_notify; one that never sends it must not hold the exit.
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                for conn in conns:
+                    with contextlib.suppress(OSError):
+                        await conn.writer.wait_closed()
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
