@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,13 +93,21 @@ def main(runs: int, names: list[str], output: str, baseline: Path | None) -> int
         for _, cmd in targets:  # warm the page cache and .pyc files
             subprocess.run(cmd, capture_output=True, check=True, env=env)
         times: dict[str, list[float]] = {name: [] for name, _ in targets}
+        cpu: dict[str, list[float]] = {name: [] for name, _ in targets}
         for _ in range(runs):  # round-robin, so a burst of load elsewhere on the machine hits every target alike
             for name, cmd in targets:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 subprocess.run(cmd, capture_output=True, check=True, env=env)
                 times[name].append(time.perf_counter() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        # CPU time (user + system) of the aegis process: what its wall time is on an idle machine, less waiting on the API server.
         for name, values in times.items():
-            print(f"{name:42s} p50 {statistics.median(values) * 1000:4.0f} ms  p95 {percentile(values, 0.95) * 1000:4.0f} ms  ({runs} runs)")
+            print(
+                f"{name:42s} p50 {statistics.median(values) * 1000:4.0f} ms  p95 {percentile(values, 0.95) * 1000:4.0f} ms"
+                f"  cpu p50 {statistics.median(cpu[name]) * 1000:4.0f} ms  ({runs} runs)"
+            )
         overall = [t for name, values in times.items() if not name.endswith("[baseline]") for t in values]
         p50 = statistics.median(overall)
         print(f"{'all':42s} p50 {p50 * 1000:4.0f} ms  p95 {percentile(overall, 0.95) * 1000:4.0f} ms  ({len(overall)} runs, output {output})")
