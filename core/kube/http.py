@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 _MAX_HEAD_BYTES = 64 * 1024
 _READ_SIZE = 64 * 1024
 
@@ -156,12 +157,16 @@ class Client:
         self._open: set[_Connection] = set()
         self._closed = False
 
-    async def request(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None = None, timeout: Timeout) -> Response:
-        """Send one request and read the answer's head; the caller reads the body (and releases it)."""
+    async def request(self, method: str, path: str, *, headers: Headers, body: bytes | None = None, timeout: Timeout) -> Response:
+        """Send one request and read the answer's head; the caller reads the body (and releases it).
+
+        `headers` may repeat a name (as (name, value) pairs): Kubernetes impersonation sends one Impersonate-Group per group.
+        """
         deadline = time.monotonic() + timeout.total if timeout.total is not None else None
         head_deadline = deadline if deadline is not None else (time.monotonic() + timeout.connect if timeout.connect is not None else None)
         lines = [f"{method} {self._prefix}{path} HTTP/1.1", f"Host: {self._host_header}", "User-Agent: aegis"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        lines += [f"{name}: {value}" for name, value in pairs if "\r" not in f"{name}{value}" and "\n" not in f"{name}{value}"]
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")

@@ -58,7 +58,7 @@ class _Response(Protocol):
 
 
 class _Transport(Protocol):
-    async def request(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None, timeout: http.Timeout) -> _Response: ...
+    async def request(self, method: str, path: str, *, headers: http.Headers, body: bytes | None, timeout: http.Timeout) -> _Response: ...
 
     async def close(self) -> None: ...
 
@@ -66,10 +66,18 @@ class _Transport(Protocol):
 class LiveGateway:
     """KubeGateway over a cluster's API server."""
 
-    def __init__(self, credentials: creds.Credentials, transport: _Transport) -> None:
+    def __init__(self, credentials: creds.Credentials, transport: _Transport, identity: Any = None) -> None:
         self._creds = credentials
         self._http = transport
-        self._description = credentials.where
+        self._description = credentials.where if identity is None else f"{credentials.where} as {identity.user}"
+        self._identity = identity  # a KubeIdentity (user, groups) to impersonate, or None: AEGIS itself
+
+    def impersonating(self, identity: Any) -> LiveGateway:
+        """The same connection, every request sent as `identity` (Impersonate-User, one Impersonate-Group per group):
+        the API server's RBAC and admission then decide as if that person had called. Closing it closes nothing."""
+        view = LiveGateway(self._creds, self._http, identity)
+        view._borrowed = True
+        return view
 
     @classmethod
     async def connect(cls, *, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> LiveGateway:
@@ -92,8 +100,11 @@ class LiveGateway:
     def collected(self, kind: str) -> bool:
         return True
 
+    _borrowed = False
+
     async def close(self) -> None:
-        await self._http.close()
+        if not self._borrowed:
+            await self._http.close()
 
     async def _send(
         self,
@@ -108,10 +119,15 @@ class LiveGateway:
         """The raw response of one call to the API server: every request of the gateway goes through here.
 
         `timeout` is the total in seconds, or (connect, read) for a watch. `headers` are the caller's
-        extra headers (impersonation, for example); they cannot replace the credentials' own.
+        extra headers; they cannot replace the credentials' own, nor the impersonated identity's.
         """
-        sent = {"Accept": "application/json, */*", "Content-Type": content_type, **(headers or {})}
-        sent.update(await self._creds.headers())  # refreshes an expired exec-plugin or token-file token
+        own = {"Accept": "application/json, */*", "Content-Type": content_type}
+        own.update(await self._creds.headers())  # refreshes an expired exec-plugin or token-file token
+        reserved = {name.lower() for name in own}
+        sent = [(k, v) for k, v in (headers or {}).items() if k.lower() not in reserved and not k.lower().startswith("impersonate-")]
+        sent += own.items()
+        if self._identity is not None:  # one header per group: the API server reads every Impersonate-Group
+            sent += [("Impersonate-User", self._identity.user), *(("Impersonate-Group", group) for group in self._identity.groups)]
         target = path + (f"?{urlencode(query)}" if query else "")
         limits = http.Timeout(connect=timeout[0], read=timeout[1]) if isinstance(timeout, tuple) else http.Timeout(total=timeout)
         try:
@@ -435,7 +451,7 @@ class _AiohttpTransport:
         connector = aiohttp.TCPConnector(ssl=credentials.aiohttp_ssl, limit=_MAX_CONNECTIONS)
         self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
 
-    async def request(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None, timeout: http.Timeout) -> _Response:
+    async def request(self, method: str, path: str, *, headers: http.Headers, body: bytes | None, timeout: http.Timeout) -> _Response:
         import aiohttp
 
         if timeout.total is not None:
@@ -448,7 +464,8 @@ class _AiohttpTransport:
         if self._creds.tls_server_name:
             extra["server_hostname"] = self._creds.tls_server_name
         try:
-            response = await self._session.request(method, self._creds.server + path, headers=dict(headers), data=body, timeout=client_timeout, **extra)
+            pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+            response = await self._session.request(method, self._creds.server + path, headers=pairs, data=body, timeout=client_timeout, **extra)
         except aiohttp.ClientError as exc:
             raise ConnectionError(str(exc)) from exc
         return _AiohttpResponse(response)

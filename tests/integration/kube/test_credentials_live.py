@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -130,5 +131,20 @@ async def test_a_server_certificate_from_another_ca_is_refused(control_plane: Cl
     try:
         with pytest.raises(ClusterUnreachableError, match="certificate verify failed"):
             await gateway.list_objects("Namespace", None)
+    finally:
+        await gateway.close()
+
+
+async def test_impersonation_sends_the_user_and_every_group(control_plane: Cluster) -> None:
+    """impersonating(identity): the API server sees that user with each group (an Impersonate-Group header each); the view's close keeps the connection."""
+    gateway = await LiveGateway.connect(kubeconfig=str(control_plane.admin_kubeconfig))
+    try:
+        view = gateway.impersonating(SimpleNamespace(user="carol@example.com", groups=["devs", "oncall"]))
+        who = await _whoami(view)
+        assert who["username"] == "carol@example.com" and {"devs", "oncall"} <= set(who["groups"])
+        await view.close()
+        assert (await _whoami(gateway))["username"] != "carol@example.com"  # the gateway itself is still AEGIS's admin, and open
+        with pytest.raises(ForbiddenError):  # carol has no RBAC grants: the API server decides as for her
+            await view.list_objects("Secret", "default")
     finally:
         await gateway.close()
