@@ -25,7 +25,7 @@ from aegis.bot.listeners import actions, events, guard, slash, webhook
 from aegis.bot.observability import Observability
 from aegis.bot.slack_client import ChatClient
 from aegis.bot.thread import SlackThread
-from aegis.core import wiring
+from aegis.core import telemetry, wiring
 from aegis.core.config import Settings
 from aegis.core.errors import ConfigError
 from aegis.core.incidents.parts import Parts
@@ -140,4 +140,5 @@ def _readyz(store: IncidentStore) -> guard.Handler:
 
 
 async def _metrics(_: web.Request) -> web.Response:
+    telemetry.register_metrics()  # AEGIS's metrics are made on first use; a scrape shows every series, at zero before its first event
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

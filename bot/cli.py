@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A one-shot command prints its result; its own progress logs are only wanted when asked for.
         level = settings.log_level if "log_level" in settings.model_fields_set or args.command in ("serve", "mcp") else "warning"
         telemetry.configure_logging(settings.log_format, level)
+        if args.command != "serve":
+            telemetry.disable_metrics()  # nothing scrapes a one-shot command; prometheus-client is not even imported
         return asyncio.run(_dispatch(args, settings))
     except AegisError as exc:
         print(f"aegis: error: {exc}", file=sys.stderr)
@@ -199,11 +201,9 @@ async def _analyze(
     elif output == "slack":
         print(_slack_preview(diagnosis))
     else:
-        from rich.console import Console
+        from aegis.bot.render.terminal import print_report
 
-        from aegis.bot.render.terminal import render
-
-        Console(soft_wrap=False).print(render(diagnosis))
+        print_report(diagnosis)
     return 0
 
 

@@ -93,9 +93,13 @@ class Investigator:
     async def _refine(self, diagnosis: Diagnosis, bundle: ObjectBundle, settings: Settings) -> Diagnosis:
         from aegis.core.agents import pipeline
 
+        # The budget covers building the model too: the provider's SDK import alone can take seconds.
+        deadline = time.monotonic() + settings.llm_budget_seconds
         self._llm = self._llm or pipeline.from_settings(settings)
 
         async def dry_run(fix: FixProposal) -> Any:
             return await self._gateway.patch_json(fix.target.kind, fix.target.namespace, fix.target.name, fix.patch_json(), dry_run=True)
 
-        return await pipeline.refine(diagnosis, settings=settings, bundle=bundle, model=self._llm, dry_run=None if self._gateway.read_only else dry_run)
+        return await pipeline.refine(
+            diagnosis, settings=settings, bundle=bundle, model=self._llm, dry_run=None if self._gateway.read_only else dry_run, deadline=deadline
+        )

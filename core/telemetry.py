@@ -6,6 +6,11 @@ call is masked at the end of the chain. Libraries that log through the standard 
 server, slack_bolt, asyncio) are bridged into the same chain, so nothing reaches stderr as a
 plain-text traceback: a malformed HTTP request is one `http.request.malformed` warning and a client
 that hangs up is an `http.client.disconnected` info event.
+
+Metrics are declared here and created in prometheus-client's registry on first use (or by
+`register_metrics()`, which `/metrics` calls so every series exists from start-up). prometheus-client
+imports an HTTP server and more (~50 ms): a one-shot command that nobody scrapes calls
+`disable_metrics()` and never loads it.
 """
 
 from __future__ import annotations
@@ -19,68 +24,143 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
 
 from aegis.core.redaction import mask
 
-ANALYSIS_DURATION = Histogram(
+_metrics_enabled = True
+_ALL: list[_Metric] = []
+
+
+class _Noop:
+    """What a metric is when metrics are off: every call does nothing."""
+
+    def labels(self, *args: Any, **kwargs: Any) -> _Noop:
+        return self
+
+    def observe(self, amount: float) -> None: ...
+
+    def inc(self, amount: float = 1) -> None: ...
+
+    def dec(self, amount: float = 1) -> None: ...
+
+    def set(self, value: float) -> None: ...
+
+
+_NOOP = _Noop()
+
+
+class _Metric:
+    """A prometheus-client metric (Counter, Gauge, Histogram) made on first use, with its zero series."""
+
+    def __init__(self, kind: str, name: str, doc: str, labelnames: tuple[str, ...] = (), *, zeros: tuple[dict[str, str], ...] = (), **options: Any) -> None:
+        self._spec = (kind, name, doc, labelnames, options)
+        self._zeros = zeros
+        self._real: Any = None
+        _ALL.append(self)
+
+    def real(self) -> Any:
+        if self._real is None:
+            import prometheus_client
+
+            kind, name, doc, labelnames, options = self._spec
+            self._real = getattr(prometheus_client, kind)(name, doc, list(labelnames), **options)
+            for labels in self._zeros:
+                self._real.labels(**labels)
+        return self._real
+
+    def _target(self) -> Any:
+        return self.real() if _metrics_enabled else _NOOP
+
+    def labels(self, *args: Any, **kwargs: Any) -> Any:
+        return self._target().labels(*args, **kwargs)
+
+    def observe(self, amount: float) -> None:
+        self._target().observe(amount)
+
+    def inc(self, amount: float = 1) -> None:
+        self._target().inc(amount)
+
+    def dec(self, amount: float = 1) -> None:
+        self._target().dec(amount)
+
+    def set(self, value: float) -> None:
+        self._target().set(value)
+
+
+def disable_metrics() -> None:
+    """Record no metrics in this process (a one-shot CLI command: nothing would scrape them)."""
+    global _metrics_enabled  # noqa: PLW0603 - one switch for the process, set once at start-up
+    _metrics_enabled = False
+
+
+def register_metrics() -> None:
+    """Create every metric now, so a scrape sees each series (at zero) before its first event."""
+    if _metrics_enabled:
+        for metric in _ALL:
+            metric.real()
+
+
+ANALYSIS_DURATION = _Metric(
+    "Histogram",
     "aegis_analysis_duration_seconds",
     "Time to collect evidence and diagnose one target.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-LLM_REQUEST_DURATION = Histogram(
+LLM_REQUEST_DURATION = _Metric(
+    "Histogram",
     "aegis_llm_request_duration_seconds",
     "Time of one language-model request (one agent stage), by provider and outcome (ok, invalid, timeout, error).",
-    ["provider", "outcome"],
+    ("provider", "outcome"),
     buckets=(0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
 )
 
 
-INCIDENTS = Counter(
+INCIDENTS = _Metric(
+    "Counter",
     "aegis_incidents",
     "Incidents opened, by source (slash_command, alertmanager, cli), severity and namespace.",
-    ["source", "severity", "namespace"],
-)
-
-WORKFLOW_RUNS = Counter(
-    "aegis_workflow_runs",
-    "Workflow stages run on incidents (analyze, verify, apply, rollback), by outcome (ok, failed, refused).",
-    ["stage", "outcome"],
-)
-
-FIXES_APPLIED = Counter(
-    "aegis_fixes_applied",
-    "Fixes applied to a workload from Slack, by outcome (ok, failed, rolled_back).",
-    ["outcome"],
-)
-
-BACKEND_QUERIES = Counter(
-    "aegis_backend_queries",
-    "Queries to observability backends while collecting evidence, by backend (prometheus, loki) and outcome (ok, error, timeout).",
-    ["backend", "outcome"],
+    ("source", "severity", "namespace"),
 )
 
 # Series that exist from start-up, so dashboards and `rate()` see a zero before the first event.
-for _stage in ("analyze",):
-    for _outcome in ("ok", "failed"):
-        WORKFLOW_RUNS.labels(stage=_stage, outcome=_outcome)
-for _backend in ("prometheus", "loki"):
-    for _outcome in ("ok", "error", "timeout"):
-        BACKEND_QUERIES.labels(backend=_backend, outcome=_outcome)
-
-SHADOW_VERIFICATIONS = Counter(
-    "aegis_shadow_verifications",
-    "Shadow verifications by result (passed, failed, timeout, error, cancelled).",
-    ["result"],
+WORKFLOW_RUNS = _Metric(
+    "Counter",
+    "aegis_workflow_runs",
+    "Workflow stages run on incidents (analyze, verify, apply, rollback), by outcome (ok, failed, refused).",
+    ("stage", "outcome"),
+    zeros=tuple({"stage": "analyze", "outcome": outcome} for outcome in ("ok", "failed")),
 )
 
-SHADOW_ACTIVE = Gauge("aegis_shadow_active", "Shadow environments that exist right now (this process).")
+FIXES_APPLIED = _Metric(
+    "Counter",
+    "aegis_fixes_applied",
+    "Fixes applied to a workload from Slack, by outcome (ok, failed, rolled_back).",
+    ("outcome",),
+)
 
-SHADOW_PHASE_DURATION = Histogram(
+BACKEND_QUERIES = _Metric(
+    "Counter",
+    "aegis_backend_queries",
+    "Queries to observability backends while collecting evidence, by backend (prometheus, loki) and outcome (ok, error, timeout).",
+    ("backend", "outcome"),
+    zeros=tuple({"backend": backend, "outcome": outcome} for backend in ("prometheus", "loki") for outcome in ("ok", "error", "timeout")),
+)
+
+SHADOW_VERIFICATIONS = _Metric(
+    "Counter",
+    "aegis_shadow_verifications",
+    "Shadow verifications by result (passed, failed, timeout, error, cancelled).",
+    ("result",),
+)
+
+SHADOW_ACTIVE = _Metric("Gauge", "aegis_shadow_active", "Shadow environments that exist right now (this process).")
+
+SHADOW_PHASE_DURATION = _Metric(
+    "Histogram",
     "aegis_shadow_phase_duration_seconds",
     "Time of one shadow verification phase (namespace, clone, patch, deploy, verify, probe, cleanup).",
-    ["phase"],
+    ("phase",),
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
 )
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from aegis.core import telemetry
 from aegis.core.agents import guards, prompting, scope
 from aegis.core.agents.answers import AnswerError, FixAnswer, PlanAnswer, RCAAnswer, Stage
@@ -34,18 +36,43 @@ if TYPE_CHECKING:
 
 
 def from_settings(settings: Settings) -> BaseChatModel | None:
-    """The configured chat model (`AEGIS_LLM_MODEL`, 'provider:model'), or None when none is configured."""
+    """The configured chat model (`AEGIS_LLM_MODEL`, 'provider:model'), or None when none is configured.
+
+    The provider's client is built with a request timeout no longer than one request may take
+    (AEGIS_LLM_TIMEOUT_SECONDS, capped by AEGIS_LLM_BUDGET_SECONDS) and without retries of its own:
+    the stages retry (AEGIS_LLM_MAX_RETRIES) inside the budget, and the client's hidden retries and
+    ten-minute default timeout would only hide time from it. The budget itself is enforced by
+    `refine`, whatever the client does.
+    """
     if not settings.llm_model:
         return None
     provider, _, name = settings.llm_model.partition(":")
     from langchain.chat_models import init_chat_model
 
     try:
-        return init_chat_model(name, model_provider=provider)
+        model = init_chat_model(name, model_provider=provider)
+        limits = _client_limits(type(model), min(settings.llm_timeout_seconds, settings.llm_budget_seconds))
+        return init_chat_model(name, model_provider=provider, **limits) if limits else model
     except ImportError as exc:
         raise ConfigError(f"AEGIS_LLM_MODEL: provider {provider!r} needs its LangChain integration installed ({' '.join(str(exc).split())})") from exc
-    except ValueError as exc:
-        raise ConfigError(f"AEGIS_LLM_MODEL: {' '.join(str(exc).split())}") from exc
+    except Exception as exc:  # a provider's own configuration errors (a missing API key, an unknown option)
+        raise ConfigError(f"AEGIS_LLM_MODEL: {provider!r} cannot be set up: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc
+
+
+def _client_limits(model_class: type[Any], timeout: float) -> dict[str, Any]:
+    """The constructor arguments that bound this provider class's requests, where it has them."""
+    fields = getattr(model_class, "model_fields", {})
+    names = set(fields) | {info.alias for info in fields.values() if getattr(info, "alias", None)}
+    limits: dict[str, Any] = {}
+    if "timeout" in names:  # ChatOpenAI (request_timeout), ChatAnthropic (default_request_timeout), most others
+        limits["timeout"] = timeout
+    elif "request_timeout" in names:
+        limits["request_timeout"] = timeout
+    elif "client_kwargs" in names:  # ChatOllama hands these to its httpx client
+        limits["client_kwargs"] = {"timeout": timeout}
+    if "max_retries" in names:
+        limits["max_retries"] = 0
+    return limits
 
 
 class _Unavailable(Exception):  # noqa: N818 - ends the LLM path; not raised past refine()
@@ -57,8 +84,11 @@ class _Unavailable(Exception):  # noqa: N818 - ends the LLM path; not raised pas
 class _Session:
     """One refine() call: the model, its limits, the log, and the notes to leave."""
 
-    def __init__(self, model: BaseChatModel, settings: Settings, name: str, log: Any, dry_run: DryRun | None) -> None:
+    def __init__(self, model: BaseChatModel, settings: Settings, name: str, log: Any, dry_run: DryRun | None, deadline: float) -> None:
         self.model = model
+        # One budget for every stage and retry of this diagnosis (AEGIS_LLM_BUDGET_SECONDS).
+        self.budget = settings.llm_budget_seconds
+        self.deadline = deadline
         self.dry_run = dry_run
         self.settings = settings
         self.name = name
@@ -70,18 +100,26 @@ class _Session:
         """One stage's parsed answer; raises guards.Rejected (invalid answer) or _Unavailable."""
         from aegis.core.agents import stages
 
-        timeout = self.settings.llm_timeout_seconds
+        timeout, by_budget = self.time_left(self.settings.llm_timeout_seconds)
         runnable = stages.build(self.model, stage, max_retries=self.settings.llm_max_retries)
-        self.log.info("llm.request.start", stage=stage, provider=self.provider, estimated_tokens=prompt.estimated_tokens)
+        self.log.info("llm.request.start", stage=stage, provider=self.provider, estimated_tokens=prompt.estimated_tokens, timeout_s=round(timeout, 2))
         started = time.perf_counter()
         outcome = "ok"
         try:
-            answer = await asyncio.wait_for(runnable.ainvoke(prompt), timeout=timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that races the answer.
+            async with asyncio.timeout(timeout):
+                answer = await runnable.ainvoke(prompt)
         except AnswerError as exc:
             outcome = "invalid"
             raise guards.Rejected(exc.reason, exc.detail) from exc
+        except ValidationError as exc:  # the provider's SDK checked the answer against the schema itself (OpenAI structured outputs)
+            outcome = "invalid"
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+            raise guards.Rejected("schema_mismatch", f"{'.'.join(str(p) for p in first['loc']) or 'answer'}: {first['msg']}") from exc
         except TimeoutError as exc:
             outcome = "timeout"
+            if by_budget:
+                raise _Unavailable(f"timed out: the {self.budget:g}s budget for the model (AEGIS_LLM_BUDGET_SECONDS) ran out during {stage}") from exc
             raise _Unavailable(f"timed out after {timeout:g}s") from exc
         except Exception as exc:  # a provider's errors are its own classes; any of them means "no answer"
             outcome = "error"
@@ -94,6 +132,13 @@ class _Session:
                 event, stage=stage, provider=self.provider, outcome=outcome, duration_ms=round(elapsed * 1000, 1)
             )
         return answer
+
+    def time_left(self, per_call: float) -> tuple[float, bool]:
+        """Seconds the next call may take, and whether the budget (not the per-call limit) sets it."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Unavailable(f"timed out: the {self.budget:g}s budget for the model (AEGIS_LLM_BUDGET_SECONDS) is spent")
+        return min(per_call, remaining), remaining < per_call
 
     def rejected(self, stage: Stage, exc: guards.Rejected, kept: str) -> None:
         self.log.warning("llm.validate.rejected", stage=stage, reason=exc.reason, detail=exc.detail[:300])
@@ -111,6 +156,7 @@ async def refine(
     bundle: ObjectBundle | None = None,
     model: BaseChatModel | None = None,
     dry_run: DryRun | None = None,
+    deadline: float | None = None,
 ) -> Diagnosis:
     """The diagnosis with the parts a model wrote and AEGIS validated; the input unchanged when no model is configured.
 
@@ -118,15 +164,19 @@ async def refine(
     diagnosed object to write a patch, and the guards apply the patch to it. Without a bundle only
     the root cause is refined. `model` overrides `from_settings(settings)` (tests inject fakes).
     `dry_run`, on a live cluster, is one more guard: a model's patch the API server refuses in a
-    server-side dry-run is dropped like any other invalid answer.
+    server-side dry-run is dropped like any other invalid answer. `deadline` (time.monotonic()) is
+    when the LLM path must have ended, AEGIS_LLM_BUDGET_SECONDS after it began; by default the budget
+    starts now, before the model is built (importing a provider's SDK takes seconds of it).
     """
+    if deadline is None:
+        deadline = time.monotonic() + settings.llm_budget_seconds
     if model is None:
         model = from_settings(settings)
         if model is None:
             return diagnosis
     name = settings.llm_model or f"{getattr(model, '_llm_type', 'model')}:injected"
     log = telemetry.get_logger(target=str(diagnosis.target), llm_model=name)
-    session = _Session(model, settings, name, log, dry_run)
+    session = _Session(model, settings, name, log, dry_run, deadline)
     rca, fix, plan = diagnosis.rca, diagnosis.fix, diagnosis.verification_plan
     try:
         rca = await _rca(session, diagnosis)
@@ -195,8 +245,10 @@ async def _dry_run(session: _Session, proposal: FixProposal) -> None:
     """Raises Rejected when the live API server refuses the patch (its test guards included)."""
     if session.dry_run is None:
         return
+    timeout, _ = session.time_left(session.settings.llm_timeout_seconds)
     try:
-        await asyncio.wait_for(session.dry_run(proposal), timeout=session.settings.llm_timeout_seconds)
+        async with asyncio.timeout(timeout):
+            await session.dry_run(proposal)
     except Exception as exc:  # the gateway's errors (conflict, forbidden, invalid) all mean "not this patch"
         raise guards.Rejected("dry_run_failed", f"server-side dry-run refused the patch: {type(exc).__name__}: {str(exc)[:160]}") from exc
 

@@ -23,8 +23,15 @@ if TYPE_CHECKING:
 
 
 def _retryable(exc: BaseException) -> bool:
-    """Provider errors are retried; an invalid answer is not."""
-    return not isinstance(exc, AnswerError)
+    """Provider errors are retried; an invalid answer is not, and neither is a cancellation.
+
+    tenacity hands every BaseException to this predicate: answering True for CancelledError turned
+    the pipeline's timeout into one more attempt, so a provider that never answered held the
+    process for as long as the client's own timeout allowed (minutes), attempt after attempt.
+    """
+    from pydantic import ValidationError  # a provider SDK that parses the answer itself (OpenAI's structured outputs) raises it
+
+    return isinstance(exc, Exception) and not isinstance(exc, AnswerError | ValidationError)
 
 
 def _messages(prompt: Prompt) -> list[BaseMessage]:

@@ -1,7 +1,7 @@
 """The seam between AEGIS and a cluster: the few reads and writes the engine needs.
 
 Objects go in and out as plain dicts shaped as `kubectl get -o json` prints them. Two backends
-implement it: SnapshotGateway (a directory, read-only) and LiveGateway (kubernetes-asyncio).
+implement it: SnapshotGateway (a directory, read-only) and LiveGateway (aiohttp, our own credentials loader).
 """
 
 from __future__ import annotations

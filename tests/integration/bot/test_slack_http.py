@@ -168,7 +168,9 @@ async def test_slash_analyze_posts_a_diagnosed_thread(running: Running) -> None:
     assert incident.state is IncidentState.DIAGNOSED and incident.requested_by == "U0ALICE"
 
 
-@pytest.mark.parametrize(("text", "fragment"), [("analyze", "No target given"), ("analyze ingress/x", "unknown kind"), ("launch rockets", "don't know `launch`")])
+@pytest.mark.parametrize(
+    ("text", "fragment"), [("analyze", "No target given"), ("analyze ingress/x", "unknown kind"), ("launch rockets", "don't know `launch`")]
+)
 async def test_bad_slash_input_gets_an_ephemeral_explanation(running: Running, text: str, fragment: str) -> None:
     """Bad input is answered privately with what was wrong, and nothing is posted to the channel."""
     response = await slash(running, text)
