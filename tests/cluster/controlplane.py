@@ -42,7 +42,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 STAGES_DIR = HERE / "stages"
 RBAC_DIR = REPO / "deploy" / "rbac"
-ADMISSION_DIR = REPO / "deploy" / "admission"
 
 ADMIN_TOKEN_USER = "aegis-test-admin"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -990,25 +989,6 @@ class ControlPlane:
         token = tr["status"]["token"]
         self.aegis_kubeconfig.write_text(kubeconfig(self.api_url, ca_pem, f"system:serviceaccount:{AEGIS_NAMESPACE}:{AEGIS_SA}", token, "aegis"))
         (self.workdir / "aegis.token").write_text(token)
-        self._install_admission_policy(deadline)
-
-    def _install_admission_policy(self, deadline: float) -> None:
-        """deploy/admission's ValidatingAdmissionPolicy and binding, as shipped, for the whole session:
-        every tier acts as AEGIS under the limits a real install has. In force once it refuses
-        AEGIS something harmless (a dry-run ConfigMap in `default`, which RBAC allows)."""
-        for path in (ADMISSION_DIR / "policy.yaml", ADMISSION_DIR / "binding.yaml"):
-            doc = yaml.safe_load(path.read_text())
-            self.api.create(resource_path(doc["kind"]), doc, exist_ok=True)
-        aegis = self.aegis_api()
-        probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aegis-policy-probe"}}
-        try:
-            self._wait(
-                "admission policy aegis-least-privilege in force",
-                deadline,
-                lambda: aegis.request("POST", "/api/v1/namespaces/default/configmaps", params={"dryRun": "All"}, json=probe).status_code == 403,
-            )
-        finally:
-            aegis.close()
 
     def aegis_api(self) -> Api:
         token = (self.workdir / "aegis.token").read_text().strip()

@@ -1,8 +1,8 @@
-"""The AEGIS ServiceAccount (deploy/rbac, under deploy/admission's policy) can do its three jobs and nothing more.
+"""The AEGIS ServiceAccount (deploy/rbac) can do its three jobs and nothing more.
 
 The control plane binds every file of deploy/rbac, secrets-reader.yaml (cluster-wide Secret reads of
-the plain install) included, and installs the admission policy for the session; tests/integration/trust
-covers what the policy refuses and a diagnosis without Secret reads.
+the plain install) included; tests/integration/trust installs the admission policy and covers what it
+refuses and a diagnosis without Secret reads.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ deploy/admission's ValidatingAdmissionPolicy, installed as shipped, refuses AEGI
 what RBAC alone cannot: deleting an application's namespace, creating a pod (or a Secret) outside
 its shadow namespaces, and proxying to a Service outside them (the proxy reaches admission as
 CONNECT). Apply's patches, evictions and the leader Lease still pass, and a whole shadow verification
-runs under it and deletes its own namespace. The control plane installs the policy for the whole
-session (every live tier acts as AEGIS under it); the `admission` fixture checks it is the shipped one and in force.
+runs under it and deletes its own namespace. The policy is cluster-wide and the control plane is
+shared by the session, so a fixture installs it for this module only and waits until it is gone.
 
 An identity bound as the Helm chart binds AEGIS (the ClusterRole without Secrets, Secret reads by
 RoleBinding in the namespaces it serves) diagnoses elsewhere too, and says the Secret keys are unknown.
@@ -27,7 +27,7 @@ from aegis.core.investigator import Investigator
 from aegis.core.kube.live import LiveGateway
 from aegis.core.models import Diagnosis, IncidentId, ObjectRef
 from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
-from tests.cluster.controlplane import AEGIS_NAMESPACE, REPO, kubeconfig, resource_path
+from tests.cluster.controlplane import AEGIS_NAMESPACE, REPO, Api, kubeconfig, resource_path, wait_until
 from tests.incidents import EXAMPLES, load_all
 from tests.integration.conftest import Cluster
 from tests.integration.examples import deploy_example
@@ -40,26 +40,29 @@ SHADOW = ShadowPolicy(settle_seconds=3.0, timeout_seconds=60.0, cleanup_wait_sec
 EXAMPLE = next(i for i in load_all(EXAMPLES) if i.name == "crashloop-missing-env")  # its fix reads a Secret: the shadow copies one
 
 
-PROBE = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aegis-policy-probe"}}  # RBAC allows it, the policy does not
+def _harmless_create(api: Api) -> int:
+    """AEGIS creates a ConfigMap in `default` as a server-side dry-run: RBAC allows it, the policy does not."""
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aegis-policy-probe"}}
+    return api.request("POST", "/api/v1/namespaces/default/configmaps", params={"dryRun": "All"}, json=body).status_code
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admission(control_plane: Cluster) -> Iterator[None]:
-    """The shipped policy and binding are in force: the control plane installs them for the whole session
-    (tests/cluster/controlplane.py), as a real install has them; a harmless create RBAC allows is refused."""
-    for f in ("policy.yaml", "binding.yaml"):
-        shipped = yaml.safe_load((ADMISSION / f).read_text())
-        live = control_plane.api.get(resource_path(shipped["kind"], None, shipped["metadata"]["name"]))
-        for field, value in shipped["spec"].items():  # the server adds defaults inside matchConstraints only
-            if field != "matchConstraints":
-                assert live["spec"][field] == value, f"{field} of {f} on the server differs from deploy/admission/{f}"
+    """The shipped policy and binding, in force (a harmless create is refused), and gone afterwards."""
+    docs = [yaml.safe_load((ADMISSION / f).read_text()) for f in ("policy.yaml", "binding.yaml")]
     aegis = control_plane.aegis_api()
     try:
-        r = aegis.request("POST", "/api/v1/namespaces/default/configmaps", params={"dryRun": "All"}, json=PROBE)
-        _refused_by_policy(r)
+        assert _harmless_create(aegis) == 201, "AEGIS's RBAC should allow the probe before the policy"
+        for doc in docs:
+            control_plane.api.create(resource_path(doc["kind"]), doc)
+        # The plugin is on (kube-apiserver's default); the binding takes a moment to reach its informer.
+        wait_until("the policy refuses a harmless create", lambda: _harmless_create(aegis) == 403, timeout=30)
+        yield
     finally:
+        for doc in reversed(docs):
+            control_plane.api.delete(resource_path(doc["kind"], None, doc["metadata"]["name"]))
+        wait_until("the policy lifted", lambda: _harmless_create(aegis) == 201, timeout=30)
         aegis.close()
-    yield
 
 
 def _refused_by_policy(r: Any) -> str:
@@ -187,10 +190,10 @@ async def test_shadow_verification_passes_under_the_policy(control_plane: Cluste
         phases = {p.name: p for p in result.phases}
         assert phases["cleanup"].ok and phases["cleanup"].detail == "namespace deleted", phases["cleanup"]
         assert control_plane.api.get_or_none(f"/api/v1/namespaces/{result.namespace}") is None
-        # still under the policy: the verification did not run with it lifted
+        # still under the policy: the verification was not run with it lifted
         aegis = control_plane.aegis_api()
         try:
-            _refused_by_policy(aegis.request("POST", "/api/v1/namespaces/default/configmaps", params={"dryRun": "All"}, json=PROBE))
+            assert _harmless_create(aegis) == 403
         finally:
             aegis.close()
     finally:
