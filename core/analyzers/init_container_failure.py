@@ -115,7 +115,7 @@ def _env_fix(ctx: Context, state: ContainerState, var: str, previous: dict[str, 
     workload = ctx.workload
     index = signals.workload_container_index(ctx, state.name, init=True)
     manual = [
-        f"Provide {var} to init container {state.name}: no ConfigMap or Secret in namespace {ctx.bundle.namespace} has a key {var}, "
+        f"Provide {var} to init container {state.name}: {signals.no_key_source(ctx, var)}, "
         "and the previous revision did not define it for this init container.",
         f"Create one (e.g. a Secret with key {var}), reference it from init container {state.name} with valueFrom, and re-run the analysis.",
     ]

@@ -75,7 +75,7 @@ def _finding(ctx: Context, state: ContainerState, var: str, log_key: str | None)
         f"Container {state.name} of pod {state.pod_name} is {state.waiting_reason or 'failing'} with {state.restarts} restarts; "
         f"it last exited with code {term.get('exitCode')} ({term.get('reason')}){ctx.cite(state.key, 'event:BackOff')}",
         f"Its {'previous ' if log_key and log_key.endswith('previous') else ''}log says {var} is missing{ctx.cite(log_key or '')}",
-        f"The container spec defines no env var {var}, directly or through envFrom{ctx.cite(state.key)}",
+        _not_defined(ctx, state, var),
     ]
     if removed_by_rollout:
         steps.append(f"The previous revision defined {var}; the last rollout removed it{ctx.cite('change:rollout')}")
@@ -137,9 +137,20 @@ def _fix(ctx: Context, state: ContainerState, var: str) -> tuple[FixDraft | None
             alternatives_rejected=alternatives,
         ), []
     return None, [
-        f"Provide a value for {var}: no ConfigMap or Secret in namespace {ctx.bundle.namespace} has a key {var}, and no earlier revision defined it.",
+        f"Provide a value for {var}: {signals.no_key_source(ctx, var)}, and no earlier revision defined it.",
         f"Create one (e.g. a Secret with key {var}) and reference it from container {state.name} with valueFrom, then re-run the analysis to get a patch.",
     ]
+
+
+def _not_defined(ctx: Context, state: ContainerState, var: str) -> str:
+    unread = signals.unread_env_from_secrets(ctx, state.spec)
+    if not unread:
+        return f"The container spec defines no env var {var}, directly or through envFrom{ctx.cite(state.key)}"
+    # The log is the proof it is unset; AEGIS only cannot see the keys of those Secrets.
+    return (
+        f"The container spec defines no env var {var} directly or through a ConfigMap; it also loads Secret {', '.join(unread)} "
+        f"through envFrom, whose keys AEGIS may not read{ctx.cite(state.key)}"
+    )
 
 
 def _config_source(ctx: Context, var: str) -> tuple[str, str] | None:

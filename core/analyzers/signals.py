@@ -105,6 +105,23 @@ def env_names(container: dict[str, Any]) -> set[str]:
     return {str(e.get("name")) for e in container.get("env") or []}
 
 
+def no_key_source(ctx: Context, var: str) -> str:
+    """'no ConfigMap or Secret … has a key VAR', claiming nothing about Secrets AEGIS could not read."""
+    if ctx.bundle.knows("Secret"):
+        return f"no ConfigMap or Secret in namespace {ctx.bundle.namespace} has a key {var}"
+    return (
+        f"no ConfigMap in namespace {ctx.bundle.namespace} has a key {var} "
+        "(AEGIS may not read the Secrets there, so whether one holds it is unknown: if one does, reference it with secretKeyRef)"
+    )
+
+
+def unread_env_from_secrets(ctx: Context, container: dict[str, Any]) -> list[str]:
+    """Secrets the container loads through envFrom whose keys AEGIS could not read."""
+    if ctx.bundle.knows("Secret"):
+        return []
+    return [str((source.get("secretRef") or {}).get("name", "")) for source in container.get("envFrom") or [] if source.get("secretRef")]
+
+
 def env_from_keys(ctx: Context, container: dict[str, Any]) -> set[str]:
     """Names provided through envFrom by ConfigMaps/Secrets that exist (with their prefix)."""
     names: set[str] = set()

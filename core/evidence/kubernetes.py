@@ -360,8 +360,18 @@ class Collector:
         except ForbiddenError as exc:
             if kind not in self._uncollected:
                 self._uncollected.add(kind)
-                self.notes.append(f"could not read {kind}: {exc}")
+                self.notes.append(secret_keys_unknown(exc) if kind == "Secret" else f"could not read {kind}: {exc}")
             return default
+
+
+def secret_keys_unknown(exc: ForbiddenError) -> str:
+    """The note for a namespace whose Secrets AEGIS may not read (the Helm chart grants reads per namespace)."""
+    where = f"namespace {exc.namespace}" if exc.namespace else "this cluster"
+    return (
+        f"Secret keys unknown: AEGIS may not read the Secrets of {where}, so it cannot tell which keys they hold "
+        "(nor mask their values by exact match); a missing Secret or key is reported only as the kubelet reports it. "
+        "Grant Secret reads there (Helm value rbac.secretNamespaces) for a complete diagnosis."
+    )
 
 
 def _claim_template_names(workload: KubeObject) -> list[str]:

@@ -1,4 +1,9 @@
-"""The AEGIS ServiceAccount (deploy/rbac) can do its three jobs and nothing more."""
+"""The AEGIS ServiceAccount (deploy/rbac) can do its three jobs and nothing more.
+
+The control plane binds every file of deploy/rbac, secrets-reader.yaml (cluster-wide Secret reads of
+the plain install) included; tests/integration/trust installs the admission policy and covers what it
+refuses and a diagnosis without Secret reads.
+"""
 
 from __future__ import annotations
 
@@ -100,8 +105,10 @@ def test_aegis_identity_is_sufficient(control_plane: Cluster) -> None:
         api.patch(f"/apis/apps/v1/namespaces/{ns}/deployments/web", body, kind="json")
         cluster.wait_rolled_out(ns, "web")
         # shadow verification: a throwaway namespace with a copy of the workload, then gone
-        shadow = f"{ns}-shadow"
-        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": shadow}})
+        # named and labelled as core/shadow/cloning.py does: the admission policy admits no other namespace
+        shadow = f"aegis-shadow-{ns}"[:63]
+        labels = {"app.kubernetes.io/managed-by": "aegis", "aegis.dev/shadow": ns}
+        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": shadow, "labels": labels}})
         for kind, path, obj in (
             ("ConfigMap", "configmaps", {"data": {"a": "1"}}),
             ("Secret", "secrets", {"stringData": {"a": "1"}}),

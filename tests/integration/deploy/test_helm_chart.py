@@ -1,4 +1,4 @@
-"""The Helm chart: renders with every option, keeps RBAC identical to deploy/rbac, and passes a server-side dry-run."""
+"""The Helm chart: renders with every option, keeps RBAC and the admission policy identical to deploy/, and passes a server-side dry-run."""
 
 from __future__ import annotations
 
@@ -26,6 +26,37 @@ def test_cluster_role_is_deploy_rbac() -> None:
     role = by_kind(render("aegis-system"))["ClusterRole"]
     shipped = yaml.safe_load((ROOT / "deploy" / "rbac" / "clusterrole.yaml").read_text())
     assert role["rules"] == shipped["rules"]
+
+
+def test_admission_policy_is_deploy_admission() -> None:
+    """The default install renders deploy/admission's policy and binding unchanged; another release gets its own names in them."""
+    docs = by_kind(render("aegis-system"))
+    for kind, f in (("ValidatingAdmissionPolicy", "policy.yaml"), ("ValidatingAdmissionPolicyBinding", "binding.yaml")):
+        shipped = yaml.safe_load((ROOT / "deploy" / "admission" / f).read_text())
+        assert docs[kind]["spec"] == shipped["spec"] and docs[kind]["metadata"]["name"] == shipped["metadata"]["name"]
+    other = render("ops", "serviceAccount.name=bot")
+    policy = by_kind(other)["ValidatingAdmissionPolicy"]
+    assert policy["spec"]["matchConditions"] == [{"name": "is-aegis", "expression": "request.userInfo.username == 'system:serviceaccount:ops:bot'"}]
+    lease = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "leaderLease")
+    assert "variables.space == 'ops'" in lease and "'aegis-leader'" in lease
+    assert "aegis-system" not in yaml.safe_dump(policy)
+    assert not any(d["kind"].startswith("ValidatingAdmission") for d in render("x", "admission.create=false"))
+
+
+def test_secret_reads_only_in_the_listed_namespaces() -> None:
+    """No Secrets in the ClusterRole; a Role and RoleBinding granting get/list on Secrets in each listed namespace, and none by default."""
+    docs = render("aegis-system", "rbac.secretNamespaces={shop,payments}")
+    cluster_role = by_kind(docs)["ClusterRole"]
+    # (it still creates Secrets: the copies in a shadow namespace, which the admission policy keeps there)
+    assert not any("secrets" in r["resources"] and {"get", "list", "watch"} & set(r["verbs"]) for r in cluster_role["rules"])
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "aegis-secrets-reader"}
+    bindings = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "aegis-secrets-reader"}
+    assert set(roles) == set(bindings) == {"shop", "payments"}
+    for ns in ("shop", "payments"):
+        assert roles[ns]["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+        assert bindings[ns]["subjects"] == [{"kind": "ServiceAccount", "name": "aegis", "namespace": "aegis-system"}]
+        assert bindings[ns]["roleRef"]["name"] == "aegis-secrets-reader"
+    assert not [d for d in render("aegis-system") if d["kind"] == "Role" and "secrets" in str(d["rules"])]
 
 
 def test_prometheus_rule_is_the_tested_alert_file() -> None:
@@ -79,7 +110,10 @@ def test_rendered_manifests_pass_server_side_dry_run(control_plane: Cluster) -> 
         )
     ns = control_plane.create_namespace("aegis-chart")
     docs = render(ns, *ALL_ON, "slackMode=http")
-    assert {d["kind"] for d in docs} >= {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "PersistentVolumeClaim", *MONITORING}
+    assert {d["kind"] for d in docs} >= {
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "PersistentVolumeClaim",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", *MONITORING,
+    }  # fmt: skip
     for doc in docs:
         name = doc["metadata"]["name"]
         if doc["kind"] in MONITORING:
