@@ -266,7 +266,9 @@ def unshown(incident: Incident, live: frozenset[str] | None = None) -> bool:
     Slack's pace on a live replica is not unshown: showing it again would open a second thread."""
     if not incident.channel or incident.thread_ts:
         return False
-    return incident.last_error is not None or (live is not None and incident.worker not in live)
+    # Its parent is posted before its investigation starts: one that got past investigating without a thread failed to post.
+    past_first_showing = incident.state not in (S.OPEN, S.INVESTIGATING)
+    return incident.last_error is not None or past_first_showing or (live is not None and incident.worker not in live)
 
 
 __all__ = ["ActionOutcome", "IncidentService", "Refusal", "unshown"]

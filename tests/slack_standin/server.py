@@ -158,6 +158,10 @@ class SlackStandIn:
 
     # ---- configuration and lifecycle
 
+    def clear_faults(self) -> None:
+        """Slack answers normally again: faults not yet served are dropped."""
+        self._faults.clear()
+
     def fail_next(self, method: str, times: int = 1, *, kind: FaultKind = "500", retry_after: int = 1) -> None:
         """The next `times` requests for `method` (or "upload") fail with `kind` before any other check."""
         self._faults[method].extend(Fault(kind, retry_after) for _ in range(times))
