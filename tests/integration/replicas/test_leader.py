@@ -46,3 +46,4 @@ async def test_one_leader_at_a_time_and_a_dead_leader_is_replaced_after_the_leas
     finally:
         await gw_a.close()
         await gw_b.close()
+        control_plane.api.delete(f"/apis/coordination.k8s.io/v1/namespaces/{LEASE[0]}/leases/{LEASE[1]}")

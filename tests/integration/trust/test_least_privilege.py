@@ -149,6 +149,8 @@ def test_policy_keeps_apply_evictions_and_the_leader_lease(control_plane: Cluste
     patch += [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "repo/app:2"}]
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "aegis-leader"}, "spec": {"holderIdentity": "probe"}}
     dry = {"dryRun": "All"}
+    # A dry-run create answers 409 when a Lease is already there (a running elector, an earlier test): start from none.
+    control_plane.api.delete(f"/apis/coordination.k8s.io/v1/namespaces/{AEGIS_NAMESPACE}/leases/aegis-leader")
     api = control_plane.aegis_api()
     try:
         # Apply and Roll back: the JSON patch (here a server-side dry-run, as before every Apply)
