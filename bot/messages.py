@@ -69,11 +69,11 @@ def alert_without_target() -> str:
 
 def new_alerts_firing(count: int, names: list[str]) -> str:
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return f"🔔 {count} new alert{'s' if count != 1 else ''} firing in this group: {shown}"
+    return f"🔔 {count} new alert{'s' if count != 1 else ''} firing on this workload: {shown}"
 
 
 def resolved_by_alertmanager() -> str:
-    return "✅ Alertmanager reports every alert of this group resolved."
+    return "✅ Alertmanager reports every alert of this incident resolved."
 
 
 def post_failed(reason: str) -> str:

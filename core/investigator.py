@@ -17,7 +17,7 @@ from typing import Any
 from aegis.core import objects, telemetry
 from aegis.core.analyzers.engine import diagnose
 from aegis.core.config import Settings
-from aegis.core.evidence import backends
+from aegis.core.evidence import backends, owners
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.kubernetes import Collector
 from aegis.core.evidence.scope import LinkBuilder, PodScope, TimeWindow
@@ -45,6 +45,10 @@ class Investigator:
         self._llm: Any = llm
         # Prometheus/Loki collectors: from settings unless given; none configured costs nothing.
         self._sources = list(sources) if sources is not None else (backends.from_settings(settings, links) if settings is not None else [])
+
+    async def workload_of(self, target: ObjectRef) -> ObjectRef:
+        """The workload owning a pod or Job (an alert names pods; an incident is about their workload)."""
+        return await owners.workload_of(self._gateway, target)
 
     async def collect(self, target: ObjectRef) -> tuple[ObjectBundle, list[str]]:
         """The redacted bundle for a target and the gaps noticed while collecting it."""

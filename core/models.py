@@ -292,6 +292,15 @@ class IncidentSource(StrEnum):
     CLI = "cli"
 
 
+class IncidentAlert(Model):
+    """One Alertmanager alert that joined an incident: what the parent lists, and whether it still fires."""
+
+    fingerprint: str
+    alertname: str
+    pod: str = ""
+    firing: bool = True
+
+
 class Incident(Model):
     """One incident: what it is about, where its Slack thread lives, and where it stands."""
 
@@ -307,6 +316,7 @@ class Incident(Model):
     receiver: str | None = Field(default=None, description="Alertmanager receiver, with group_key the alert-group identity.")
     group_key: str | None = None
     alert_fingerprints: list[str] = Field(default_factory=list)
+    alerts: list[IncidentAlert] = Field(default_factory=list, description="Every alert that joined, under any name, and whether it still fires.")
     labels: dict[str, str] = Field(default_factory=dict, description="Alertmanager common labels.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Alertmanager common annotations.")
     repeat_count: int = 0

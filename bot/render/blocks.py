@@ -168,9 +168,29 @@ def _context_bits(incident: Incident) -> list[str]:
     if incident.diagnosis and incident.diagnosis.workload and incident.diagnosis.workload != incident.target:
         bits.append(f"workload {incident.diagnosis.workload.kind.lower()}/{escape(incident.diagnosis.workload.name)}")
     if incident.source.value == "alertmanager":
-        bits.append(f"alert {escape(clip(incident.labels.get('alertname', '?'), 100))}")
+        bits += _alert_bits(incident)
     elif incident.requested_by:
         bits.append(f"via <@{escape(incident.requested_by)}> /aegis")
+    return bits
+
+
+def _listed(kind: str, names: Sequence[str], shown: int = 5) -> str:
+    more = f" +{len(names) - shown} more" if len(names) > shown else ""
+    return f"{kind}{'s' if len(names) != 1 else ''} " + ", ".join(escape(clip(n, 80)) for n in names[:shown]) + more
+
+
+def _alert_bits(incident: Incident) -> list[str]:
+    """The alert names and pods that joined the incident: firing ones first; resolved ones counted."""
+    if not incident.alerts:  # written before alerts were tracked one by one
+        return [f"alert {escape(clip(incident.labels.get('alertname', '?'), 100))}"]
+    firing = [a for a in incident.alerts if a.firing]
+    bits = [_listed("alert", sorted({a.alertname for a in incident.alerts}))]
+    pods = sorted({a.pod for a in firing if a.pod})
+    if pods:
+        bits.append(_listed("firing on pod", pods))
+    resolved = len(incident.alerts) - len(firing)
+    if resolved:
+        bits.append(f"{resolved} of {len(incident.alerts)} resolved")
     return bits
 
 

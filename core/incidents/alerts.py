@@ -1,26 +1,62 @@
-"""An Alertmanager notification as the lifecycle sees it: the surface parses and validates the webhook."""
+"""An Alertmanager notification as the lifecycle sees it: the surface parses and validates the webhook.
+
+An incident is one broken workload, not one Alertmanager group: the alerts of a notification are
+split by the workload their labels lead to (through the pod's owners), whatever their names, and
+each workload's alerts join its one incident.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from aegis.core.models import Model, ObjectRef
+from aegis.core.models import IncidentAlert, Model, ObjectRef
 
 
-class FiringAlert(Model):
-    fingerprint: str
-    name: str = Field(description="What a person calls it in the thread: the pod, else the alert name.")
+class NotifiedAlert(IncidentAlert):
+    target: ObjectRef | None = Field(default=None, description="What its labels name: a pod, or a workload.")
 
 
 class AlertGroupUpdate(Model):
-    """One notification of one alert group (receiver + group key): its firing alerts, or its resolution."""
+    """One notification of one alert group (receiver + group key): its alerts, firing and resolved."""
 
     receiver: str
     group_key: str
     resolved: bool
-    firing: list[FiringAlert] = Field(default_factory=list)
+    alerts: list[NotifiedAlert] = Field(default_factory=list)
     title: str
     severity: str = "warning"
-    target: ObjectRef | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def firing(self) -> list[NotifiedAlert]:
+        return [a for a in self.alerts if a.firing and not self.resolved]
+
+
+class WorkloadAlerts(Model):
+    """The part of a notification about one workload (or, with no target, about the group itself)."""
+
+    key: str = Field(description="The incident's identity: `namespace/Kind/name` of the workload, else the Alertmanager group key.")
+    target: ObjectRef | None
+    alerts: list[NotifiedAlert]
+
+
+def workload_key(target: ObjectRef) -> str:
+    return f"{target.namespace}/{target.kind}/{target.name}"
+
+
+def merged(known: list[IncidentAlert], seen: list[NotifiedAlert], *, all_resolved: bool) -> tuple[list[IncidentAlert], list[IncidentAlert]]:
+    """The incident's alerts after a notification, and the ones it brought that name a new alert or pod (announced once)."""
+    by_fingerprint = {a.fingerprint: a for a in known}
+    names = {a.alertname for a in known}
+    pods = {a.pod for a in known if a.pod}
+    new: list[IncidentAlert] = []
+    for alert in seen:
+        firing = alert.firing and not all_resolved
+        state = IncidentAlert(fingerprint=alert.fingerprint, alertname=alert.alertname, pod=alert.pod, firing=firing)
+        if alert.fingerprint not in by_fingerprint and firing and (alert.alertname not in names or (alert.pod and alert.pod not in pods)):
+            new.append(state)
+            names.add(alert.alertname)
+            pods.add(alert.pod)
+        by_fingerprint[alert.fingerprint] = state
+    return sorted(by_fingerprint.values(), key=lambda a: (a.alertname, a.pod, a.fingerprint)), new

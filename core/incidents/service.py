@@ -15,8 +15,8 @@ from typing import Any
 
 from aegis.core import telemetry
 from aegis.core.errors import AegisError, UsageError
-from aegis.core.incidents import fixing, states, watching
-from aegis.core.incidents.alerts import AlertGroupUpdate
+from aegis.core.incidents import alerts, fixing, states, watching
+from aegis.core.incidents.alerts import AlertGroupUpdate, WorkloadAlerts
 from aegis.core.incidents.parts import Parts
 from aegis.core.incidents.states import Action
 from aegis.core.incidents.view import ActionOutcome, Refusal
@@ -139,45 +139,80 @@ class IncidentService:
 
     # --- Alertmanager ----------------------------------------------------------------------------
 
-    async def handle_alerts(self, update: AlertGroupUpdate) -> Incident | None:
-        """One incident per (receiver, group key): repeats edit, new alerts reply, the resolution closes it."""
-        key = (update.receiver, update.group_key)
-        lock = self._group_locks.setdefault(key, asyncio.Lock())
+    async def handle_alerts(self, update: AlertGroupUpdate) -> list[Incident]:
+        """Each workload's alerts join its one incident, under any alert name: new alerts reply once,
+        repeats edit, and the parent is edited when every alert of it has resolved."""
+        handled = []
+        for part in await self._by_workload(update):
+            incident = await self._handle_workload_alerts(update, part)
+            if incident is not None:
+                handled.append(incident)
+        return handled
+
+    async def _by_workload(self, update: AlertGroupUpdate) -> list[WorkloadAlerts]:
+        """The notification's alerts split by the workload their pod belongs to; alerts naming none stay with their group."""
+        parts: dict[str, WorkloadAlerts] = {}
+        owners: dict[str, ObjectRef] = {}
+        for alert in update.alerts:
+            workload = alert.target
+            if workload is not None and self.parts.policy.serves(self.parts.alert_channel, workload.namespace):
+                # Not looked up in a namespace this channel does not serve: the incident only records it.
+                if str(workload) not in owners:
+                    owners[str(workload)] = await self.parts.investigator.workload_of(workload)
+                workload = owners[str(workload)]
+            key = alerts.workload_key(workload) if workload is not None else update.group_key
+            parts.setdefault(key, WorkloadAlerts(key=key, target=workload, alerts=[])).alerts.append(alert)
+        return list(parts.values())
+
+    async def _handle_workload_alerts(self, update: AlertGroupUpdate, part: WorkloadAlerts) -> Incident | None:
+        lock = self._group_locks.setdefault((update.receiver, part.key), asyncio.Lock())
         async with lock:
-            existing = await self.parts.store.find_by_group(update.receiver, update.group_key)
-            closed = existing is None or existing.state in TERMINAL_STATES
-            if closed and (update.resolved or not update.firing):
-                # A late or repeated resolution of a group already closed: nothing new to tell anyone.
-                telemetry.get_logger(group_key=update.group_key).info("alert.resolved.no_open_incident", receiver=update.receiver)
-                return existing
-            if closed:
+            existing = await self.parts.store.find_by_group(update.receiver, part.key)
+            firing = [a for a in part.alerts if a.firing and not update.resolved]
+            if existing is not None and existing.state in TERMINAL_STATES:
+                known = set(existing.alert_fingerprints)
+                if existing.state is not S.RESOLVED and firing and all(a.fingerprint in known for a in firing):
+                    # Alerts a person already closed (rejected, rolled back) firing on: a repeat, never a new thread.
+                    return await self._update_alert_incident(existing, update, part)
+                if not firing:
+                    # A late or repeated resolution of an incident already closed: nothing new to tell anyone.
+                    telemetry.get_logger(incident_id=existing.id).info("alert.resolved.already_closed", key=part.key)
+                    return existing
+                existing = None
+            if existing is None:
+                if not firing:
+                    telemetry.get_logger(group_key=update.group_key).info("alert.resolved.no_open_incident", receiver=update.receiver, key=part.key)
+                    return None
                 try:
-                    return await self._open_alert_incident(update)
+                    return await self._open_alert_incident(update, part)
                 except IncidentExistsError:
                     # Another replica opened it a moment ago: this notification joins that incident.
-                    existing = await self.parts.store.find_by_group(update.receiver, update.group_key)
+                    existing = await self.parts.store.find_by_group(update.receiver, part.key)
                     if existing is None:
                         raise
-                    telemetry.get_logger(incident_id=existing.id).info("alert.open.joined_other_replica", group_key=update.group_key)
-            assert existing is not None
-            return await self._update_alert_incident(existing, update)
+                    telemetry.get_logger(incident_id=existing.id).info("alert.open.joined_other_replica", key=part.key)
+            return await self._update_alert_incident(existing, update, part)
 
-    async def _open_alert_incident(self, update: AlertGroupUpdate) -> Incident:
+    async def _open_alert_incident(self, update: AlertGroupUpdate, part: WorkloadAlerts) -> Incident:
         now = datetime.now(UTC)
-        if update.target is not None and not self.parts.policy.serves(self.parts.alert_channel, update.target.namespace):
+        target, title = part.target, update.title
+        if target is not None and not self.parts.policy.serves(self.parts.alert_channel, target.namespace):
             # Recorded (and its thread says why), not investigated: the alert channel does not serve that namespace.
-            update = update.model_copy(update={"target": None, "title": f"{update.title} (namespace {update.target.namespace} not served here)"})
+            title = f"{update.title} (namespace {target.namespace} not served here)"
+            target = None
+        known, _ = alerts.merged([], part.alerts, all_resolved=update.resolved)
         incident = await self.parts.store.create(
             Incident(
                 id=await self.parts.store.next_id(),
                 source=IncidentSource.ALERTMANAGER,
-                title=update.title,
+                title=title,
                 severity=update.severity,
-                target=update.target,
+                target=target,
                 channel=self.parts.alert_channel,
                 receiver=update.receiver,
-                group_key=update.group_key,
-                alert_fingerprints=sorted({a.fingerprint for a in update.firing if a.fingerprint}),
+                group_key=part.key,
+                alert_fingerprints=sorted({a.fingerprint for a in part.alerts}),
+                alerts=known,
                 labels=update.labels,
                 annotations=update.annotations,
                 worker=self.parts.replica,  # this replica shows it and starts its investigation
@@ -185,22 +220,28 @@ class IncidentService:
                 updated_at=now,
             )
         )
-        telemetry.INCIDENTS.labels(source=incident.source.value, severity=incident.severity, namespace=update.target.namespace if update.target else "").inc()
-        await self.parts.audit(incident.id, "alertmanager", "alert", "ok", update.title)
+        telemetry.INCIDENTS.labels(source=incident.source.value, severity=incident.severity, namespace=target.namespace if target else "").inc()
+        await self.parts.audit(incident.id, "alertmanager", "alert", "ok", title)
         if self.parts.alert_channel:
             incident = await self.parts.view.opened(incident)
         else:
             telemetry.get_logger(incident_id=incident.id).error("alert.post.no_channel", hint="set AEGIS_SLACK_CHANNEL")
-        if update.target is not None:
+        if target is not None:
             self.spawn(self.investigate(incident.id, actor="alertmanager"), name=f"investigate:{incident.id}", incident_id=incident.id)
         return incident
 
-    async def _update_alert_incident(self, incident: Incident, update: AlertGroupUpdate) -> Incident:
+    async def _update_alert_incident(self, incident: Incident, update: AlertGroupUpdate, part: WorkloadAlerts) -> Incident:
         parts = self.parts
         if unshown(incident):
             # Its first showing failed (Slack down, a bad message): this notification shows it now.
             incident = await self.show_again(incident)
-        if update.resolved or not update.firing:
+        known, new = alerts.merged(incident.alerts, part.alerts, all_resolved=update.resolved)
+        fingerprints = sorted(set(incident.alert_fingerprints) | {a.fingerprint for a in part.alerts})
+        if known != incident.alerts or fingerprints != incident.alert_fingerprints:
+            incident = await parts.store.update(incident.id, alerts=known, alert_fingerprints=fingerprints) or incident
+        else:
+            incident = await parts.store.record_repeat(incident.id, []) or incident
+        if incident.state not in TERMINAL_STATES and not any(a.firing for a in known):
             resolved = await parts.move(incident.id, states.allowed_from(Action.RESOLVE), S.RESOLVED, "alertmanager", "all alerts resolved")
             if resolved is None:
                 # Mid-apply: the apply finishes first; the resolution is recorded, not lost.
@@ -209,15 +250,12 @@ class IncidentService:
             await parts.audit(incident.id, "alertmanager", "resolve", "ok", "all alerts resolved")
             await parts.view.closed(resolved, actor="alertmanager", how="resolved", reason="all alerts resolved")
             return resolved
-        known = set(incident.alert_fingerprints)
-        new = [a for a in update.firing if a.fingerprint and a.fingerprint not in known]
         if new:
-            updated = await parts.store.update(incident.id, alert_fingerprints=sorted(known | {a.fingerprint for a in new}))
-            incident = updated or incident
-            self.spawn(parts.view.alerts_added(incident, [a.name for a in new]), name=f"new-alerts:{incident.id}")
-        else:
-            incident = await parts.store.record_repeat(incident.id, []) or incident
-        # Not awaited under the group lock: a storm of repeats coalesces into one or two edits.
+            await parts.audit(incident.id, "alertmanager", "alert", "joined", ", ".join(sorted({f"{a.alertname} {a.pod}".strip() for a in new}))[:300])
+            self.spawn(
+                parts.view.alerts_added(incident, [f"{a.alertname} on {a.pod}" if a.pod else a.alertname for a in new]), name=f"new-alerts:{incident.id}"
+            )
+        # Not awaited under the lock: a storm of repeats coalesces into one or two edits.
         self.spawn(parts.view.changed(incident), name=f"refresh:{incident.id}")
         return incident
 

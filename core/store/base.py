@@ -27,7 +27,7 @@ from aegis.core.models import AuditRecord, Incident, IncidentId, IncidentState, 
 # Fields `update()` may change. The state is not among them: only transition() moves it.
 UPDATABLE_FIELDS = frozenset(
     {
-        "channel", "thread_ts", "diagnosis", "repeat_count", "alert_fingerprints", "labels", "annotations", "proposal_revision",
+        "channel", "thread_ts", "diagnosis", "repeat_count", "alert_fingerprints", "alerts", "labels", "annotations", "proposal_revision",
         "diagnosis_ts", "last_error", "watch",
     }
 )  # fmt: skip

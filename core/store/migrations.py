@@ -87,6 +87,8 @@ SQLITE: Sequence[Migration] = (
     ),
     # 3: the watch after Apply ("watching until …", "held", or the regression), shown on the parent.
     ("ALTER TABLE incidents ADD COLUMN watch TEXT",),
+    # 4: an incident is one workload: every alert that joined it, under any name, and whether it still fires.
+    ("ALTER TABLE incidents ADD COLUMN alerts TEXT NOT NULL DEFAULT '[]'",),
 )
 
 POSTGRES: Sequence[Migration] = (
@@ -149,6 +151,7 @@ POSTGRES: Sequence[Migration] = (
         "CREATE TABLE channel_pace (channel TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL)",
     ),
     ("ALTER TABLE incidents ADD COLUMN watch TEXT",),
+    ("ALTER TABLE incidents ADD COLUMN alerts JSONB NOT NULL DEFAULT '[]'",),
 )
 
 

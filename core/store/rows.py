@@ -34,6 +34,7 @@ INCIDENT_COLUMNS = (
     "receiver",
     "group_key",
     "alert_fingerprints",
+    "alerts",
     "labels",
     "annotations",
     "repeat_count",
@@ -46,7 +47,7 @@ INCIDENT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_JSON_COLUMNS = frozenset({"alert_fingerprints", "labels", "annotations"})
+_JSON_COLUMNS = frozenset({"alert_fingerprints", "alerts", "labels", "annotations"})
 TIMESTAMP_COLUMNS = frozenset({"created_at", "updated_at"})
 
 
@@ -137,6 +138,8 @@ def state_values(states: AbstractSet[IncidentState]) -> list[str]:
 def _encode(column: str, value: Any) -> Any:
     if column in ("target", "diagnosis"):
         return value.model_dump_json() if value is not None else None
+    if column == "alerts":
+        return json.dumps([alert.model_dump(mode="json") for alert in value], sort_keys=True)
     if column in _JSON_COLUMNS:
         return json.dumps(value, sort_keys=True)
     if column in TIMESTAMP_COLUMNS:

@@ -178,6 +178,9 @@ def fresh_slack_headers(body_length: int) -> bytes:
 # ---- checks ----------------------------------------------------------------------------------
 
 
+# An incident is one workload: the alert's pod belongs to Deployment shop/checkout.
+WORKLOAD = "shop/Deployment/checkout"
+
 async def ephemeral_refusal(bot: Bot, answer: Answer) -> None:
     await bot.settle()
     assert any("not an AEGIS action" in e["text"] for e in bot.standin.recorder.ephemerals), bot.standin.recorder.ephemerals
@@ -191,8 +194,10 @@ async def dialog_refusal(bot: Bot, answer: Answer) -> None:
 async def thread_exists(bot: Bot, answer: Answer) -> None:
     """Nothing lost: the alert's incident is stored and its parent message is in the channel."""
     await bot.settle()
-    incident = await bot.store.find_by_group("aegis", alert_payload()["groupKey"])
-    assert incident is not None and incident.thread_ts, "the alert's incident has no thread"
+    open_incidents = await bot.store.list_open()
+    assert len(open_incidents) == 1, open_incidents
+    incident = open_incidents[0]
+    assert incident.thread_ts, "the alert's incident has no thread"
     parent = bot.standin.recorder.message(CHANNEL, incident.thread_ts)
     assert parent.thread_ts is None and incident.last_error is None
 
@@ -383,7 +388,7 @@ async def test_long_alert_text_posts_its_thread_on_the_first_notification(bot: B
     )
     assert response.status_code in (200, 202)
     await bot.settle()
-    incident = await bot.store.find_by_group("aegis", payload["groupKey"])
+    incident = await bot.store.find_by_group("aegis", WORKLOAD)
     assert incident is not None and incident.thread_ts and incident.last_error is None
     parent = bot.standin.recorder.message(CHANNEL, incident.thread_ts)
     shown = json.dumps(parent.updates[-1] if parent.updates else parent.blocks, ensure_ascii=False)

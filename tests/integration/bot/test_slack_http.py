@@ -220,16 +220,20 @@ def alert_payload(status: str = "firing", fingerprints: tuple[str, ...] = ("f1",
         "alerts": [
             {
                 "status": status,
-                "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2x9k"},
+                # Each further alert is another replica of the same Deployment: one workload, one incident.
+                "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": f"checkout-7d9f8b6c5d-{_REPLICAS[n % len(_REPLICAS)]}"},
                 "annotations": {},
                 "startsAt": "2026-11-25T09:15:00Z",
                 "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "",
                 "fingerprint": fp,
             }
-            for fp in fingerprints
+            for n, fp in enumerate(fingerprints)
         ],
     }
+
+
+_REPLICAS = ("x2x9k", "b7v4q", "m8z5w", "q4t6r")
 
 
 async def post_alert(r: Running, payload: dict[str, Any] | bytes, auth: str | None = f"Bearer {ALERT_TOKEN}") -> httpx.Response:

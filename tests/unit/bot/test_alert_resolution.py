@@ -46,9 +46,9 @@ async def test_resolution_edits_parent_and_strips_the_diagnosis_buttons(tmp_path
         Settings(), chat=chat, store=store, investigator=investigator, authorizer=Authorizer(approvers=[], approver_groups=[], chat=chat), alert_channel=CHANNEL
     )
     try:
-        incident = await service.handle_alerts(from_webhook(payload("firing")))
+        (incident,) = await service.handle_alerts(from_webhook(payload("firing")))
         await service.drain()
-        assert incident is not None
+        assert incident.target is not None and (incident.target.kind, incident.target.name) == ("Deployment", "checkout")
         diagnosed = await store.get(incident.id)
         assert diagnosed is not None and diagnosed.state is IncidentState.DIAGNOSED and diagnosed.diagnosis_ts
         (parent,) = [m for m in chat.messages(CHANNEL) if m.thread_ts is None]
