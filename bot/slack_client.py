@@ -97,8 +97,10 @@ class ChatError(AegisError):
 class ChatClient(Protocol):
     """What the bot needs from Slack. One implementation talks to Slack, one fake records calls."""
 
-    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> MessageRef:
-        """Post a message (a thread reply when `thread_ts` is given); `text` is the notification fallback."""
+    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None, *, urgent: bool = True) -> MessageRef:
+        """Post a message (a thread reply when `thread_ts` is given); `text` is the notification fallback.
+
+        `urgent=False` (a note that more alerts joined) lets the posts someone waits for (a new thread, a diagnosis) go first."""
         ...
 
     async def update_message(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> MessageRef:
@@ -135,9 +137,38 @@ class ChatClient(Protocol):
 
 
 class Pacer(Protocol):
-    async def wait_turn(self, channel: str) -> None:
-        """Return when the caller may post to `channel`."""
+    async def wait_turn(self, channel: str, *, urgent: bool = True) -> None:
+        """Return when the caller may post to `channel`; one that is not urgent waits until no urgent post is queued here."""
         ...
+
+
+def edits_of(channel: str) -> str:
+    """The pace key of a channel's edits: Slack limits chat.postMessage per channel, chat.update separately,
+    so edits (a parent refreshed, buttons removed) keep their own pace and never delay a post."""
+    return f"{channel}#edits"
+
+
+class _UrgentFirst:
+    """In this process, a post that can wait yields while posts someone is waiting for are queued for the same channel."""
+
+    def __init__(self) -> None:
+        self._queued: dict[str, int] = {}
+        self._drained: dict[str, asyncio.Event] = {}
+
+    async def wait_for_urgent(self, channel: str) -> None:
+        while (drained := self._drained.get(channel)) is not None:
+            await drained.wait()
+
+    def queued(self, channel: str, delta: int) -> None:
+        count = self._queued.get(channel, 0) + delta
+        if count > 0:
+            self._queued[channel] = count
+            self._drained.setdefault(channel, asyncio.Event())
+        else:
+            self._queued.pop(channel, None)
+            drained = self._drained.pop(channel, None)
+            if drained is not None:
+                drained.set()
 
 
 class SharedPacer:
@@ -149,16 +180,25 @@ class SharedPacer:
     def __init__(self, store: SlotStore, interval: float = 1.1) -> None:
         self._store = store
         self.interval = interval
+        self._urgent = _UrgentFirst()
 
-    async def wait_turn(self, channel: str) -> None:
+    async def wait_turn(self, channel: str, *, urgent: bool = True) -> None:
+        if not urgent:
+            await self._urgent.wait_for_urgent(channel)
+        else:
+            self._urgent.queued(channel, 1)
         try:
-            wait = await self._store.reserve_slot(channel, self.interval)
-        except AegisError as exc:
-            # The store is down: post anyway rather than lose the message; Slack's own 429s still pace us.
-            _log.warning("slack.pace.unavailable", error=str(exc))
-            return
-        if wait > 0:
-            await asyncio.sleep(wait)
+            try:
+                wait = await self._store.reserve_slot(channel, self.interval)
+            except AegisError as exc:
+                # The store is down: post anyway rather than lose the message; Slack's own 429s still pace us.
+                _log.warning("slack.pace.unavailable", error=str(exc))
+                return
+            if wait > 0:
+                await asyncio.sleep(wait)
+        finally:
+            if urgent:
+                self._urgent.queued(channel, -1)
 
 
 class SlotStore(Protocol):
@@ -176,15 +216,24 @@ class ChannelPacer:
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
         self._next: dict[str, float] = {}
+        self._urgent = _UrgentFirst()
 
-    async def wait_turn(self, channel: str) -> None:
+    async def wait_turn(self, channel: str, *, urgent: bool = True) -> None:
+        if not urgent:
+            await self._urgent.wait_for_urgent(channel)
         now = asyncio.get_running_loop().time()
         slot = max(now, self._next.get(channel, now))
         self._next[channel] = slot + self.interval
         if len(self._next) > 1024:
             self._next = {c: t for c, t in self._next.items() if t > now}
         if slot > now:
-            await asyncio.sleep(slot - now)
+            if urgent:
+                self._urgent.queued(channel, 1)
+            try:
+                await asyncio.sleep(slot - now)
+            finally:
+                if urgent:
+                    self._urgent.queued(channel, -1)
 
 
 class _LoggedRetry(AsyncRetryHandler):
@@ -302,8 +351,8 @@ class SlackChatClient:
         _log.error("slack.api.failed", method=method, error=error, status=status, detail=list(detail) or None, transient=transient)
         return ChatError(method, error, status=status, detail=detail, transient=transient)
 
-    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> MessageRef:
-        await self._pacer.wait_turn(channel)
+    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None, *, urgent: bool = True) -> MessageRef:
+        await self._pacer.wait_turn(channel, urgent=urgent)
         response = await self._call(
             "chat.postMessage",
             lambda web: web.chat_postMessage(channel=channel, text=text, blocks=_blocks(blocks), thread_ts=thread_ts),
@@ -311,7 +360,7 @@ class SlackChatClient:
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     async def update_message(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> MessageRef:
-        await self._pacer.wait_turn(channel)
+        await self._pacer.wait_turn(edits_of(channel))
         response = await self._call(
             "chat.update",
             lambda web: web.chat_update(channel=channel, ts=ts, text=text, blocks=_blocks(blocks) if blocks is not None else []),

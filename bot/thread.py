@@ -9,6 +9,7 @@ goes on, and a later notification or recovery shows what could not be posted.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
 from aegis.core.incidents import fixing, records
 from aegis.core.incidents.states import Action
-from aegis.core.models import Incident, IncidentId, IncidentSource, PhaseTiming, VerificationResult
+from aegis.core.models import Incident, IncidentId, IncidentSource, IncidentState, PhaseTiming, VerificationResult
 from aegis.core.remediation.policy import RemediationPolicy
 from aegis.core.store.base import IncidentStore
 
@@ -51,6 +52,8 @@ class SlackThread:
         self._stale: set[IncidentId] = set()
         self._new_alerts: dict[IncidentId, list[str]] = {}
         self._announcing: set[IncidentId] = set()
+        # What each diagnosis reply shows now: a repeat alert changes none of it, so it costs no edit.
+        self._diagnosis_shown: dict[IncidentId, tuple[object, ...]] = {}
 
     # --- IncidentView ----------------------------------------------------------------------------
 
@@ -85,6 +88,7 @@ class SlackThread:
         ts = await self._replace(fresh, handle, message)
         if ts:
             fresh = await self._store.update(fresh.id, diagnosis_ts=ts) or fresh
+            self._diagnosis_shown[fresh.id] = (fresh.state, fresh.proposal_revision, fresh.diagnosis_ts, buttons(fresh, self._policy))
         await self._refresh_parent(fresh)
         await self._observability.post_graph(self._chat, fresh, diagnosis, window)
 
@@ -94,16 +98,29 @@ class SlackThread:
         await self._replace(incident, handle, message)
 
     async def alerts_added(self, incident: Incident, names: Sequence[str]) -> None:
-        """One thread reply per batch of newly firing alerts: while a reply is being posted, later ones queue into the next."""
+        """One thread reply per batch of newly joined alerts, once the diagnosis is out: alerts arriving while
+        it is being posted, or while the incident is still investigating, queue into the same reply."""
         self._new_alerts.setdefault(incident.id, []).extend(names)
         if incident.id in self._announcing:
             return
         self._announcing.add(incident.id)
         try:
+            await self._until_answered(incident)
             while batch := self._new_alerts.pop(incident.id, []):
-                await self._reply(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(batch), batch), blocks=[]))
+                await self._reply(incident, blocks.SlackMessage(text=messages.new_alerts_firing(len(batch), batch), blocks=[]), urgent=False)
         finally:
             self._announcing.discard(incident.id)
+
+    async def _until_answered(self, incident: Incident, poll: float = 2.0, limit: float = 300.0) -> None:
+        # The diagnosis is what the on-call waits for; a note about more alerts goes after it. Polled
+        # in the store, since another replica may be the one investigating.
+        waited = 0.0
+        while waited < limit:
+            fresh = await self._fresh(incident)
+            if fresh.diagnosis_ts or fresh.state not in (IncidentState.OPEN, IncidentState.INVESTIGATING) or fresh.last_error:
+                return
+            await asyncio.sleep(poll)
+            waited += poll
 
     async def closed(self, incident: Incident, *, actor: str, how: str, reason: str) -> None:
         if how == "resolved" and actor == "alertmanager":
@@ -175,20 +192,24 @@ class SlackThread:
         if not (incident.channel and incident.diagnosis_ts and incident.diagnosis):
             return
         actions = buttons(incident, self._policy)
+        shown = (incident.state, incident.proposal_revision, incident.diagnosis_ts, actions)
+        if self._diagnosis_shown.get(incident.id) == shown:
+            return
         message = blocks.diagnosis_reply(incident, incident.diagnosis, self._observability.links(incident, incident.diagnosis), actions=actions)
         note = f"{blocks.status_word(incident.state)} since {blocks.date_token(datetime.now(UTC), '{time}')}"
         body = message.blocks if actions else blocks.superseded(message.blocks, note)
         try:
             await self._chat.update_message(incident.channel, incident.diagnosis_ts, message.text, body)
+            self._diagnosis_shown[incident.id] = shown
         except ChatError as exc:
             await self._post_failed(incident, exc)
 
-    async def _reply(self, incident: Incident, message: blocks.SlackMessage) -> str | None:
+    async def _reply(self, incident: Incident, message: blocks.SlackMessage, *, urgent: bool = True) -> str | None:
         fresh = await self._fresh(incident)
         if not (fresh.channel and fresh.thread_ts):
             return None
         try:
-            ref = await self._chat.post_message(fresh.channel, message.text, message.blocks or None, thread_ts=fresh.thread_ts)
+            ref = await self._chat.post_message(fresh.channel, message.text, message.blocks or None, thread_ts=fresh.thread_ts, urgent=urgent)
         except ChatError as exc:
             await self._post_failed(fresh, exc)
             return None

@@ -108,7 +108,7 @@ class Transcript(MemoryChatClient):
         message = next((m for m in self.messages(channel) if m.ts == ts), None)
         return "thread reply" if message is not None and message.thread_ts else "parent message"
 
-    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> MessageRef:
+    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None, *, urgent: bool = True) -> MessageRef:
         ref = await super().post_message(channel, text, blocks, thread_ts)
         where = "thread reply" if thread_ts else f"new message in {channel}"
         self._show(f"Slack · {where} (ts {ref.ts})", text, blocks, ref.ts)

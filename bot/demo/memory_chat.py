@@ -92,7 +92,7 @@ class MemoryChatClient:
         self._clock += 100
         return f"{self._clock // 1_000_000}.{self._clock % 1_000_000:06d}"
 
-    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> MessageRef:
+    async def post_message(self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None, *, urgent: bool = True) -> MessageRef:
         self._record("post_message", channel=channel, text=text, blocks=_copy(blocks), thread_ts=thread_ts)
         message = FakeMessage(channel, self._next_ts(), text, _copy(blocks), thread_ts)
         self._messages[channel].append(message)

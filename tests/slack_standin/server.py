@@ -237,12 +237,14 @@ class SlackStandIn:
         channel = body.get("channel") or body.get("channel_id")
         if self.rate_per_second is None or method not in self.paced_methods or not isinstance(channel, str):
             return None
-        tokens, last = self._buckets.get(channel, (float(self.burst), now))
+        # Posts are limited per channel; edits have their own limit (a separate tier in Slack), so their own bucket.
+        bucket = f"{channel}#edits" if method == "chat.update" else channel
+        tokens, last = self._buckets.get(bucket, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate_per_second)
         if tokens >= 1.0:
-            self._buckets[channel] = (tokens - 1.0, now)
+            self._buckets[bucket] = (tokens - 1.0, now)
             return None
-        self._buckets[channel] = (tokens, now)
+        self._buckets[bucket] = (tokens, now)
         return max(1, math.ceil((1.0 - tokens) / self.rate_per_second))
 
     def _next_ts(self) -> str:

@@ -73,11 +73,12 @@ async def state_of(pair: Pair, incident: Incident, want: IncidentState, timeout:
 
 async def test_the_same_notification_to_both_replicas_opens_one_thread(pair: Pair) -> None:
     """Alertmanager's notification reaches both replicas at once: both answer 2xx, one incident, one parent message."""
-    body = json.dumps(alert_payload()).encode()
     headers = {"Authorization": f"Bearer {ALERT_TOKEN}", "Content-Type": "application/json"}
     for round_ in range(5):  # several races, each a new alert group
         group = f'{{}}:{{alertname="KubePodCrashLooping",round="{round_}"}}'
-        body = json.dumps(alert_payload(group=group)).encode()
+        payload = alert_payload(group=group)
+        payload["alerts"][0]["labels"]["pod"] = f"api{round_}-7d9f8b6c5d-x2x9k"  # a workload of its own: its own incident
+        body = json.dumps(payload).encode()
         answers = await asyncio.gather(pair.post(pair.a, "/alertmanager/webhook", body, headers), pair.post(pair.b, "/alertmanager/webhook", body, headers))
         assert [r.status_code // 100 for r in answers] == [2, 2], [(r.status_code, r.text) for r in answers]
 
