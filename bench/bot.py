@@ -5,15 +5,15 @@ Slack Web API stand-in and the load generator run here, everything on loopback.
 
 1. 100 concurrent signed slash commands, then 100 concurrent button clicks: p50/p99 time to ack
    (goal: p99 <= 200 ms on this 2-core machine), sent by a load-generator process of their own.
-2. 1,000 alerts in 50 groups sent by Alertmanager-like notifications within a minute: how long
-   until all 50 threads exist and all work is done, whether any alert was lost (every
-   fingerprint recorded on its incident), and the busiest channel's posts per second.
+2. The alert storm of tests/storm.py (the same one tests/integration/bot/test_alert_storm.py asserts):
+   1,000 alerts over 60 s about 50 broken workloads: threads opened, alerts on their incident, the
+   busiest 10 s of chat.postMessage, the bot's peak RSS and each diagnosis's delay after the first alert.
 
 3. `--replicas 2`: two bots on one store, each notification of 100 alert groups sent to both (as an
    Alertmanager HA pair does): the alert channel's chat.postMessage rate over the busiest 10 s window
    (goal: <= 1 per second per channel, whatever the replica count: the pace is shared in the store).
 
-Run: .venv/bin/python bench/bot.py [--groups 50 --alerts-per-group 20] | bench/bot.py --replicas 2 [--groups 100 --observe 60]
+Run: .venv/bin/python bench/bot.py [--groups 50] | bench/bot.py --replicas 2 [--groups 100 --observe 60]
 """
 
 from __future__ import annotations
@@ -24,33 +24,24 @@ import hashlib
 import hmac
 import json
 import os
-import socket
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.slack_standin.server import SlackStandIn
+from tests.storm import Storm, busiest_window, figures, free_port, peak_rss_mib, send_storm, storm_snapshot, until_done
 
 ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOT = ROOT / "examples" / "incidents" / "crashloop-missing-env" / "snapshot"
 SECRET = "bench-signing-secret"
 ALERT_TOKEN = "bench-alert-token"
 CHANNEL = "C0ALERTS"
 SLASH_CHANNEL = "C0ONCALL"  # slash-command threads go elsewhere, as they would: the flood is measured alone
 GOAL_P99_MS = 200.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sign(body: bytes) -> dict[str, str]:
@@ -60,7 +51,7 @@ def sign(body: bytes) -> dict[str, str]:
 
 
 def slash(i: int) -> bytes:
-    return urlencode({"command": "/aegis", "text": "analyze deploy/checkout -n shop", "user_id": f"U{i}", "channel_id": SLASH_CHANNEL,
+    return urlencode({"command": "/aegis", "text": "analyze deploy/checkout00 -n shop", "user_id": f"U{i}", "channel_id": SLASH_CHANNEL,
                       "team_id": "T1", "trigger_id": f"t{i}", "response_url": "https://hooks.slack.invalid/x", "api_app_id": "A1"}).encode()  # fmt: skip
 
 
@@ -69,16 +60,6 @@ def click(i: int) -> bytes:
                "channel": {"id": SLASH_CHANNEL}, "actions": [{"action_id": "aegis.reject", "type": "button", "block_id": "b",
                "value": json.dumps({"incident": "INC-1", "rev": 0})}]}  # fmt: skip
     return urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def notification(group: int, alerts: list[int]) -> dict[str, Any]:
-    return {
-        "version": "4", "groupKey": f'{{}}:{{alertname="PodCrash", group="{group}"}}', "status": "firing", "receiver": "aegis",
-        "groupLabels": {"alertname": "PodCrash"}, "commonLabels": {"alertname": "PodCrash", "namespace": "shop", "deployment": "checkout"},
-        "commonAnnotations": {}, "externalURL": "http://am",
-        "alerts": [{"status": "firing", "labels": {"alertname": "PodCrash", "namespace": "shop", "deployment": "checkout", "pod": f"p{group}-{a}"},
-                    "annotations": {}, "fingerprint": f"g{group}a{a}"} for a in alerts],
-    }  # fmt: skip
 
 
 async def burst(port: int, kind: str, count: int = 100) -> list[float]:
@@ -119,39 +100,16 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-async def wait_until_quiet(stand: SlackStandIn, groups: int, quiet: float = 8.0, limit: float = 1800.0) -> None:
-    """Until every group has its parent and the bot has made no call for the alert channel for `quiet` seconds."""
-    deadline = time.monotonic() + limit
-    seen, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        count = len([r for r in stand.recorder.requests if r.body.get("channel") == CHANNEL])
-        parents = len([m for m in stand.recorder.messages(CHANNEL) if m.thread_ts is None])
-        if count != seen:
-            seen, since = count, time.monotonic()
-        elif parents >= groups and time.monotonic() - since >= quiet:
-            return
-        await asyncio.sleep(0.5)
-
-
-def max_posts_per_second(stand: SlackStandIn) -> int:
-    stamps = sorted(r.at for r in stand.recorder.requests if r.method == "chat.postMessage" and r.status == 200)
-    best, start = 0, 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-async def main(groups: int, per_group: int) -> int:
+async def main(groups: int) -> int:
     async with SlackStandIn(channels={CHANNEL, SLASH_CHANNEL}).serve() as stand:
         port = free_port()
         workdir = Path(tempfile.mkdtemp(prefix="aegis-bench-"))
+        snapshot = storm_snapshot(workdir / "snapshot", groups)
         env = {**os.environ, "SLACK_BOT_TOKEN": stand.token, "SLACK_SIGNING_SECRET": SECRET, "AEGIS_SLACK_API_URL": stand.url,
                "AEGIS_SLACK_CHANNEL": CHANNEL, "AEGIS_ALERTMANAGER_TOKEN": ALERT_TOKEN, "AEGIS_STORE_URL": str(workdir / "aegis.db"),
                "AEGIS_LOG_LEVEL": "warning", "AEGIS_APPROVERS": "U0"}  # fmt: skip
         aegis = Path(sys.executable).parent / "aegis"
-        bot = await asyncio.create_subprocess_exec(str(aegis), "serve", "--http", "--port", str(port), "--snapshot", str(SNAPSHOT), env=env, cwd=workdir)
+        bot = await asyncio.create_subprocess_exec(str(aegis), "serve", "--http", "--port", str(port), "--snapshot", str(snapshot), env=env, cwd=workdir)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=httpx.Limits(max_connections=200)) as http:
                 for _ in range(100):
@@ -168,55 +126,25 @@ async def main(groups: int, per_group: int) -> int:
                 p99 = pct(every, 0.99)
                 print(f"goal p99 <= {GOAL_P99_MS:.0f} ms: {p99 / GOAL_P99_MS:.2f}x the goal ({'met' if p99 <= GOAL_P99_MS else 'MISSED'})")
 
-                # Alert flood: each group's alerts arrive in 4 growing notifications, spread over ~20 s.
-                sent_at = time.monotonic()
-                headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
-                for wave in range(1, 5):
-                    size = per_group * wave // 4
-                    responses = await asyncio.gather(*(http.post("/alertmanager/webhook", json=notification(g, list(range(size))), headers=headers)
-                                                       for g in range(groups)))  # fmt: skip
-                    bad = [r.status_code for r in responses if r.status_code not in (200, 202)]
-                    if bad:
-                        print(f"webhook refused notifications: {bad[:5]}")
-                    await asyncio.sleep(5)
-                print(f"{groups * per_group} alerts in {groups} groups sent in {time.monotonic() - sent_at:.1f} s")
-                await wait_until_quiet(stand, groups)
+                storm = Storm(workloads=groups)
+                sent = await send_storm(http, storm, ALERT_TOKEN)
+                await until_done(stand, CHANNEL, workdir / "aegis.db", storm)
+                rss = peak_rss_mib(bot.pid)
         finally:
             bot.terminate()  # SIGTERM: the bot finishes in-flight work before it exits
             await bot.wait()
-        last_call = max((r.at for r in stand.recorder.requests if r.body.get("channel") == CHANNEL), default=sent_at)
-        last_parent = max(
-            (r.at for r in stand.recorder.requests if r.body.get("channel") == CHANNEL and r.method == "chat.postMessage" and not r.body.get("thread_ts")),
-            default=sent_at,
-        )
-        db = sqlite3.connect(workdir / "aegis.db")
-        rows = db.execute("SELECT id, alert_fingerprints FROM incidents WHERE source = 'alertmanager'").fetchall()
-        recorded = sum(len(json.loads(fp)) for _, fp in rows)
-        parents = {m.ts for m in stand.recorder.messages(CHANNEL) if m.thread_ts is None}
-        posts = len([r for r in stand.recorder.requests if r.method == "chat.postMessage" and r.body.get("channel") == CHANNEL])
-        print(f"alert incidents {len(rows)} (expected {groups}); alerts recorded {recorded} of {groups * per_group} (lost {groups * per_group - recorded})")
-        print(f"all {len(parents)} threads exist {last_parent - sent_at:.0f} s after the first alert")
-        print(f"the alert channel was done after {last_call - sent_at:.0f} s ({posts} posts)")
-        print(f"busiest second in {CHANNEL}: {max_posts_per_second(stand)} posts; 429s from the stand-in: "
-              f"{len([r for r in stand.recorder.requests if r.status == 429])}")  # fmt: skip
+        result = figures(stand, CHANNEL, workdir / "aegis.db", storm, sent, rss)
+        print("\n".join(result.lines(CHANNEL)))
+        print(f"429s from the stand-in: {len([r for r in stand.recorder.requests if r.status == 429])}")
     return 0
-
-
-def busiest_window(stand: SlackStandIn, method: str, window: float = 10.0) -> tuple[int, float]:
-    """The most `method` calls to the alert channel within any `window` seconds, and that count per second."""
-    stamps = sorted(r.at for r in stand.recorder.requests if r.method == method and r.body.get("channel") == CHANNEL and r.status == 200)
-    best, start = 0, 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] > window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best, best / window
 
 
 async def replicas_pace(replicas: int, groups: int, observe: float) -> int:
     """Several bots on one SQLite file (one machine; PostgreSQL behaves the same through IncidentStore.reserve_slot)."""
     async with SlackStandIn(channels={CHANNEL}, rate_per_second=None).serve() as stand:
         workdir = Path(tempfile.mkdtemp(prefix="aegis-bench-replicas-"))
+        storm = Storm(workloads=groups)
+        snapshot = storm_snapshot(workdir / "snapshot", groups)
         aegis = Path(sys.executable).parent / "aegis"
         ports = [free_port() for _ in range(replicas)]
         bots = []
@@ -224,7 +152,7 @@ async def replicas_pace(replicas: int, groups: int, observe: float) -> int:
             env = {**os.environ, "SLACK_BOT_TOKEN": stand.token, "SLACK_SIGNING_SECRET": SECRET, "AEGIS_SLACK_API_URL": stand.url,
                    "AEGIS_SLACK_CHANNEL": CHANNEL, "AEGIS_ALERTMANAGER_TOKEN": ALERT_TOKEN, "AEGIS_STORE_URL": str(workdir / "aegis.db"),
                    "AEGIS_LOG_LEVEL": "warning", "AEGIS_REPLICA_ID": f"bench-{n}"}  # fmt: skip
-            args = ("serve", "--http", "--port", str(port), "--snapshot", str(SNAPSHOT))
+            args = ("serve", "--http", "--port", str(port), "--snapshot", str(snapshot))
             bots.append(await asyncio.create_subprocess_exec(str(aegis), *args, env=env, cwd=workdir))
         try:
             async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=400)) as http:
@@ -237,7 +165,7 @@ async def replicas_pace(replicas: int, groups: int, observe: float) -> int:
                             await asyncio.sleep(0.1)
                 headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
                 sent_at = time.monotonic()
-                answers = await asyncio.gather(*(http.post(f"http://127.0.0.1:{port}/alertmanager/webhook", json=notification(g, [0]), headers=headers)
+                answers = await asyncio.gather(*(http.post(f"http://127.0.0.1:{port}/alertmanager/webhook", json=storm.notification(g, 0), headers=headers)
                                                  for g in range(groups) for port in ports))  # fmt: skip
                 bad = [r.status_code for r in answers if r.status_code // 100 != 2]
                 print(f"{replicas} replicas, {groups} alert groups, each notification sent to every replica: {len(bad)} answers not 2xx")
@@ -249,8 +177,8 @@ async def replicas_pace(replicas: int, groups: int, observe: float) -> int:
                 await bot.wait()
         posts = len([r for r in stand.recorder.requests if r.method == "chat.postMessage" and r.body.get("channel") == CHANNEL])
         parents = len([m for m in stand.recorder.messages(CHANNEL) if m.thread_ts is None])
-        count, rate = busiest_window(stand, "chat.postMessage")
-        edits, edit_rate = busiest_window(stand, "chat.update")
+        count, edits = busiest_window(stand, CHANNEL, "chat.postMessage"), busiest_window(stand, CHANNEL, "chat.update")
+        rate, edit_rate = count / 10, edits / 10
         print(f"in {observe:.0f} s: {posts} chat.postMessage to {CHANNEL} ({parents} parents; one thread per group: {parents <= groups})")
         print(f"busiest 10 s window: {count} chat.postMessage = {rate:.2f}/s (goal <= 1.00/s: {rate:.2f}x, {'met' if rate <= 1.0 else 'MISSED'}); "
               f"{edits} chat.update = {edit_rate:.2f}/s")  # fmt: skip
@@ -260,7 +188,6 @@ async def replicas_pace(replicas: int, groups: int, observe: float) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", type=int, default=50)
-    parser.add_argument("--alerts-per-group", type=int, default=20)
     parser.add_argument("--replicas", type=int, default=0, help="measure the shared Slack pace of this many bots on one store")
     parser.add_argument("--observe", type=float, default=60.0, help="with --replicas: seconds to watch the channel")
     parser.add_argument("--burst", choices=("slash", "click"), help=argparse.SUPPRESS)  # the load-generator child
@@ -272,4 +199,4 @@ if __name__ == "__main__":
         sys.exit(0)
     if args.replicas:
         sys.exit(asyncio.run(replicas_pace(args.replicas, args.groups if args.groups != 50 else 100, args.observe)))
-    sys.exit(asyncio.run(main(args.groups, args.alerts_per_group)))
+    sys.exit(asyncio.run(main(args.groups)))

@@ -43,6 +43,7 @@ class RecordedRequest:
     at: float  # time.monotonic() on arrival
     status: int  # 0 when the connection was reset instead of answered
     error: str | None  # Slack's error code in the answer; None when ok
+    ts: str | None = None  # the message a chat.postMessage created (or chat.update changed)
 
     @property
     def sent_token(self) -> bool:
@@ -219,7 +220,8 @@ class SlackStandIn:
     def _answer(self, method: str, body: dict[str, Any], headers: dict[str, str], arrived: float, answer: Answer) -> web.Response:
         status, payload = answer
         retry_after = payload.pop("_retry_after", None)
-        self.recorder.requests.append(RecordedRequest(method, body, headers, arrived, status, payload.get("error")))
+        ts = payload.get("ts") if method.startswith("chat.") else None
+        self.recorder.requests.append(RecordedRequest(method, body, headers, arrived, status, payload.get("error"), ts))
         return web.json_response(payload, status=status, headers={"Retry-After": str(retry_after)} if retry_after is not None else None)
 
     def _fault(self, request: web.Request, method: str, body: dict[str, Any], headers: dict[str, str], arrived: float, fault: Fault) -> web.Response:
