@@ -190,7 +190,8 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         # The alert names a pod; the incident is its workload, resolved through the ReplicaSet that owns it.
         assert incident.target == ObjectRef(kind="Deployment", namespace=ns, name="checkout"), incident.target
         pod = incident.labels["pod"]
-        assert incident.title.startswith("KubePodCrashLooping") and [(a.alertname, a.pod, a.firing) for a in incident.alerts] == [("KubePodCrashLooping", pod, True)]
+        assert incident.title.startswith("KubePodCrashLooping")
+        assert [(a.alertname, a.pod, a.firing) for a in incident.alerts] == [("KubePodCrashLooping", pod, True)]
         assert incident.diagnosis is not None and incident.diagnosis.fix is not None
         assert incident.diagnosis.fix.target == ObjectRef(kind="Deployment", namespace=ns, name="checkout")
         live_pods = {p["metadata"]["name"] for p in await asyncio.to_thread(control_plane.pods, ns)}
