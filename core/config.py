@@ -86,7 +86,7 @@ class Settings(BaseModel):
     shadow_janitor_interval_seconds: float = Field(default=60.0, ge=1, description="How often `aegis serve` deletes expired shadows")
     shadow_cleanup_wait_seconds: float = Field(default=30.0, ge=0, description="How long cleanup waits for a shadow namespace to be gone")
     require_shadow_pass: bool = Field(default=True, description="Apply only after a shadow verification of the same proposal passed")
-    four_eyes: bool = Field(default=False, description="Whoever asked for the analysis may not approve its fix")
+    four_eyes: bool = Field(default=False, description="Whoever asked for the analysis or clicked Verify in shadow may not apply its fix")
     protected_namespaces: list[str] = Field(default_factory=list, description="Namespaces AEGIS never patches (kube-system always)")
     rollout_timeout_seconds: float = Field(default=600.0, gt=0, description="How long Apply and Roll back watch the rollout")
 
@@ -269,8 +269,10 @@ def load(**overrides: Any) -> Settings:
         loc = str(error["loc"][0]) if error["loc"] else "?"
         shown = _variable_name(loc)
         value = "***" if "token" in loc.lower() or "secret" in loc.lower() else error.get("input")
-        got = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
-        raise ConfigError(f"{shown}: {error['msg']}{got}") from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        # A validator that names the bad entry itself says "(got …)" already: the line says it once.
+        got = f" (got {value!r})" if value is not None and not isinstance(value, dict) and "(got " not in message else ""
+        raise ConfigError(f"{shown}: {message}{got}") from None
 
 
 def _variable_name(field: str) -> str:

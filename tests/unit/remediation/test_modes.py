@@ -52,8 +52,10 @@ def test_buttons_follow_the_mode_of_the_fix_namespace() -> None:
 @pytest.mark.parametrize("value", ["prod-*=act", "prod-*", "=apply", "prod-*=apply,staging"])
 def test_an_invalid_namespace_mode_stops_start_up_naming_the_variable(value: str) -> None:
     """One line naming AEGIS_NAMESPACE_MODES, never a traceback."""
-    with pytest.raises(ConfigError, match="AEGIS_NAMESPACE_MODES"):
+    with pytest.raises(ConfigError, match="AEGIS_NAMESPACE_MODES") as info:
         config.load(namespace_modes=value)
+    line = str(info.value)
+    assert "\n" not in line and line.count("(got ") == 1 and "Value error" not in line, line
 
 
 def test_an_invalid_mode_names_the_variable() -> None:
