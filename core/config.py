@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from aegis.core.errors import ConfigError
 from aegis.core.models import AnalysisPolicy
@@ -156,6 +156,14 @@ class Settings(BaseModel):
             if not str(glob).strip() or str(mode).strip() not in modes:
                 raise ValueError(f"each entry must be GLOB=MODE with MODE one of {', '.join(modes)} (got {glob}={mode})")
         return [(str(glob).strip(), str(mode).strip()) for glob, mode in pairs]
+
+    @field_validator("shadow_as_user")
+    @classmethod
+    def _shadow_as_user_needs_a_map(cls, value: bool, info: ValidationInfo) -> bool:
+        # Acting as the person needs to know who they are in Kubernetes.
+        if value and not info.data.get("identity_map"):
+            raise ValueError("needs AEGIS_IDENTITY_MAP (whom to act as)")
+        return value
 
     @field_validator("approvers", "approver_groups", mode="before")
     @classmethod

@@ -114,9 +114,17 @@ async def verify(parts: Parts, incident_id: IncidentId, *, revision: int, user: 
     checked = await precheck(parts, incident_id, revision, user, Action.VERIFY)
     if isinstance(checked, ActionOutcome):
         return checked
+    identity: KubeIdentity | None = None
+    if parts.policy.shadow_as_user:
+        # AEGIS_SHADOW_AS_USER: what the shadow holds is created as the person; unmapped, nothing is created.
+        acting = await acting_identity(parts, incident_id, user, Action.VERIFY)
+        if isinstance(acting, ActionOutcome):
+            return acting
+        identity = acting
     moved = await parts.move(incident_id, states.allowed_from(Action.VERIFY), S.VERIFYING, user, "shadow verification", mine=True)
     if moved is None:
         return await not_now(parts, incident_id, user, Action.VERIFY)
+    # The detail stays "r<revision>": records.verifier reads it (four-eyes); whom the shadow acts as is logged by it.
     await parts.audit(incident_id, user, "verify", "started", f"r{revision}")
     await parts.view.changed(moved)
     handle = await parts.view.step_started(moved, Action.VERIFY, user)
@@ -128,7 +136,7 @@ async def verify(parts: Parts, incident_id: IncidentId, *, revision: int, user: 
 
     assert parts.shadow is not None and moved.diagnosis is not None
     try:
-        result = await parts.shadow.verify(incident_id, moved.diagnosis, revision=revision, progress=progress)
+        result = await parts.shadow.verify(incident_id, moved.diagnosis, revision=revision, progress=progress, identity=identity)
     except AegisError as exc:
         back = await parts.move(incident_id, {S.VERIFYING}, checked.state, "aegis", str(exc))
         await parts.audit(incident_id, "aegis", "verify", "failed", str(exc))
