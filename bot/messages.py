@@ -164,7 +164,7 @@ def proposal_expired(incident_id: str) -> str:
 
 def workload_changed(incident_id: str) -> str:
     return (
-        f"The workload's pod template changed since {incident_id} was diagnosed (a deploy, an edit, a restart): the proposal was made "
+        f"The workload's pod template changed since it was diagnosed ({incident_id}; a deploy, an edit or a restart): the proposal was made "
         "for a template that is gone. Nothing changed. Re-analyze it first."
     )
 
