@@ -79,3 +79,10 @@ def test_a_proposal_expires_after_the_ttl() -> None:
     policy = RemediationPolicy(proposal_ttl_seconds=3600)
     assert not policy.expired(diagnosed, now=at + timedelta(minutes=59))
     assert policy.expired(diagnosed, now=at + timedelta(minutes=61))
+
+
+def test_shadow_as_user_needs_an_identity_map() -> None:
+    """Acting as the person in the shadow needs to know who they are: without AEGIS_IDENTITY_MAP start-up stops, naming the setting."""
+    with pytest.raises(ConfigError, match="AEGIS_SHADOW_AS_USER: needs AEGIS_IDENTITY_MAP"):
+        config.load(shadow_as_user=True)
+    assert RemediationPolicy.from_settings(config.load(shadow_as_user=True, identity_map="identities.yaml")).shadow_as_user
