@@ -123,6 +123,10 @@ def outcome(action: str, refusal: str, detail: str) -> str:
         return mode_forbids(doing, mode, namespace)
     if refusal == "expired":
         return proposal_expired(detail)
+    if refusal == "changed":
+        return workload_changed(detail)
+    if refusal == "unchecked":
+        return f"AEGIS will not {doing} this fix: it {detail}. Nothing changed. Try again when the workload can be read, or re-analyze it."
     if refusal == "unmapped":
         return (
             f"AEGIS acts in Kubernetes as the person who clicks, and you are not in its identity map (AEGIS_IDENTITY_MAP), so it cannot {doing} "
@@ -155,6 +159,13 @@ def proposal_expired(incident_id: str) -> str:
     return (
         f"The proposal for {incident_id} is too old to act on (AEGIS_PROPOSAL_TTL_SECONDS): the workload may have changed since. "
         "Nothing changed. Re-analyze it first."
+    )
+
+
+def workload_changed(incident_id: str) -> str:
+    return (
+        f"The workload's pod template changed since it was diagnosed ({incident_id}; a deploy, an edit or a restart): the proposal was made "
+        "for a template that is gone. Nothing changed. Re-analyze it first."
     )
 
 

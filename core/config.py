@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from aegis.core.errors import ConfigError
 from aegis.core.models import AnalysisPolicy
@@ -86,7 +86,7 @@ class Settings(BaseModel):
     shadow_janitor_interval_seconds: float = Field(default=60.0, ge=1, description="How often `aegis serve` deletes expired shadows")
     shadow_cleanup_wait_seconds: float = Field(default=30.0, ge=0, description="How long cleanup waits for a shadow namespace to be gone")
     require_shadow_pass: bool = Field(default=True, description="Apply only after a shadow verification of the same proposal passed")
-    four_eyes: bool = Field(default=False, description="Whoever asked for the analysis may not approve its fix")
+    four_eyes: bool = Field(default=False, description="Whoever asked for the analysis or clicked Verify in shadow may not apply its fix")
     protected_namespaces: list[str] = Field(default_factory=list, description="Namespaces AEGIS never patches (kube-system always)")
     rollout_timeout_seconds: float = Field(default=600.0, gt=0, description="How long Apply and Roll back watch the rollout")
 
@@ -156,6 +156,14 @@ class Settings(BaseModel):
             if not str(glob).strip() or str(mode).strip() not in modes:
                 raise ValueError(f"each entry must be GLOB=MODE with MODE one of {', '.join(modes)} (got {glob}={mode})")
         return [(str(glob).strip(), str(mode).strip()) for glob, mode in pairs]
+
+    @field_validator("shadow_as_user")
+    @classmethod
+    def _shadow_as_user_needs_a_map(cls, value: bool, info: ValidationInfo) -> bool:
+        # Acting as the person needs to know who they are in Kubernetes.
+        if value and not info.data.get("identity_map"):
+            raise ValueError("needs AEGIS_IDENTITY_MAP (whom to act as)")
+        return value
 
     @field_validator("approvers", "approver_groups", mode="before")
     @classmethod
@@ -269,8 +277,10 @@ def load(**overrides: Any) -> Settings:
         loc = str(error["loc"][0]) if error["loc"] else "?"
         shown = _variable_name(loc)
         value = "***" if "token" in loc.lower() or "secret" in loc.lower() else error.get("input")
-        got = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
-        raise ConfigError(f"{shown}: {error['msg']}{got}") from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        # A validator that names the bad entry itself says "(got …)" already: the line says it once.
+        got = f" (got {value!r})" if value is not None and not isinstance(value, dict) and "(got " not in message else ""
+        raise ConfigError(f"{shown}: {message}{got}") from None
 
 
 def _variable_name(field: str) -> str:

@@ -55,15 +55,23 @@ class ClusterUnreachableError(ClusterError):
 class ForbiddenError(ClusterError):
     """RBAC refused a request; the message names the verb and resource that are missing."""
 
-    def __init__(self, verb: str, resource: str, namespace: str | None, detail: str = "") -> None:
+    def __init__(self, verb: str, resource: str, namespace: str | None, detail: str = "", *, person: str | None = None) -> None:
+        """`person`: the Kubernetes user AEGIS impersonated (the request was theirs, so their RBAC refused it)."""
         where = f" in namespace {namespace}" if namespace else " at cluster scope"
-        super().__init__(
-            f"forbidden: AEGIS may not {verb} {resource}{where}; "
-            f"grant '{verb}' on '{resource}' to its ServiceAccount (see deploy/rbac/clusterrole.yaml)" + (f" ({detail})" if detail else "")
-        )
+        if person is None:
+            sentence = (
+                f"forbidden: AEGIS may not {verb} {resource}{where}; grant '{verb}' on '{resource}' to its ServiceAccount (see deploy/rbac/clusterrole.yaml)"
+            )
+        else:
+            sentence = (
+                f"forbidden: Kubernetes user {person} may not {verb} {resource}{where} (AEGIS acted as {person}, so their RBAC decided); "
+                f"ask a cluster admin to grant {person} '{verb}' on '{resource}'{where}, or ask someone who has it"
+            )
+        super().__init__(sentence + (f" ({detail})" if detail else ""))
         self.verb = verb
         self.resource = resource
         self.namespace = namespace
+        self.person = person
 
 
 class ConflictError(ClusterError):

@@ -245,6 +245,9 @@ class Diagnosis(Model):
 
     target: ObjectRef
     workload: ObjectRef | None
+    template_digest: str | None = Field(
+        default=None, description="Digest of the workload's pod template when diagnosed; Verify and Apply refuse when the live one differs."
+    )
     rca: RCAResult
     evidence: list[Evidence]
     fix: FixProposal | None

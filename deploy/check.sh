@@ -47,12 +47,19 @@ amtool check-config "${work}/alertmanager.yml"
 step "compose file, dashboard and provisioning: structure"
 .venv/bin/python deploy/check_files.py
 
-step "helm lint and template (every optional part on)"
+step "helm lint and template (every optional part on, an identity map among them)"
 "${AEGIS_HELM}" lint deploy/helm/aegis --strict --set secrets.existingSecret=aegis-tokens 2>&1 | grep -v "found symbolic link"
 "${AEGIS_HELM}" template aegis deploy/helm/aegis -n aegis-system \
   --set secrets.existingSecret=aegis-tokens --set serviceMonitor.enabled=true --set prometheusRule.enabled=true \
-  --set persistence.enabled=true --set slackMode=http 2>/dev/null > "${work}/chart.yaml"
+  --set persistence.enabled=true --set slackMode=http \
+  --set identityMap.users.U0123ABC.user=alice --set 'identityMap.users.U0123ABC.groups={sre}' --set trust.shadowAsUser=true \
+  2>/dev/null > "${work}/chart.yaml"
 grep -c '^kind:' "${work}/chart.yaml" | xargs printf '%s manifests rendered\n'
+# Impersonation is granted only on the mapped identities: every rule with `impersonate` names whom (an absent
+# or empty resourceNames would mean anyone).
+awk '/verbs: \[impersonate\]/ { getline next_line; if (next_line !~ /resourceNames: \["/) bad = 1 } END { exit bad }' "${work}/chart.yaml" \
+  || { echo "FAIL the chart grants impersonate without naming whom"; exit 1; }
+grep -q 'resourceNames: \["alice"\]' "${work}/chart.yaml" || { echo "FAIL the chart does not grant impersonate on the mapped user alice"; exit 1; }
 
 # `make test` runs these too; AEGIS_DEPLOY_CHECK_TESTS=0 skips them here when it follows.
 if [[ "${AEGIS_DEPLOY_CHECK_TESTS:-1}" != "0" ]]; then

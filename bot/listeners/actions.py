@@ -158,7 +158,7 @@ async def _answer(chat: ChatClient, channel: str, user: str, outcome: ActionOutc
     if outcome.refusal is None:
         return
     text = messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail)
-    if outcome.refusal is Refusal.EXPIRED:
+    if outcome.refusal in (Refusal.EXPIRED, Refusal.CHANGED):
         prompt = blocks.reanalyze_prompt(text, outcome.detail, 0)
         try:
             await chat.post_ephemeral(channel, user, prompt.text, prompt.blocks)

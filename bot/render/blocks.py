@@ -420,7 +420,7 @@ def _code(text: str, limit: int) -> str:
 
 
 def reanalyze_prompt(text: str, incident: str, revision: int) -> SlackMessage:
-    """A private refusal with a Re-analyze button (an expired proposal): the new analysis opens a fresh thread."""
+    """A private refusal with a Re-analyze button (an expired proposal, a workload that changed): the new analysis opens a fresh thread."""
     value = json.dumps({"incident": incident, "rev": revision}, separators=(",", ":"))
     return SlackMessage(
         text=text,

@@ -65,6 +65,7 @@ def diagnose(bundle: ObjectBundle, policy: AnalysisPolicy | None = None, notes: 
     return Diagnosis(
         target=bundle.target,
         workload=bundle.workload_ref,
+        template_digest=bundle.template_digest,
         rca=rca,
         evidence=evidence.items,
         fix=fix,

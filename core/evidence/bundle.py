@@ -43,6 +43,7 @@ class ObjectBundle(BaseModel):
     target: ObjectRef
     namespace: str
     workload: KubeObject | None = Field(default=None, description="The owning Deployment/StatefulSet/DaemonSet/Job/CronJob, or the bare Pod.")
+    template_digest: str | None = Field(default=None, description="objects.template_digest of the workload as read, before redaction.")
     pods: list[KubeObject] = Field(default_factory=list, description="Pods of the target, worst first.")
     replicasets: list[KubeObject] = Field(default_factory=list)
     revisions: list[KubeObject] = Field(default_factory=list, description="ControllerRevisions.")

@@ -242,6 +242,8 @@ class Collector:
             target=target,
             namespace=ns,
             workload=redact(workload) if workload else None,
+            # Of the template as read (masking would make it differ from the live one Verify and Apply compare it with).
+            template_digest=objects.template_digest(workload) if workload else None,
             pods=[redact(p) for p in pods],
             replicasets=[redact(r) for r in replicasets],
             revisions=[redact(r) for r in revisions],

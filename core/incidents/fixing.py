@@ -63,7 +63,31 @@ async def precheck(
     if action is not Action.REJECT and action is not Action.ROLLBACK and parts.policy.expired(incident):
         await parts.audit(incident_id, user, action.value, "refused", f"proposal older than {parts.policy.proposal_ttl_seconds:.0f}s")
         return ActionOutcome(action, False, Refusal.EXPIRED, incident_id)
+    if action in (Action.VERIFY, Action.APPLY):
+        changed = await template_changed(parts, incident, user, action)
+        if changed is not None:
+            return changed
     return incident
+
+
+async def template_changed(parts: Parts, incident: Incident, user: str, action: Action) -> ActionOutcome | None:
+    """A refusal, audited, when the workload's pod template is no longer the one diagnosed, or cannot be read to tell;
+    None when it is the same (or the diagnosis kept no digest to compare with). Read as AEGIS, before anything acts."""
+    diagnosis = incident.diagnosis
+    if diagnosis is None or diagnosis.workload is None or diagnosis.template_digest is None or parts.remediator is None:
+        return None
+    workload = diagnosis.workload
+    try:
+        live = await parts.remediator.template_digest(workload)
+    except AegisError as exc:
+        # Not knowing is not the same as unchanged: refuse rather than act on a template nobody has seen.
+        reason = f"could not read {workload} to check its pod template is the one diagnosed: {exc}"
+        await parts.audit(incident.id, user, action.value, "refused", reason[:1000])
+        return ActionOutcome(action, False, Refusal.UNCHECKED, reason)
+    if live != diagnosis.template_digest:
+        await parts.audit(incident.id, user, action.value, "refused", f"the pod template of {workload} changed since the diagnosis")
+        return ActionOutcome(action, False, Refusal.CHANGED, incident.id)
+    return None
 
 
 async def acting_identity(parts: Parts, incident_id: IncidentId, user: str, action: Action) -> KubeIdentity | ActionOutcome | None:
@@ -90,9 +114,17 @@ async def verify(parts: Parts, incident_id: IncidentId, *, revision: int, user: 
     checked = await precheck(parts, incident_id, revision, user, Action.VERIFY)
     if isinstance(checked, ActionOutcome):
         return checked
+    identity: KubeIdentity | None = None
+    if parts.policy.shadow_as_user:
+        # AEGIS_SHADOW_AS_USER: what the shadow holds is created as the person; unmapped, nothing is created.
+        acting = await acting_identity(parts, incident_id, user, Action.VERIFY)
+        if isinstance(acting, ActionOutcome):
+            return acting
+        identity = acting
     moved = await parts.move(incident_id, states.allowed_from(Action.VERIFY), S.VERIFYING, user, "shadow verification", mine=True)
     if moved is None:
         return await not_now(parts, incident_id, user, Action.VERIFY)
+    # The detail stays "r<revision>": records.verifier reads it (four-eyes); whom the shadow acts as is logged by it.
     await parts.audit(incident_id, user, "verify", "started", f"r{revision}")
     await parts.view.changed(moved)
     handle = await parts.view.step_started(moved, Action.VERIFY, user)
@@ -104,7 +136,7 @@ async def verify(parts: Parts, incident_id: IncidentId, *, revision: int, user: 
 
     assert parts.shadow is not None and moved.diagnosis is not None
     try:
-        result = await parts.shadow.verify(incident_id, moved.diagnosis, revision=revision, progress=progress)
+        result = await parts.shadow.verify(incident_id, moved.diagnosis, revision=revision, progress=progress, identity=identity)
     except AegisError as exc:
         back = await parts.move(incident_id, {S.VERIFYING}, checked.state, "aegis", str(exc))
         await parts.audit(incident_id, "aegis", "verify", "failed", str(exc))

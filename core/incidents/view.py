@@ -27,6 +27,8 @@ class Refusal(StrEnum):
     POLICY = "policy"  # the remediation gate refused; detail says why
     MODE = "mode"  # the namespace's mode forbids the action; detail: "MODE NAMESPACE"
     EXPIRED = "expired"  # the proposal is older than the TTL; the surface offers Re-analyze
+    CHANGED = "changed"  # the workload's pod template changed since the diagnosis; the surface offers Re-analyze
+    UNCHECKED = "unchecked"  # the workload could not be read to check its template; detail says why
     UNMAPPED = "unmapped"  # acting as the person is required and they map to no Kubernetes identity
     FAILED = "failed"  # the action ran and failed; detail says why
 

@@ -103,6 +103,11 @@ class LiveGateway:
 
     _borrowed = False
 
+    @property
+    def _person(self) -> str | None:
+        """Whom a refusal names: the impersonated user, or None (AEGIS's own identity)."""
+        return self._identity.user if self._identity is not None else None
+
     async def close(self) -> None:
         if not self._borrowed:
             await self._http.close()
@@ -159,7 +164,7 @@ class LiveGateway:
             raise ClusterUnreachableError(f"the API server's answer to {verb} {resource} broke off ({self._description}): {exc or type(exc).__name__}") from exc
         if 200 <= status < 300:
             return status, data
-        raise _translate(status, data, verb=verb, resource=resource, namespace=namespace, name=name)
+        raise _translate(status, data, verb=verb, resource=resource, namespace=namespace, name=name, person=self._person)
 
     async def get(self, kind: str, namespace: str | None, name: str) -> KubeObject:
         info = kinds.info(kind)
@@ -311,7 +316,7 @@ class LiveGateway:
         response = await self._send("GET", info.collection_path(namespace), query, None, "application/json", (_TIMEOUT_SECONDS, seconds + 10.0))
         async with response:
             if response.status != 200:
-                raise _translate(response.status, await response.read(), verb="watch", resource=info.plural, namespace=namespace, name="")
+                raise _translate(response.status, await response.read(), verb="watch", resource=info.plural, namespace=namespace, name="", person=self._person)
             buffer = b""
             try:
                 async for chunk in response.chunks():
@@ -372,7 +377,7 @@ def _with_kind(obj: KubeObject, info: kinds.KindInfo) -> KubeObject:
     return obj
 
 
-def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace: str | None, name: str) -> Exception:
+def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace: str | None, name: str, person: str | None = None) -> Exception:
     try:
         message = _without_quoted_objects(str(json.loads(data).get("message", "")))
     except ValueError:
@@ -384,7 +389,7 @@ def _translate(status: int, data: bytes, *, verb: str, resource: str, namespace:
     if status == 401:
         return ClusterError(f"the API server rejected AEGIS's credentials (401): {message}")
     if status == 403:
-        return ForbiddenError(verb, resource, namespace, message)
+        return ForbiddenError(verb, resource, namespace, message, person=person)
     if status == 409 or (status == 422 and _is_failed_test_op(message)):
         return ConflictError(f"{resource}/{name} changed since it was diagnosed; nothing was changed ({message})")
     if status == 422:

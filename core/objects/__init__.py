@@ -5,6 +5,8 @@ has, what ConfigMaps and Secrets it references, how a pod's status reads. Analyz
 use these instead of digging through nested dicts themselves.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +71,29 @@ def pod_spec(obj: KubeObject) -> dict[str, Any]:
         return spec
     template: dict[str, Any] = (obj.get("spec") or {}).get("template") or {}
     return template.get("spec") or {}
+
+
+def pod_template(obj: KubeObject) -> dict[str, Any] | None:
+    """The pod template a workload stamps its pods from (a bare Pod: its spec); None when it has none."""
+    kind = obj.get("kind")
+    spec: dict[str, Any] = obj.get("spec") or {}
+    if kind == "Pod":
+        return {"spec": spec}
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    template = spec.get("template")
+    return template if isinstance(template, dict) else None
+
+
+def template_digest(obj: KubeObject) -> str | None:
+    """A digest of the pod template as read (canonical JSON, sha256), or None when the object has none.
+
+    Equal digests mean the same template: scaling, status and metadata outside the template leave it alone."""
+    template = pod_template(obj)
+    if template is None:
+        return None
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def template_annotations(obj: KubeObject) -> dict[str, str]:

@@ -50,6 +50,7 @@ class RemediationPolicy:
     apply_watch_seconds: float = 300.0
     auto_rollback: bool = False
     channel_namespaces: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+    shadow_as_user: bool = False  # the shadow's contents are created as the person who clicked Verify
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemediationPolicy:
@@ -63,6 +64,7 @@ class RemediationPolicy:
             apply_watch_seconds=settings.apply_watch_seconds,
             auto_rollback=settings.auto_rollback,
             channel_namespaces=tuple((channel, tuple(globs)) for channel, globs in settings.channel_namespaces.items()),
+            shadow_as_user=settings.shadow_as_user,
         )
 
     def serves(self, channel: str | None, namespace: str) -> bool:

@@ -154,6 +154,10 @@ class Remediator:
             return self
         return Remediator(self._gw.impersonating(identity), rollout_timeout=self._timeout)
 
+    async def template_digest(self, ref: ObjectRef) -> str | None:
+        """The digest of `ref`'s live pod template (objects.template_digest); AegisError when it cannot be read."""
+        return objects.template_digest(await self._gw.get(ref.kind, ref.namespace, ref.name))
+
     async def observe(self, ref: ObjectRef, since: datetime) -> watch.Observation:
         """The workload's pods and Warning events since `since`, for the watch after Apply."""
         return await watch.observe(self._gw, ref, since)

@@ -15,6 +15,9 @@ and timed in `aegis_shadow_phase_duration_seconds{phase}`:
 
 The production workload is only read. One run per incident: a second request joins the first;
 at most `shadow_max_concurrent` runs at once in this process, more are refused (transient).
+With an identity (AEGIS_SHADOW_AS_USER), what the run puts in the shadow (the copies, their
+ServiceAccounts, the clone) is created as that person, so their RBAC decides; the namespace, its
+quota and egress policy, the watches and the cleanup stay AEGIS's own (its guard rails, always removed).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import (
     Diagnosis,
     IncidentId,
+    KubeIdentity,
     KubeObject,
     ObjectRef,
     PhaseTiming,
@@ -141,8 +145,12 @@ class ShadowManager:
     def active(self) -> list[IncidentId]:
         return list(self._running)
 
-    async def verify(self, incident_id: IncidentId, diagnosis: Diagnosis, *, revision: int = 0, progress: Progress | None = None) -> VerificationResult:
-        """The verdict for the diagnosis's fix; joins a run already going for the same incident."""
+    async def verify(
+        self, incident_id: IncidentId, diagnosis: Diagnosis, *, revision: int = 0, progress: Progress | None = None, identity: KubeIdentity | None = None
+    ) -> VerificationResult:
+        """The verdict for the diagnosis's fix; joins a run already going for the same incident.
+
+        `identity`: whom the shadow's contents are created as (None: AEGIS itself)."""
         if self._gw.read_only:
             raise UsageError(f"shadow verification needs a live cluster: {self._gw.description} is read-only")
         if diagnosis.fix is None:
@@ -154,7 +162,7 @@ class ShadowManager:
                     f"{len(self._running)} shadow verifications are running (limit AEGIS_SHADOW_MAX_CONCURRENT={self._policy.max_concurrent}); "
                     "try again when one has finished"
                 )
-            task = asyncio.create_task(self._run(incident_id, diagnosis, revision, progress), name=f"shadow:{incident_id}")
+            task = asyncio.create_task(self._run(incident_id, diagnosis, revision, progress, identity), name=f"shadow:{incident_id}")
             self._running[incident_id] = task
             task.add_done_callback(lambda done: self._running.pop(incident_id, None) if self._running.get(incident_id) is done else None)
         else:
@@ -174,14 +182,17 @@ class ShadowManager:
 
     # --- one run -----------------------------------------------------------------------------
 
-    async def _run(self, incident_id: IncidentId, diagnosis: Diagnosis, revision: int, progress: Progress | None) -> VerificationResult:
+    async def _run(
+        self, incident_id: IncidentId, diagnosis: Diagnosis, revision: int, progress: Progress | None, identity: KubeIdentity | None
+    ) -> VerificationResult:
         fix = diagnosis.fix
         assert fix is not None
+        writer = self._gw.impersonating(identity) if identity is not None else self._gw
         plan = diagnosis.verification_plan or _DEFAULT_PLAN
         suffix = secrets.token_hex(3)
         namespace = cloning.namespace_name(incident_id, suffix)
         shadow_id = cloning.label_value(f"{incident_id}-{suffix}".lower())
-        log = telemetry.get_logger(incident_id=incident_id, shadow_namespace=namespace)
+        log = telemetry.get_logger(incident_id=incident_id, shadow_namespace=namespace, acting_as=identity.user if identity else "aegis")
         run = _Run(incident_id=incident_id, namespace=namespace, shadow_id=shadow_id, log=log, progress=progress)
         started_at = datetime.now(UTC)
         begun = time.perf_counter()
@@ -223,8 +234,8 @@ class ShadowManager:
                     clone = cloning.clone_workload(production, namespace, shadow_id, workload_patch)
                     extras += await self._service_accounts(clone, namespace, shadow_id, workload_ref.namespace)
                     for obj in extras:
-                        await self._create(obj, namespace)
-                    await self._gw.create(workload_ref.kind, namespace, clone)
+                        await _create(writer, obj, namespace)
+                    await writer.create(workload_ref.kind, namespace, clone)
                     info["detail"] = f"{len(fix.patch)} ops on the clone"
                 desired = 0 if workload_ref.kind == "DaemonSet" else cloning.shadow_replicas(production)
                 tracker = HealthTracker(desired=desired, settle_seconds=settle, started=time.monotonic())
@@ -412,10 +423,6 @@ class ShadowManager:
                 pass
         return [cloning.service_account(name, namespace, shadow_id) for name in names]
 
-    async def _create(self, obj: KubeObject, namespace: str) -> None:
-        with contextlib.suppress(AlreadyExistsError):
-            await self._gw.create(str(obj["kind"]), namespace, obj)
-
     # --- watching ----------------------------------------------------------------------------
 
     async def _follow(self, kind: str, namespace: str, selector: str | None, version: str, queue: asyncio.Queue[tuple[str, str, Any]]) -> None:
@@ -511,6 +518,11 @@ class ShadowManager:
             "shadow.probe.result", status=result.status, requests=result.requests, error_rate=result.error_rate, p50_ms=result.p50_ms, p95_ms=result.p95_ms
         )
         return result
+
+
+async def _create(gateway: KubeGateway, obj: KubeObject, namespace: str) -> None:
+    with contextlib.suppress(AlreadyExistsError):
+        await gateway.create(str(obj["kind"]), namespace, obj)
 
 
 def _service_port(services: list[KubeObject], container_port: int) -> tuple[str, str] | None:

@@ -25,9 +25,11 @@ def helm_binary() -> Path:
     return found
 
 
-def render(namespace: str, *sets: str) -> list[dict[str, Any]]:
-    """`helm template` with the given --set values; the manifests as dicts."""
-    args = [str(helm_binary()), "template", "aegis", str(CHART), "-n", namespace]
+def render(namespace: str, *sets: str, values: Path | None = None, release: str = "aegis") -> list[dict[str, Any]]:
+    """`helm template` with the given --set values (and a values file); the manifests as dicts."""
+    args = [str(helm_binary()), "template", release, str(CHART), "-n", namespace]
+    if values is not None:
+        args += ["-f", str(values)]
     for value in sets:
         args += ["--set", value]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120).stdout

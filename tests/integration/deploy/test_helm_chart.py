@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from aegis.bot.identity import IdentityMap
 from tests.cluster.controlplane import resource_path, wait_until
 from tests.integration.conftest import Cluster
 from tests.integration.deploy.helm import ROOT, render
 
 pytestmark = pytest.mark.integration
 
-ALL_ON = ("secrets.existingSecret=aegis-tokens", "serviceMonitor.enabled=true", "prometheusRule.enabled=true", "persistence.enabled=true")
+ALL_ON = (
+    "secrets.existingSecret=aegis-tokens", "serviceMonitor.enabled=true", "prometheusRule.enabled=true", "persistence.enabled=true",
+    "identityMap.users.U0123ABC.user=alice", "identityMap.users.U0123ABC.groups={sre}", "identityMap.groups.S0456DEF={platform-admins}",
+)  # fmt: skip
+IDENTITIES = {
+    "users": {"U0123ABC": {"user": "alice", "groups": ["sre"]}, "bob@example.com": {"user": "bob"}, "U0999": {"user": "alice"}},
+    "groups": {"S0456DEF": ["platform-admins", "sre"]},
+}
 MONITORING = {"ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules"}
 
 
@@ -57,6 +66,37 @@ def test_secret_reads_only_in_the_listed_namespaces() -> None:
         assert bindings[ns]["subjects"] == [{"kind": "ServiceAccount", "name": "aegis", "namespace": "aegis-system"}]
         assert bindings[ns]["roleRef"]["name"] == "aegis-secrets-reader"
     assert not [d for d in render("aegis-system") if d["kind"] == "Role" and "secrets" in str(d["rules"])]
+
+
+def test_impersonation_only_on_the_mapped_users_and_groups(tmp_path: Path) -> None:
+    """The identity map in values becomes AEGIS_IDENTITY_MAP (a ConfigMap mounted read-only) and a ClusterRole granting
+    `impersonate` on exactly the users and groups it names (resourceNames from the same map); no map, no impersonate at all."""
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"identityMap": IDENTITIES, "trust": {"mode": "verify", "namespaceModes": "prod-*=suggest", "fourEyes": True}}))
+    docs = render("aegis-system", values=values)
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "aegis-identity-map")
+    mapped = IdentityMap.model_validate(yaml.safe_load(config_map["data"]["identities.yaml"]))
+    assert mapped == IdentityMap.model_validate(IDENTITIES)  # what AEGIS loads is what values say
+    role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "aegis-impersonate")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": mapped.kubernetes_users()},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": mapped.kubernetes_groups()},
+    ]
+    assert mapped.kubernetes_users() == ["alice", "bob"] and mapped.kubernetes_groups() == ["platform-admins", "sre"]
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding" and d["metadata"]["name"] == "aegis-impersonate")
+    assert binding["roleRef"]["name"] == "aegis-impersonate"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "aegis", "namespace": "aegis-system"}]
+    pod = by_kind(docs)["Deployment"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["AEGIS_IDENTITY_MAP"] == "/etc/aegis/identity/identities.yaml"
+    assert (env["AEGIS_MODE"], env["AEGIS_NAMESPACE_MODES"], env["AEGIS_FOUR_EYES"]) == ("verify", "prod-*=suggest", "true")
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "identity-map")
+    assert mount["mountPath"] == "/etc/aegis/identity" and mount["readOnly"] is True
+    assert {"name": "identity-map", "configMap": {"name": "aegis-identity-map"}} in pod["volumes"]
+    # Without a map nothing may be impersonated: no rule anywhere grants the verb.
+    plain = render("aegis-system")
+    assert not [d for d in plain if "impersonate" in yaml.safe_dump(d.get("rules") or [])]
+    assert "AEGIS_IDENTITY_MAP" not in yaml.safe_dump(plain)
 
 
 def test_prometheus_rule_is_the_tested_alert_file() -> None:
@@ -111,7 +151,7 @@ def test_rendered_manifests_pass_server_side_dry_run(control_plane: Cluster) -> 
     ns = control_plane.create_namespace("aegis-chart")
     docs = render(ns, *ALL_ON, "slackMode=http")
     assert {d["kind"] for d in docs} >= {
-        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "PersistentVolumeClaim",
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "PersistentVolumeClaim", "ConfigMap",
         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", *MONITORING,
     }  # fmt: skip
     for doc in docs:

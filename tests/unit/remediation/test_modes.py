@@ -52,8 +52,10 @@ def test_buttons_follow_the_mode_of_the_fix_namespace() -> None:
 @pytest.mark.parametrize("value", ["prod-*=act", "prod-*", "=apply", "prod-*=apply,staging"])
 def test_an_invalid_namespace_mode_stops_start_up_naming_the_variable(value: str) -> None:
     """One line naming AEGIS_NAMESPACE_MODES, never a traceback."""
-    with pytest.raises(ConfigError, match="AEGIS_NAMESPACE_MODES"):
+    with pytest.raises(ConfigError, match="AEGIS_NAMESPACE_MODES") as info:
         config.load(namespace_modes=value)
+    line = str(info.value)
+    assert "\n" not in line and line.count("(got ") == 1 and "Value error" not in line, line
 
 
 def test_an_invalid_mode_names_the_variable() -> None:
@@ -77,3 +79,10 @@ def test_a_proposal_expires_after_the_ttl() -> None:
     policy = RemediationPolicy(proposal_ttl_seconds=3600)
     assert not policy.expired(diagnosed, now=at + timedelta(minutes=59))
     assert policy.expired(diagnosed, now=at + timedelta(minutes=61))
+
+
+def test_shadow_as_user_needs_an_identity_map() -> None:
+    """Acting as the person in the shadow needs to know who they are: without AEGIS_IDENTITY_MAP start-up stops, naming the setting."""
+    with pytest.raises(ConfigError, match="AEGIS_SHADOW_AS_USER: needs AEGIS_IDENTITY_MAP"):
+        config.load(shadow_as_user=True)
+    assert RemediationPolicy.from_settings(config.load(shadow_as_user=True, identity_map="identities.yaml")).shadow_as_user
