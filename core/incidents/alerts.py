@@ -27,6 +27,8 @@ class AlertGroupUpdate(Model):
     severity: str = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    external_url: str = Field(default="", description="Alertmanager's externalURL: where its UI (and a silence's page) is.")
+    generator_url: str = Field(default="", description="The first firing alert's generatorURL, redacted.")
 
     @property
     def firing(self) -> list[NotifiedAlert]:

@@ -215,6 +215,8 @@ class IncidentService:
                 alerts=known,
                 labels=update.labels,
                 annotations=update.annotations,
+                alertmanager_url=update.external_url or None,
+                generator_url=update.generator_url or None,
                 worker=self.parts.replica,  # this replica shows it and starts its investigation
                 created_at=now,
                 updated_at=now,
