@@ -7,9 +7,11 @@ each workload's alerts join its one incident.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
-from aegis.core.models import IncidentAlert, Model, ObjectRef
+from aegis.core.models import Incident, IncidentAlert, Model, ObjectRef
 
 
 class NotifiedAlert(IncidentAlert):
@@ -62,3 +64,17 @@ def merged(known: list[IncidentAlert], seen: list[NotifiedAlert], *, all_resolve
             pods.add(alert.pod)
         by_fingerprint[alert.fingerprint] = state
     return sorted(by_fingerprint.values(), key=lambda a: (a.alertname, a.pod, a.fingerprint)), new
+
+
+def links_learned(incident: Incident, update: AlertGroupUpdate) -> dict[str, Any]:
+    """Fields a later notification fills in: annotations the incident lacks (a runbook the first alert had none of),
+    Alertmanager's externalURL and an alert's generatorURL. What the incident already shows is kept."""
+    learned: dict[str, Any] = {}
+    added = {k: v for k, v in update.annotations.items() if k not in incident.annotations}
+    if added:
+        learned["annotations"] = {**incident.annotations, **added}
+    if update.external_url and not incident.alertmanager_url:
+        learned["alertmanager_url"] = update.external_url
+    if update.generator_url and not incident.generator_url:
+        learned["generator_url"] = update.generator_url
+    return learned

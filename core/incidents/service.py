@@ -243,6 +243,8 @@ class IncidentService:
             incident = await parts.store.update(incident.id, alerts=known, alert_fingerprints=fingerprints) or incident
         else:
             incident = await parts.store.record_repeat(incident.id, []) or incident
+        if learned := alerts.links_learned(incident, update):
+            incident = await parts.store.update(incident.id, **learned) or incident
         if incident.state not in TERMINAL_STATES and not any(a.firing for a in known):
             resolved = await parts.move(incident.id, states.allowed_from(Action.RESOLVE), S.RESOLVED, "alertmanager", "all alerts resolved")
             if resolved is None:

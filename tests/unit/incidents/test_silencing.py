@@ -262,3 +262,22 @@ async def test_the_parent_links_are_redacted_like_all_alert_text(bot: Bot) -> No
     incident = await bot.incident()
     labels = [label for label, _ in blocks.alert_links(incident, datetime.now(UTC))]
     assert labels == ["📕 Runbook", "📊 Dashboard", "📈 Alert source"]
+
+
+async def test_links_a_later_alert_brings_join_the_parent(tmp_path: Path) -> None:
+    """The first alert had no runbook (a stuck rollout); the pod alert joining later brings one, and its source: both show."""
+    async for bot in start(tmp_path, SETTINGS, source_alert=False):
+        first = {"alertname": "KubeDeploymentRolloutStuck", "namespace": "shop", "deployment": "checkout"}
+        later = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": POD}
+        for n, (labels, notes, source) in enumerate(
+            [(first, {}, ""), (later, {"runbook_url": "https://runbooks.example.com/crash"}, "http://prometheus:9090/graph?g0.expr=x")]
+        ):
+            alert = {"status": "firing", "labels": labels, "fingerprint": f"a{n}", "generatorURL": source}
+            payload = {"version": "4", "groupKey": f"g{n}", "status": "firing", "receiver": "aegis", "commonLabels": labels, "commonAnnotations": notes}
+            payload["alerts"] = [alert]
+            await bot.service.handle_alerts(from_webhook(WebhookPayload.model_validate(payload)))
+            await bot.service.drain()
+        alert_parents = [m for m in bot.chat.messages(CHANNEL) if m.thread_ts is None and "KubePodCrashLooping" in json.dumps(m.blocks)]
+        assert len(alert_parents) == 1
+        shown = json.dumps(alert_parents[0].blocks, ensure_ascii=False)
+        assert "<https://runbooks.example.com/crash|📕 Runbook>" in shown and "<http://prometheus:9090/graph?g0.expr=x|📈 Alert source>" in shown
