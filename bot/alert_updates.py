@@ -37,7 +37,7 @@ def _alert(payload: WebhookPayload, alert: Alert) -> NotifiedAlert:
 
 
 def from_webhook(payload: WebhookPayload) -> AlertGroupUpdate:
-    """The update, with secret values in labels, annotations and the title masked (the group key stays: it is the group's identity)."""
+    """The update, with secret values in labels, annotations, the title and the links masked (the group key stays: it is the group's identity)."""
     return AlertGroupUpdate(
         receiver=payload.receiver,
         group_key=payload.groupKey,
@@ -47,4 +47,6 @@ def from_webhook(payload: WebhookPayload) -> AlertGroupUpdate:
         severity=redaction.mask(payload.severity),
         labels=_masked(payload.commonLabels),
         annotations=_masked(payload.commonAnnotations),
+        external_url=redaction.mask(payload.externalURL),
+        generator_url=redaction.mask(next((a.generatorURL for a in payload.firing or payload.alerts if a.generatorURL), "")),
     )

@@ -83,7 +83,7 @@ def build(
         settings, chat=chat, store=store, investigator=investigator, authorizer=authorizer, shadow=shadow, remediator=remediator, replica=replica
     )
     slash.register(bolt, service)
-    actions.register(bolt, service, chat)
+    actions.register(bolt, service, chat, workspace_url=settings.slack_workspace_url)
     alert_token = settings.alertmanager_token.get_secret_value() if settings.alertmanager_token else None
     app = web.Application(client_max_size=webhook.MAX_BODY, middlewares=[guard.guard])
     app.add_routes(webhook.routes(service, alert_token))
@@ -108,10 +108,11 @@ def incident_service(
 ) -> IncidentService:
     """The lifecycle with the Slack thread as its view (the app, the live demo and tests build it alike)."""
     policy = wiring.policy(settings)
+    alertmanager = wiring.alertmanager(settings)
     return IncidentService(
         Parts(
             store=store,
-            view=SlackThread(store, chat, Observability.from_settings(settings), policy),
+            view=SlackThread(store, chat, Observability.from_settings(settings), policy, silencing_configured=alertmanager is not None),
             approvals=authorizer,
             investigator=investigator,
             policy=policy,
@@ -120,6 +121,8 @@ def incident_service(
             lookback_minutes=settings.incident_lookback_minutes,
             shadow=shadow,
             remediator=remediator,
+            alertmanager=alertmanager,
+            silencers=frozenset(settings.silencers),
         )
     )
 

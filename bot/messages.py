@@ -102,6 +102,8 @@ def step_interrupted(incident_id: str, note: str) -> str:
 
 def outcome(action: str, refusal: str, detail: str) -> str:
     """The private reply to a click the lifecycle refused (core.incidents.view.Refusal values)."""
+    if action in ("silence", "unsilence", "ack") and refusal != "unknown_incident":
+        return silence_outcome(action, refusal, detail)
     verbs = {"verify": "Verify in shadow", "apply": "Apply fix", "rollback": "Roll back", "reject": "Reject"}
     doing = {"verify": "verify", "apply": "apply", "rollback": "roll back", "reject": "reject"}.get(action, action)
     if refusal == "unknown_incident":
@@ -178,3 +180,40 @@ def namespace_not_served(namespace: str) -> str:
         f"This channel does not serve namespace {namespace} (AEGIS_CHANNEL_NAMESPACES; kube-system and protected namespaces are never served "
         "by default), so AEGIS will not read it here. Nothing was opened. Ask in the channel that owns it."
     )
+
+
+def silenced(user: str, until: str, link: str | None) -> str:
+    """A thread reply: `until` is a Slack date token, `link` the silence in Alertmanager (a safe URL) or None."""
+    where = f" (<{link}|the silence in Alertmanager>)" if link else ""
+    return f"🔕 <@{user}> silenced this workload's alerts in Alertmanager until {until}{where}. Unsilence on the parent lifts it."
+
+
+def unsilenced(user: str) -> str:
+    return f"🔔 <@{user}> lifted the silence: Alertmanager notifies about this workload's alerts again."
+
+
+def owner_taken(user: str, previous: str | None) -> str:
+    return f"👤 <@{user}> took this over from <@{previous}>." if previous else f"👤 <@{user}> is on it."
+
+
+def not_allowed_to_silence() -> str:
+    return (
+        "You are not allowed to silence or unsilence alerts from AEGIS threads: only the approvers and the users in AEGIS_SILENCERS may. "
+        "Nothing changed. Ask someone on the on-call rota, or an admin to add you to AEGIS_SILENCERS."
+    )
+
+
+def silence_outcome(action: str, refusal: str, detail: str) -> str:
+    """The private reply to a Silence, Unsilence or I'm on it click that did not happen."""
+    if refusal == "not_authorized":
+        return not_allowed_to_silence()
+    if refusal == "not_now" and detail == "not silenced":
+        return "This incident is not silenced (any more): nothing changed."
+    if refusal == "not_now" and action == "ack":
+        if detail == "yours":
+            return "You are already the owner of this incident: nothing changed."
+        return f"That incident is {detail}: there is nothing left to own, and nothing changed."
+    if refusal == "not_now":
+        return f"That incident is {detail}: its alerts can no longer be silenced from here, and nothing changed. Use Alertmanager's UI if they still fire."
+    doing = {"silence": "silence the alerts", "unsilence": "lift the silence", "ack": "record you as the owner"}.get(action, action)
+    return f"Could not {doing}: {detail}. Nothing changed."

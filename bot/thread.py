@@ -18,7 +18,7 @@ from aegis.bot.observability import Observability
 from aegis.bot.render import blocks, lifecycle
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
-from aegis.core.incidents import fixing, records
+from aegis.core.incidents import fixing, records, silencing
 from aegis.core.incidents.states import Action
 from aegis.core.models import Incident, IncidentId, IncidentSource, IncidentState, PhaseTiming, VerificationResult
 from aegis.core.remediation.policy import RemediationPolicy
@@ -40,11 +40,32 @@ def buttons(incident: Incident, policy: RemediationPolicy) -> tuple[str, ...]:
     return tuple(ACTION_IDS[a] for a in fixing.offered(policy, incident))
 
 
+def parent_buttons(incident: Incident, *, silencing_configured: bool) -> tuple[str, ...]:
+    """The action ids of the parent's buttons: I'm on it, Silence 1 h / 4 h / 24 h or Unsilence (silencing.offered)."""
+    ids: list[str] = []
+    for action in silencing.offered(incident, configured=silencing_configured):
+        if action is Action.SILENCE:
+            ids.extend(blocks.ACTION_SILENCE.values())
+        else:
+            ids.append(blocks.ACTION_ACK if action is Action.ACK else blocks.ACTION_UNSILENCE)
+    return tuple(ids)
+
+
 class SlackThread:
     """IncidentView on Slack."""
 
-    def __init__(self, store: IncidentStore, chat: ChatClient, observability: Observability | None = None, policy: RemediationPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        chat: ChatClient,
+        observability: Observability | None = None,
+        policy: RemediationPolicy | None = None,
+        *,
+        silencing_configured: bool = False,
+    ) -> None:
         self._store = store
+        # Whether Alertmanager's API is configured (AEGIS_ALERTMANAGER_URL): the Silence buttons only then.
+        self._silencing = silencing_configured
         self._policy = policy or RemediationPolicy()
         self._chat = chat
         self._observability = observability or Observability()
@@ -60,7 +81,7 @@ class SlackThread:
     async def opened(self, incident: Incident) -> Incident:
         if not incident.channel:
             return incident
-        message = blocks.parent(incident)
+        message = self._parent(incident)
         try:
             ref = await self._chat.post_message(incident.channel, message.text, message.blocks)
         except ChatError as exc:
@@ -161,10 +182,24 @@ class SlackThread:
     async def interrupted(self, incident: Incident, step: Action, note: str) -> None:
         await self._reply(incident, blocks.SlackMessage(text=messages.step_interrupted(incident.id, note), blocks=[]))
 
+    async def noted(self, incident: Incident, action: Action, actor: str, *, previous: str | None = None) -> None:
+        # The parent carries the state (owner, "silenced until"); the reply records who did it, when.
+        await self._refresh_parent(incident)
+        if action is Action.SILENCE and incident.silence is not None:
+            text = messages.silenced(actor, blocks.date_token(incident.silence.until), blocks.link_url(incident.silence.url or ""))
+        elif action is Action.UNSILENCE:
+            text = messages.unsilenced(actor)
+        else:
+            text = messages.owner_taken(actor, previous)
+        await self._reply(incident, blocks.note(text))
+
     # --- Slack plumbing --------------------------------------------------------------------------
 
     async def _fresh(self, incident: Incident) -> Incident:
         return await self._store.get(incident.id) or incident
+
+    def _parent(self, incident: Incident) -> blocks.SlackMessage:
+        return blocks.parent(incident, parent_buttons(incident, silencing_configured=self._silencing))
 
     async def _refresh_parent(self, incident: Incident) -> None:
         if incident.id in self._refreshing:
@@ -177,7 +212,7 @@ class SlackThread:
                 fresh = await self._fresh(incident)
                 if not (fresh.channel and fresh.thread_ts):
                     return
-                message = blocks.parent(fresh)
+                message = self._parent(fresh)
                 try:
                     await self._chat.update_message(fresh.channel, fresh.thread_ts, message.text, message.blocks)
                 except ChatError as exc:

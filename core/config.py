@@ -59,6 +59,14 @@ class Settings(BaseModel):
     alertmanager_token: SecretStr | None = Field(default=None, description="Bearer token (or basic-auth password) Alertmanager must send to the webhook")
     approvers: list[str] = Field(default_factory=list, description="Slack user ids who may act on incidents")
     approver_groups: list[str] = Field(default_factory=list, description="Slack user group ids whose members may act")
+    # Silence from the thread (Alertmanager's v2 API); unset: the parent offers no Silence buttons.
+    alertmanager_url: str | None = Field(default=None, description="Alertmanager's base URL for its v2 API (silences), e.g. http://alertmanager:9093")
+    alertmanager_bearer_token: SecretStr | None = Field(default=None, description="Bearer token AEGIS sends to Alertmanager's API (or use username/password)")
+    alertmanager_username: str | None = Field(default=None, description="Basic-auth user AEGIS sends to Alertmanager's API")
+    alertmanager_password: SecretStr | None = Field(
+        default=None, validate_default=True, description="Basic-auth password AEGIS sends to Alertmanager's API, with AEGIS_ALERTMANAGER_USERNAME"
+    )
+    silencers: list[str] = Field(default_factory=list, description="Slack user ids who may silence alerts from a thread, besides the approvers")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
 
@@ -165,7 +173,7 @@ class Settings(BaseModel):
             raise ValueError("needs AEGIS_IDENTITY_MAP (whom to act as)")
         return value
 
-    @field_validator("approvers", "approver_groups", mode="before")
+    @field_validator("approvers", "approver_groups", "silencers", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         # AEGIS_APPROVERS=U1,U2 in the environment; a YAML list works as is.
@@ -173,7 +181,7 @@ class Settings(BaseModel):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("prometheus_url", "loki_url", "grafana_url", "slack_workspace_url")
+    @field_validator("prometheus_url", "loki_url", "grafana_url", "slack_workspace_url", "alertmanager_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -181,6 +189,19 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("alertmanager_password")
+    @classmethod
+    def _one_alertmanager_credential(cls, password: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Checked on the password (validated last of the three), so the error names a variable to set.
+        username, token = info.data.get("alertmanager_username"), info.data.get("alertmanager_bearer_token")
+        if username and password is None:
+            raise ValueError("AEGIS_ALERTMANAGER_USERNAME is set: set the password for it too")
+        if password is not None and not username:
+            raise ValueError("set AEGIS_ALERTMANAGER_USERNAME too (basic auth needs both)")
+        if password is not None and token is not None:
+            raise ValueError("set either AEGIS_ALERTMANAGER_BEARER_TOKEN or AEGIS_ALERTMANAGER_USERNAME/_PASSWORD, not both")
+        return password
 
     @field_validator("slack_api_url")
     @classmethod
@@ -276,7 +297,7 @@ def load(**overrides: Any) -> Settings:
         error = exc.errors()[0]
         loc = str(error["loc"][0]) if error["loc"] else "?"
         shown = _variable_name(loc)
-        value = "***" if "token" in loc.lower() or "secret" in loc.lower() else error.get("input")
+        value = "***" if any(word in loc.lower() for word in ("token", "secret", "password")) else error.get("input")
         message = str(error["msg"]).removeprefix("Value error, ")
         # A validator that names the bad entry itself says "(got …)" already: the line says it once.
         got = f" (got {value!r})" if value is not None and not isinstance(value, dict) and "(got " not in message else ""

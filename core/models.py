@@ -304,6 +304,15 @@ class IncidentAlert(Model):
     firing: bool = True
 
 
+class Silence(Model):
+    """The Alertmanager silence a person set from the thread: the parent says "silenced until …" and offers Unsilence."""
+
+    id: str = Field(min_length=1, description="Alertmanager's silenceID.")
+    until: datetime = Field(description="When the silence ends (its endsAt).")
+    by: str = Field(description="Slack user id of whoever silenced.")
+    url: str | None = Field(default=None, description="The silence in Alertmanager's UI (externalURL/#/silences/<id>).")
+
+
 class Incident(Model):
     """One incident: what it is about, where its Slack thread lives, and where it stands."""
 
@@ -329,6 +338,10 @@ class Incident(Model):
     last_error: str | None = Field(default=None, description="Why the last analysis or action failed, shown on the parent.")
     worker: str | None = Field(default=None, description="The replica running the in-flight step (investigating, verifying, applying).")
     watch: str | None = Field(default=None, description="The watch after Apply: 'watching until …', 'held …', or the regression it saw.")
+    silence: Silence | None = Field(default=None, description="The Alertmanager silence set from the thread, until it is lifted.")
+    owner: str | None = Field(default=None, description="Slack user id of whoever clicked I'm on it.")
+    alertmanager_url: str | None = Field(default=None, description="Alertmanager's externalURL from its notification (links to silences).")
+    generator_url: str | None = Field(default=None, description="The first alert's generatorURL (the rule's query in Prometheus), redacted.")
     created_at: datetime
     updated_at: datetime
 

@@ -1,12 +1,13 @@
 """The one place that builds the parts from settings: the investigator, the shadow manager, the
-remediator, this replica's identity and its leader elector. `aegis serve`, `analyze`, `verify`, `mcp`
-and the live demo all build them here, so a setting means the same thing everywhere.
+remediator, Alertmanager's API client, this replica's identity and its leader elector. `aegis serve`,
+`analyze`, `verify`, `mcp` and the live demo all build them here, so a setting means the same thing everywhere.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from typing import TYPE_CHECKING
 
 from aegis.core.config import Settings
 from aegis.core.evidence.scope import LinkBuilder
@@ -17,6 +18,9 @@ from aegis.core.kube.gateway import KubeGateway
 from aegis.core.remediation.policy import RemediationPolicy
 from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager, ShadowPolicy
+
+if TYPE_CHECKING:  # httpx loads only where Alertmanager is used, not on `aegis analyze --snapshot`
+    from aegis.core.alertmanager_api import AlertmanagerApi
 
 
 def investigator(settings: Settings, gateway: KubeGateway, *, links: LinkBuilder | None = None) -> Investigator:
@@ -34,6 +38,20 @@ def remediator(settings: Settings, gateway: KubeGateway) -> Remediator | None:
 
 def policy(settings: Settings) -> RemediationPolicy:
     return RemediationPolicy.from_settings(settings)
+
+
+def alertmanager(settings: Settings) -> AlertmanagerApi | None:
+    """Alertmanager's API for silences from the thread; None when AEGIS_ALERTMANAGER_URL is unset."""
+    if not settings.alertmanager_url:
+        return None
+    from aegis.core.alertmanager_api import AlertmanagerApi
+
+    return AlertmanagerApi(
+        settings.alertmanager_url,
+        bearer_token=settings.alertmanager_bearer_token,
+        username=settings.alertmanager_username,
+        password=settings.alertmanager_password,
+    )
 
 
 def replica_id(settings: Settings) -> str:

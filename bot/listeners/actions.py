@@ -11,9 +11,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from aegis.bot import messages
 from aegis.bot.listeners import payloads
+from aegis.bot.mcp.results import thread_link
 from aegis.bot.render import blocks
 from aegis.bot.slack_client import ChatClient, ChatError
 from aegis.core import telemetry
+from aegis.core.incidents import silencing
 from aegis.core.incidents.service import IncidentService
 from aegis.core.incidents.view import ActionOutcome, Refusal
 from aegis.core.models import IncidentId
@@ -42,7 +44,7 @@ def reject_modal(incident_id: str, revision: int, channel: str) -> dict[str, Any
     }
 
 
-def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
+def register(app: AsyncApp, service: IncidentService, chat: ChatClient, *, workspace_url: str | None = None) -> None:
     @app.action(blocks.ACTION_REJECT)
     async def reject_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -52,6 +54,11 @@ def register(app: AsyncApp, service: IncidentService, chat: ChatClient) -> None:
 
     for action_id, run in ((blocks.ACTION_VERIFY, service.verify), (blocks.ACTION_APPLY, service.apply), (blocks.ACTION_ROLLBACK, service.rollback)):
         app.action(action_id)(_fix_action(service, chat, action_id, run))
+
+    for hours, action_id in blocks.ACTION_SILENCE.items():
+        app.action(action_id)(_parent_action(service, chat, action_id, _silence(service, hours, workspace_url)))
+    app.action(blocks.ACTION_UNSILENCE)(_parent_action(service, chat, blocks.ACTION_UNSILENCE, _unsilence(service)))
+    app.action(blocks.ACTION_ACK)(_parent_action(service, chat, blocks.ACTION_ACK, _ack(service)))
 
     @app.action(blocks.ACTION_REANALYZE)
     async def reanalyze_clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -147,6 +154,56 @@ def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run:
         service.spawn(work(), name=f"{action_id}:{incident_id}", incident_id=incident_id)
 
     return clicked
+
+
+ParentRun = Callable[[IncidentId, payloads.BlockActions], Awaitable[ActionOutcome]]
+
+
+def _parent_action(service: IncidentService, chat: ChatClient, action_id: str, run: ParentRun) -> Callable[..., Awaitable[None]]:
+    """One listener per parent button (I'm on it, Silence, Unsilence): ack now, run in the background, refusals privately."""
+
+    async def clicked(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        click = _click(body)
+        if click is None:
+            return
+        parsed = _button(click)
+        if parsed is None:
+            service.spawn(_tell(chat, click.channel.id, click.user.id, messages.unknown_button()), name=f"{action_id}:refused")
+            return
+        incident_id = parsed[0]
+
+        async def work() -> None:
+            await _answer(chat, click.channel.id, click.user.id, await run(incident_id, click))
+
+        service.spawn(work(), name=f"{action_id}:{incident_id}", incident_id=incident_id)
+
+    return clicked
+
+
+def _silence(service: IncidentService, hours: int, workspace_url: str | None) -> ParentRun:
+    async def run(incident_id: IncidentId, click: payloads.BlockActions) -> ActionOutcome:
+        incident = await service.parts.store.get(incident_id)
+        # The silence's comment links the thread, so whoever finds it in Alertmanager finds the discussion.
+        link = thread_link(incident, workspace_url) if incident is not None else None
+        name = click.user.name or click.user.username
+        return await silencing.silence(service.parts, incident_id, user=click.user.id, user_name=name, hours=hours, thread_url=link)
+
+    return run
+
+
+def _unsilence(service: IncidentService) -> ParentRun:
+    async def run(incident_id: IncidentId, click: payloads.BlockActions) -> ActionOutcome:
+        return await silencing.unsilence(service.parts, incident_id, user=click.user.id)
+
+    return run
+
+
+def _ack(service: IncidentService) -> ParentRun:
+    async def run(incident_id: IncidentId, click: payloads.BlockActions) -> ActionOutcome:
+        return await silencing.acknowledge(service.parts, incident_id, user=click.user.id)
+
+    return run
 
 
 async def _reject(service: IncidentService, chat: ChatClient, incident_id: IncidentId, revision: int, user: str, reason: str, channel: str) -> None:

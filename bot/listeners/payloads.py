@@ -21,7 +21,10 @@ from aegis.core.models import IncidentId
 
 COMMAND = "/aegis"
 REJECT_MODAL = "aegis.reject_modal"
-ACTIONS = (blocks.ACTION_REJECT, blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_ROLLBACK, blocks.ACTION_REANALYZE)
+ACTIONS = (
+    blocks.ACTION_REJECT, blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_ROLLBACK, blocks.ACTION_REANALYZE,
+    blocks.ACTION_ACK, *blocks.ACTION_SILENCE.values(), blocks.ACTION_UNSILENCE,
+)  # fmt: skip
 _MAX_FORM_FIELDS = 64
 
 SlackId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -46,8 +49,18 @@ class Ref(_Payload):
     id: SlackId
 
 
+class User(Ref):
+    """The person who clicked; Slack also sends their handle, which a silence's createdBy shows."""
+
+    username: str = Field(default="", max_length=255)
+    name: str = Field(default="", max_length=255)
+
+
 class Action(_Payload):
-    action_id: Literal["aegis.reject", "aegis.verify", "aegis.apply", "aegis.rollback", "aegis.reanalyze"]
+    action_id: Literal[
+        "aegis.reject", "aegis.verify", "aegis.apply", "aegis.rollback", "aegis.reanalyze",
+        "aegis.ack", "aegis.silence.1h", "aegis.silence.4h", "aegis.silence.24h", "aegis.unsilence",
+    ]  # fmt: skip
     block_id: str = Field(default="", max_length=255)
     value: str = Field(default="", max_length=2000)
     type: str = Field(default="button", max_length=64)
@@ -61,7 +74,7 @@ class BlockActions(_Payload):
     """A click on one of AEGIS's buttons in a channel message."""
 
     type: Literal["block_actions"]
-    user: Ref
+    user: User
     channel: Ref
     team: Ref | None = None
     api_app_id: str = Field(default="", max_length=64)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +34,13 @@ ACTION_VERIFY = "aegis.verify"
 ACTION_APPLY = "aegis.apply"
 ACTION_ROLLBACK = "aegis.rollback"
 ACTION_REANALYZE = "aegis.reanalyze"
+# The parent's own buttons (who is on it, whether it pages); a silence's hours are in its action id.
+ACTION_ACK = "aegis.ack"
+ACTION_SILENCE = {1: "aegis.silence.1h", 4: "aegis.silence.4h", 24: "aegis.silence.24h"}
+ACTION_UNSILENCE = "aegis.unsilence"
+# Annotations people put links in (kubernetes-mixin, Grafana's alerting, common rule packs), first found wins.
+RUNBOOK_ANNOTATIONS = ("runbook_url", "runbook")
+DASHBOARD_ANNOTATIONS = ("dashboard_url", "grafana_url", "dashboard", "grafana_dashboard_url")
 
 _STATUS = {
     IncidentState.OPEN: ("🔴", "OPEN"),
@@ -123,8 +130,9 @@ def fallback_text(incident: Incident) -> str:
     return f"{status_word(incident.state)} · {incident.severity} ·{cause} {subject(incident)} ({incident.id})"
 
 
-def parent(incident: Incident) -> SlackMessage:
-    """The one parent message of an incident, edited in place at every state change."""
+def parent(incident: Incident, actions: Sequence[str] = (), *, now: datetime | None = None) -> SlackMessage:
+    """The one parent message of an incident, edited in place at every state change, with the buttons in `actions`
+    (ACTION_ACK, ACTION_SILENCE's, ACTION_UNSILENCE: the thread decides which the incident offers)."""
     # An alert's title (alertname: summary) is whatever Alertmanager sent: show the start of it.
     title = escape(clip(incident.title, MAX_TITLE))
     blocks: list[BlockDict] = [
@@ -148,7 +156,73 @@ def parent(incident: Incident) -> SlackMessage:
         blocks.append(_context(f"{icon} {escape(incident.watch)}"))
     if incident.repeat_count:
         blocks.append(_context(f"fired {incident.repeat_count + 1}× · last {date_token(incident.updated_at, '{time}')}"))
+    blocks.extend(_attention(incident, actions, now or datetime.now(UTC)))
     return fit(fallback_text(incident), blocks)
+
+
+def _attention(incident: Incident, actions: Sequence[str], now: datetime) -> list[BlockDict]:
+    """Who is on it, whether it is silenced, where to look (runbook, dashboard, the alert's source, the silence),
+    and the buttons for them."""
+    made: list[BlockDict] = []
+    people = []
+    if incident.owner:
+        people.append(f"👤 Owner: <@{escape(incident.owner)}>")
+    silence = incident.silence
+    if silence is not None and silence.until > now:
+        people.append(f"🔕 Silenced until {date_token(silence.until)} by <@{escape(silence.by)}>")
+    if people:
+        made.append(_context(" · ".join(people)))
+    links = alert_links(incident, now)
+    if links:
+        made.append(_context(" · ".join(f"<{url}|{label}>" for label, url in links)))
+    buttons = _parent_buttons(incident, actions)
+    if buttons:
+        made.append({"type": "actions", "block_id": f"parent:{incident.id}", "elements": buttons})
+    return made
+
+
+def alert_links(incident: Incident, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(label, URL) for the parent: the runbook and dashboard annotations, the alert's source (generatorURL) and the
+    silence in Alertmanager. Each was redacted at the webhook like all alert text; only http(s) URLs become links."""
+    found: list[tuple[str, str]] = []
+    for label, keys in (("📕 Runbook", RUNBOOK_ANNOTATIONS), ("📊 Dashboard", DASHBOARD_ANNOTATIONS)):
+        url = next((link_url(incident.annotations[k]) for k in keys if link_url(incident.annotations.get(k, ""))), None)
+        if url:
+            found.append((label, url))
+    source = link_url(incident.generator_url or "")
+    if source:
+        found.append(("📈 Alert source", source))
+    silence = incident.silence
+    if silence is not None and silence.url and silence.until > (now or datetime.now(UTC)):
+        url = link_url(silence.url)
+        if url:
+            found.append(("🔕 Silence in Alertmanager", url))
+    return found
+
+
+def link_url(value: str) -> str | None:
+    """`value` as the URL of a Slack mrkdwn link, or None when it is no http(s) URL.
+
+    The characters that would end or split `<url|label>` (<, >, |) and whitespace are percent-encoded; &
+    stays, as in every link AEGIS builds (Slack reads it as is)."""
+    url = value.strip()
+    if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+        return None
+    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20").replace("\n", "%0A").replace("\t", "%09")
+
+
+def _parent_buttons(incident: Incident, actions: Sequence[str]) -> list[BlockDict]:
+    value = action_value(incident)
+    made: list[BlockDict] = []
+    if ACTION_ACK in actions:
+        made.append(_button("I'm on it", ACTION_ACK, value, style="primary" if incident.owner is None else None))
+    for hours, action_id in ACTION_SILENCE.items():
+        if action_id in actions:
+            made.append(_button(f"Silence {hours} h", action_id, value))
+    if ACTION_UNSILENCE in actions:
+        confirm = _confirm("Lift the silence?", "Alertmanager notifies about this workload's alerts again at once.", "Unsilence")
+        made.append(_button("Unsilence", ACTION_UNSILENCE, value, confirm=confirm))
+    return made
 
 
 def lifecycle_line(incident: Incident) -> str:
@@ -287,6 +361,11 @@ def closed_note(incident: Incident, actor: str, verb: str, reason: str, at: date
     why = f": {escape(reason)}" if reason else ""
     text = f"{status_word(incident.state)} — {verb} by <@{actor}> at {date_token(at)}{why}"
     return fit(f"{incident.id} {verb} by {actor}{': ' + reason if reason else ''}", [_section(_clip(text, MAX_SECTION))])
+
+
+def note(mrkdwn: str) -> SlackMessage:
+    """A one-section reply whose mrkdwn the caller built from safe parts (mentions, date tokens, link_url links)."""
+    return fit(mrkdwn, [_section(_clip(mrkdwn, MAX_SECTION))])
 
 
 def superseded(message_blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:

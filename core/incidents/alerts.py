@@ -7,9 +7,11 @@ each workload's alerts join its one incident.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
-from aegis.core.models import IncidentAlert, Model, ObjectRef
+from aegis.core.models import Incident, IncidentAlert, Model, ObjectRef
 
 
 class NotifiedAlert(IncidentAlert):
@@ -27,6 +29,8 @@ class AlertGroupUpdate(Model):
     severity: str = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    external_url: str = Field(default="", description="Alertmanager's externalURL: where its UI (and a silence's page) is.")
+    generator_url: str = Field(default="", description="The first firing alert's generatorURL, redacted.")
 
     @property
     def firing(self) -> list[NotifiedAlert]:
@@ -60,3 +64,17 @@ def merged(known: list[IncidentAlert], seen: list[NotifiedAlert], *, all_resolve
             pods.add(alert.pod)
         by_fingerprint[alert.fingerprint] = state
     return sorted(by_fingerprint.values(), key=lambda a: (a.alertname, a.pod, a.fingerprint)), new
+
+
+def links_learned(incident: Incident, update: AlertGroupUpdate) -> dict[str, Any]:
+    """Fields a later notification fills in: annotations the incident lacks (a runbook the first alert had none of),
+    Alertmanager's externalURL and an alert's generatorURL. What the incident already shows is kept."""
+    learned: dict[str, Any] = {}
+    added = {k: v for k, v in update.annotations.items() if k not in incident.annotations}
+    if added:
+        learned["annotations"] = {**incident.annotations, **added}
+    if update.external_url and not incident.alertmanager_url:
+        learned["alertmanager_url"] = update.external_url
+    if update.generator_url and not incident.generator_url:
+        learned["generator_url"] = update.generator_url
+    return learned

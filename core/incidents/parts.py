@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aegis.core import telemetry
 from aegis.core.evidence.scope import TimeWindow
@@ -16,6 +17,9 @@ from aegis.core.remediation.policy import RemediationPolicy
 from aegis.core.remediation.remediator import Remediator
 from aegis.core.shadow.manager import ShadowManager
 from aegis.core.store.base import IncidentStore
+
+if TYPE_CHECKING:  # httpx loads only where Alertmanager is configured
+    from aegis.core.alertmanager_api import AlertmanagerApi
 
 
 @dataclass
@@ -31,6 +35,9 @@ class Parts:
     # None (a read-only snapshot source): Verify, Apply and Roll back are refused as needing a live cluster.
     shadow: ShadowManager | None = None
     remediator: Remediator | None = None
+    # None (AEGIS_ALERTMANAGER_URL unset): Silence is refused with the setting to set.
+    alertmanager: AlertmanagerApi | None = None
+    silencers: frozenset[str] = frozenset()  # AEGIS_SILENCERS: may silence besides the approvers
 
     async def audit(self, incident_id: IncidentId, actor: str, action: str, outcome: str, detail: str = "") -> None:
         await records.add(self.store, incident_id, actor, action, outcome, detail)

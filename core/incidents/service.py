@@ -215,6 +215,8 @@ class IncidentService:
                 alerts=known,
                 labels=update.labels,
                 annotations=update.annotations,
+                alertmanager_url=update.external_url or None,
+                generator_url=update.generator_url or None,
                 worker=self.parts.replica,  # this replica shows it and starts its investigation
                 created_at=now,
                 updated_at=now,
@@ -241,6 +243,8 @@ class IncidentService:
             incident = await parts.store.update(incident.id, alerts=known, alert_fingerprints=fingerprints) or incident
         else:
             incident = await parts.store.record_repeat(incident.id, []) or incident
+        if learned := alerts.links_learned(incident, update):
+            incident = await parts.store.update(incident.id, **learned) or incident
         if incident.state not in TERMINAL_STATES and not any(a.firing for a in known):
             resolved = await parts.move(incident.id, states.allowed_from(Action.RESOLVE), S.RESOLVED, "alertmanager", "all alerts resolved")
             if resolved is None:

@@ -24,6 +24,9 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     REJECT = "reject"
     RESOLVE = "resolve"
+    SILENCE = "silence"
+    UNSILENCE = "unsilence"
+    ACK = "ack"
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,17 @@ TABLE: dict[Action, Rule] = {
     Action.REJECT: Rule(frozenset({S.OPEN, S.INVESTIGATING, *_PROPOSED}), None, clickable=True),
     # Alertmanager says every alert resolved: whatever the incident was doing, it is over.
     Action.RESOLVE: Rule(_OPEN - {S.APPLYING}, None, clickable=False),
+    # On the parent, beside the state rather than through it (silencing.py adds: alert incidents only).
+    # Silence while anything may still fire; Unsilence also after the close, as long as the silence runs.
+    Action.SILENCE: Rule(_OPEN, None, clickable=True),
+    Action.UNSILENCE: Rule(frozenset(IncidentState), None, clickable=True),
+    Action.ACK: Rule(_OPEN, None, clickable=True),
 }
 
 IN_FLIGHT = frozenset(rule.during for rule in TABLE.values() if rule.during is not None)
 BUTTON_ORDER = (Action.VERIFY, Action.APPLY, Action.ROLLBACK, Action.REJECT)
+# The parent's own buttons: about who handles the incident and whether it pages, not about the fix.
+PARENT_BUTTON_ORDER = (Action.ACK, Action.SILENCE, Action.UNSILENCE)
 
 
 def allowed_from(action: Action) -> frozenset[IncidentState]:
@@ -69,5 +79,10 @@ def during(action: Action) -> IncidentState:
 
 
 def buttons(state: IncidentState) -> tuple[Action, ...]:
-    """The clickable actions an incident in `state` offers, in the order the thread shows them."""
+    """The clickable fix actions an incident in `state` offers, in the order the diagnosis shows them."""
     return tuple(a for a in BUTTON_ORDER if TABLE[a].clickable and state in TABLE[a].allowed_from)
+
+
+def parent_buttons(state: IncidentState) -> tuple[Action, ...]:
+    """The parent's actions `state` allows (Silence and Unsilence further depend on the incident: silencing.offered)."""
+    return tuple(a for a in PARENT_BUTTON_ORDER if TABLE[a].clickable and state in TABLE[a].allowed_from)

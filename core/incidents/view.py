@@ -116,6 +116,11 @@ class IncidentView(Protocol):
         """The watch after Apply ended: the fix held, or it regressed (`note` has the evidence and what happens next)."""
         ...
 
+    async def noted(self, incident: Incident, action: Action, actor: str, *, previous: str | None = None) -> None:
+        """A person silenced, unsilenced or took the incident ("I'm on it"): show it on the parent and say who in the
+        thread. `previous`: for "I'm on it", the owner taken over from."""
+        ...
+
     async def interrupted(self, incident: Incident, step: Action, note: str) -> None:
         """A step stopped with the replica running it (crash, restart); `note` says what was found and what next."""
         ...

@@ -28,7 +28,8 @@ from aegis.core.models import AuditRecord, Incident, IncidentId, IncidentState, 
 UPDATABLE_FIELDS = frozenset(
     {
         "channel", "thread_ts", "diagnosis", "repeat_count", "alert_fingerprints", "alerts", "labels", "annotations", "proposal_revision",
-        "diagnosis_ts", "last_error", "watch",
+        "diagnosis_ts", "last_error", "watch", "silence", "owner", "alertmanager_url",
+        "generator_url",
     }
 )  # fmt: skip
 

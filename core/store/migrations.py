@@ -89,6 +89,14 @@ SQLITE: Sequence[Migration] = (
     ("ALTER TABLE incidents ADD COLUMN watch TEXT",),
     # 4: an incident is one workload: every alert that joined it, under any name, and whether it still fires.
     ("ALTER TABLE incidents ADD COLUMN alerts TEXT NOT NULL DEFAULT '[]'",),
+    # 5: silence and ownership from the thread: the Alertmanager silence set there (id, until, by, link), who
+    # said "I'm on it", and the notification's links (Alertmanager's externalURL, the first alert's generatorURL).
+    (
+        "ALTER TABLE incidents ADD COLUMN silence TEXT",
+        "ALTER TABLE incidents ADD COLUMN owner TEXT",
+        "ALTER TABLE incidents ADD COLUMN alertmanager_url TEXT",
+        "ALTER TABLE incidents ADD COLUMN generator_url TEXT",
+    ),
 )
 
 POSTGRES: Sequence[Migration] = (
@@ -152,6 +160,12 @@ POSTGRES: Sequence[Migration] = (
     ),
     ("ALTER TABLE incidents ADD COLUMN watch TEXT",),
     ("ALTER TABLE incidents ADD COLUMN alerts JSONB NOT NULL DEFAULT '[]'",),
+    (
+        "ALTER TABLE incidents ADD COLUMN silence JSONB",
+        "ALTER TABLE incidents ADD COLUMN owner TEXT",
+        "ALTER TABLE incidents ADD COLUMN alertmanager_url TEXT",
+        "ALTER TABLE incidents ADD COLUMN generator_url TEXT",
+    ),
 )
 
 

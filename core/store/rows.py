@@ -1,7 +1,7 @@
 """Models to table rows and back, shared by the SQLite and PostgreSQL backends.
 
 Both backends keep the same columns (see their migrations): scalar fields as columns, nested
-values (target, labels, annotations, fingerprints, diagnosis) as JSON text, the diagnosis via
+values (target, labels, annotations, fingerprints, diagnosis, silence) as JSON text, the diagnosis via
 `model_dump_json`/`model_validate_json` so it round-trips exactly. Timestamps are UTC-aware
 datetimes here; each backend turns them into its own column type.
 """
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
-from aegis.core.models import AuditRecord, Diagnosis, Incident, IncidentState, ObjectRef, Transition
+from aegis.core.models import AuditRecord, Diagnosis, Incident, IncidentState, ObjectRef, Silence, Transition
 
 from .base import UPDATABLE_FIELDS
 
@@ -44,6 +44,10 @@ INCIDENT_COLUMNS = (
     "last_error",
     "worker",
     "watch",
+    "silence",
+    "owner",
+    "alertmanager_url",
+    "generator_url",
     "created_at",
     "updated_at",
 )
@@ -92,6 +96,7 @@ def decode_incident(row: Row) -> Incident:
     values: dict[str, Any] = {column: row[column] for column in INCIDENT_COLUMNS}
     values["target"] = ObjectRef.model_validate_json(row["target"]) if row["target"] is not None else None
     values["diagnosis"] = Diagnosis.model_validate_json(row["diagnosis"]) if row["diagnosis"] is not None else None
+    values["silence"] = Silence.model_validate_json(row["silence"]) if row["silence"] is not None else None
     for column in _JSON_COLUMNS:
         values[column] = json.loads(row[column])
     for column in TIMESTAMP_COLUMNS:
@@ -136,7 +141,7 @@ def state_values(states: AbstractSet[IncidentState]) -> list[str]:
 
 
 def _encode(column: str, value: Any) -> Any:
-    if column in ("target", "diagnosis"):
+    if column in ("target", "diagnosis", "silence"):
         return value.model_dump_json() if value is not None else None
     if column == "alerts":
         return json.dumps([alert.model_dump(mode="json") for alert in value], sort_keys=True)

@@ -114,7 +114,10 @@ def test_any_interactive_payload_is_validated_or_refused(fields: dict[str, Any])
 
 def test_action_ids_are_the_buttons_aegis_renders() -> None:
     """The boundary accepts exactly the buttons the renderer makes."""
-    assert set(payloads.ACTIONS) == {blocks.ACTION_REJECT, blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_ROLLBACK, blocks.ACTION_REANALYZE}
+    assert set(payloads.ACTIONS) == {
+        blocks.ACTION_REJECT, blocks.ACTION_VERIFY, blocks.ACTION_APPLY, blocks.ACTION_ROLLBACK, blocks.ACTION_REANALYZE,
+        blocks.ACTION_ACK, "aegis.silence.1h", "aegis.silence.4h", "aegis.silence.24h", blocks.ACTION_UNSILENCE,
+    }  # fmt: skip
     for action_id in payloads.ACTIONS:
         assert isinstance(payloads.parse_request(urlencode({"payload": json.dumps(_click(actions=[{"action_id": action_id}]))})), payloads.BlockActions)
 

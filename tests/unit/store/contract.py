@@ -32,6 +32,7 @@ from aegis.core.models import (
     PatchOperation,
     RCAResult,
     Risk,
+    Silence,
 )
 from aegis.core.store import IncidentExistsError, IncidentStore, SchemaTooNewError, open_store
 
@@ -144,6 +145,10 @@ class StoreContract:
             diagnosis=diagnosis(),
             proposal_revision=1,
             severity="critical",
+            silence=Silence(id="5e1f-1d", until=T0 + timedelta(hours=4), by="U9", url="http://am.example/#/silences/5e1f-1d"),
+            owner="U7",
+            alertmanager_url="http://am.example",
+            generator_url="http://prometheus.example/graph?g0.expr=up",
         )
         created = await store.create(original)
         assert created == original
@@ -254,6 +259,16 @@ class StoreContract:
         assert await store.get(IncidentId("INC-1")) == updated
         cleared = await store.update(IncidentId("INC-1"), diagnosis=None, labels={"b": "2"}, annotations={"x": "y"})
         assert cleared is not None and cleared.diagnosis is None and cleared.labels == {"b": "2"} and cleared.channel == "C1"
+
+    async def test_silence_and_owner_are_set_and_cleared(self, store: IncidentStore) -> None:
+        """A silence set from the thread and the owner round-trip through update(); Unsilence clears the silence."""
+        await store.create(incident("INC-1", receiver="slack", group_key="g"))
+        silence = Silence(id="abc", until=T0 + timedelta(hours=1), by="U1")
+        updated = await store.update(IncidentId("INC-1"), silence=silence, owner="U2")
+        assert updated is not None and updated.silence == silence and updated.owner == "U2"
+        cleared = await store.update(IncidentId("INC-1"), silence=None)
+        assert cleared is not None and cleared.silence is None and cleared.owner == "U2"
+        assert await store.get(IncidentId("INC-1")) == cleared
 
     async def test_update_of_an_unknown_incident_is_none(self, store: IncidentStore) -> None:
         """update() on an id never stored returns None."""
