@@ -61,6 +61,7 @@ class Case:
     manifest: dict[str, Any]
     category: str  # what the thread's diagnosis must find
     pods: int = 0  # pods the thread must list (the replicas of a pod-level alert), 0: not checked
+    also: tuple[str, ...] = ()  # other shipped rules the same failure fires, which must join the same thread
 
 
 def _template(name: str, annotations: dict[str, str] | None = None, volumes: list[dict[str, Any]] | None = None, **container: Any) -> dict[str, Any]:
@@ -94,7 +95,11 @@ CASES = [
     # An image that does not exist and a 10 s progress deadline: Progressing=False, ProgressDeadlineExceeded.
     Case("KubeDeploymentRolloutStuck", "Deployment", "stuck",
          _workload("Deployment", "stuck", _template("stuck", {"sim.aegis.dev/images": IMAGE}, image=IMAGE.replace("1.0.0", "1.0.1")),
-                   replicas=1, progressDeadlineSeconds=10), "image_pull_error"),
+                   replicas=1, progressDeadlineSeconds=10), "image_pull_error", also=("KubePodImagePullFailing",)),
+    # A memory limit under what the simulated app needs: OOMKilled, restarted, crash looping.
+    Case("KubePodOOMKilled", "Deployment", "oom",
+         _workload("Deployment", "oom", _template("oom", {"sim.aegis.dev/memory-floor": '{"app": "256Mi"}'}, resources={"limits": {"memory": "128Mi"}}),
+                   replicas=1), "oom_killed", also=("KubePodCrashLooping",)),
     # Two replicas, OrderedReady: ledger-0 never gets ready, so ledger-1 is never made.
     Case("KubeStatefulSetRolloutStalled", "StatefulSet", "ledger",
          _workload("StatefulSet", "ledger", _template("ledger", SERVES, **NOT_READY_PROBE), replicas=2, serviceName="ledger"), "readiness_probe_failure"),
@@ -118,7 +123,7 @@ CASES = [
 def _found(incidents: list[Incident], case: Case, ns: str) -> Incident | None:
     """The incident of the case's workload, once its alert has joined it."""
     want = ObjectRef(kind=case.kind, namespace=ns, name=case.name)
-    return next((i for i in incidents if i.target == want and any(a.alertname == case.alert for a in i.alerts)), None)
+    return next((i for i in incidents if i.target == want and {case.alert, *case.also} <= {a.alertname for a in i.alerts}), None)
 
 
 async def _prometheus_alerts(http: httpx.AsyncClient, prom_url: str) -> list[dict[str, Any]]:
@@ -134,7 +139,7 @@ def _names_workload(labels: dict[str, str], case: Case, ns: str) -> bool:
 
 
 async def test_each_rule_fires_and_opens_one_thread_per_workload(control_plane: Cluster, tmp_path: Path) -> None:
-    """Eight failure classes at once: each shipped rule fires in Prometheus and AEGIS opens one thread for the broken workload."""
+    """Nine failure classes at once: each shipped workload rule fires in Prometheus and AEGIS opens one thread for the broken workload."""
     timings: dict[str, float] = {}
     started = time.monotonic()
     ns = await asyncio.to_thread(control_plane.create_namespace, "rules")
@@ -195,14 +200,19 @@ async def test_each_rule_fires_and_opens_one_thread_per_workload(control_plane: 
             raise AssertionError(f"{exc}\n{await state()}") from None
         timings["all threads"] = round(time.monotonic() - started, 1)
 
-        # Prometheus: each rule fires, on labels that name the case's workload (its own label, or a pod of it).
-        fired = [a for a in await _prometheus_alerts(http, prom_url) if a["state"] == "firing"]
+        # Prometheus: each rule fired (its ALERTS series; OOMKilled comes and goes with the restarts), on labels that
+        # name the case's workload: its own label, or a pod of it. Firing alerts carry their rendered annotations.
+        query = {"query": f'ALERTS{{alertstate="firing", namespace="{ns}"}}[10m]'}
+        fired = [s["metric"] for s in (await http.get(f"{prom_url}/api/v1/query", params=query)).json()["data"]["result"]]
         for case in CASES:
-            mine = [a for a in fired if a["labels"]["alertname"] == case.alert and _names_workload(a["labels"], case, ns)]
-            assert mine, f"{case.alert} is not firing for {case.kind} {case.name}: {sorted({a['labels']['alertname'] for a in fired})}"
-            assert all(a["annotations"]["runbook_url"].startswith("https://") and a["annotations"]["summary"] for a in mine)
+            for alert in (case.alert, *case.also):
+                mine = [a for a in fired if a["alertname"] == alert and _names_workload(a, case, ns)]
+                assert mine, f"{alert} did not fire for {case.kind} {case.name}: {sorted({a['alertname'] for a in fired})}"
+        firing = [a for a in await _prometheus_alerts(http, prom_url) if a["state"] == "firing" and a["labels"].get("namespace") == ns]
+        assert firing and all(a["annotations"]["runbook_url"].startswith("https://") and ns in a["annotations"]["summary"] for a in firing)
         # The scheduler's refusal is named once, by the specific rule: no KubePodPending beside KubePodUnschedulable.
-        assert not [a for a in fired if a["labels"]["alertname"] == "KubePodPending" and a["labels"]["pod"].startswith("unschedulable-")]
+        query = {"query": f'ALERTS{{alertname="KubePodPending", namespace="{ns}", pod=~"unschedulable-.+"}}[10m]'}
+        assert not (await http.get(f"{prom_url}/api/v1/query", params=query)).json()["data"]["result"]  # not even pending
 
         # AEGIS: one incident and one thread per workload, whatever alerts joined it, naming the workload and the alert.
         open_now = await store.list_open()
