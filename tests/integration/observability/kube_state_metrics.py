@@ -2,7 +2,8 @@
 
 Its pod series are what the shipped alert rules, the Grafana dashboard and AEGIS's Prometheus
 collector read. It runs on loopback with the admin kubeconfig (its own RBAC is not AEGIS's concern),
-limited to the test's namespaces and to pods, the only family those queries use.
+limited to the test's namespaces and to the resources asked for: pods by default (what the
+dashboard and the pod-level rules read), workloads and Jobs too for the workload-level rules.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def binary() -> Path:
 
 
 @asynccontextmanager
-async def kube_state_metrics(workdir: Path, kubeconfig: Path, namespaces: tuple[str, ...]) -> AsyncIterator[str]:
-    """Run it until its first /metrics answer lists a pod of `namespaces`; yields host:port for a scrape config."""
+async def kube_state_metrics(workdir: Path, kubeconfig: Path, namespaces: tuple[str, ...], resources: tuple[str, ...] = ("pods",)) -> AsyncIterator[str]:
+    """Run it until its first /metrics answer lists an object of `namespaces`; yields host:port for a scrape config."""
     exe = binary()
     port, telemetry = free_port(), free_port()
     argv = [
@@ -43,7 +44,7 @@ async def kube_state_metrics(workdir: Path, kubeconfig: Path, namespaces: tuple[
         "--telemetry-host=127.0.0.1",
         f"--telemetry-port={telemetry}",
         f"--namespaces={','.join(namespaces)}",
-        "--resources=pods",
+        f"--resources={','.join(resources)}",
     ]
     address = f"127.0.0.1:{port}"
 
