@@ -113,7 +113,8 @@ class IncidentService:
         incident = await parts.move(incident_id, states.allowed_from(Action.INVESTIGATE), S.INVESTIGATING, actor, "analysis started", mine=True)
         if incident is None or incident.target is None:
             return
-        await parts.view.changed(incident)
+        # The parent's edit waits its turn in Slack's pace; the investigation does not wait for it.
+        self.spawn(parts.view.changed(incident), name=f"refresh:{incident.id}", incident_id=incident.id)
         handle = await parts.view.investigating(incident)
         log.info("incident.investigate.start", target=str(incident.target))
         try:
