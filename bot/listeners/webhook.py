@@ -38,6 +38,14 @@ def routes(service: IncidentService, token: str | None) -> list[web.RouteDef]:
             log.warning("alert.webhook.invalid", error=str(exc))
             return web.json_response({"error": str(exc)}, status=400)
         log.info("alert.webhook.received", group_key=payload.groupKey, status=payload.status, alerts=len(payload.alerts))
+        if payload.truncatedAlerts:
+            # Alertmanager sent only the first max_alerts alerts: the rest never reach AEGIS, so the operator must hear of it.
+            log.warning(
+                "alert.webhook.truncated",
+                group_key=payload.groupKey,
+                truncated=payload.truncatedAlerts,
+                reason=f"Alertmanager left {payload.truncatedAlerts} alerts out of this notification (max_alerts in its webhook_config); remove the limit",
+            )
         kept, shadow = alertmanager.without_shadow(payload)
         if shadow:
             # Not an incident: the shadow's verdict already reports the failure in the incident's own thread.
@@ -54,6 +62,9 @@ def routes(service: IncidentService, token: str | None) -> list[web.RouteDef]:
         if done and task.exception() is not None:
             log.error("alert.webhook.failed", group_key=payload.groupKey, error=repr(task.exception()))
             return web.json_response({"error": "AEGIS could not record these alerts; Alertmanager will retry"}, status=500)
-        return web.json_response({"status": "recorded" if done else "accepted", "alerts": len(payload.alerts)}, status=200 if done else 202)
+        answer = {"status": "recorded" if done else "accepted", "alerts": len(payload.alerts)}
+        if payload.truncatedAlerts:
+            answer["truncated"] = payload.truncatedAlerts
+        return web.json_response(answer, status=200 if done else 202)
 
     return [web.post(WEBHOOK_PATH, receive)]

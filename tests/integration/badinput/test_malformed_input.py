@@ -181,6 +181,7 @@ def fresh_slack_headers(body_length: int) -> bytes:
 # An incident is one workload: the alert's pod belongs to Deployment shop/checkout.
 WORKLOAD = "shop/Deployment/checkout"
 
+
 async def ephemeral_refusal(bot: Bot, answer: Answer) -> None:
     await bot.settle()
     assert any("not an AEGIS action" in e["text"] for e in bot.standin.recorder.ephemerals), bot.standin.recorder.ephemerals
@@ -293,6 +294,7 @@ ROWS = [
     # Text longer than Slack allows: posted cut, never lost.
     Row("alert summary 10k characters", to_webhook(json.dumps(alert(summary="S" * 10_000)).encode()), (200, 202), None, thread_exists),
     Row("alert summary 2,995 characters", to_webhook(json.dumps(alert(summary="<&>" * 998)).encode()), (200, 202), None, thread_exists),
+    Row("alerts truncated by max_alerts", to_webhook(json.dumps(alert(truncatedAlerts=7)).encode()), (200, 202), "alert.webhook.truncated", thread_exists),
     Row("alertname 5k characters", to_webhook(json.dumps(alert(alertname="A" * 5000)).encode()), (200, 202), None, thread_exists),
     Row(
         "annotations huge, no target",

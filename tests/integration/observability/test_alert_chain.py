@@ -98,7 +98,10 @@ def scaled_rules(into: Path) -> Path:
 
 
 def single_replica(example: Incident, into: Path) -> Incident:
-    """The example with one replica: the shipped route groups by pod, so its one pod is one group and one thread."""
+    """The example with one replica, one pod, so one alert per rule and the incident's pod label is that pod's.
+
+    One thread per workload does not depend on it: AEGIS merges a workload's alerts whatever the route's grouping.
+    """
     docs = [d for d in yaml.safe_load_all((example.directory / "manifest.yaml").read_text()) if d]
     for doc in docs:
         if doc["kind"] == "Deployment":
