@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 _MAX_JOBS = 5  # a CronJob's recent Jobs: its default history keeps 3 successful and 1 failed
 _MAX_NODES = 5
+_MAX_LOG_PODS = 3  # pods whose logs are tried, worst first, until one has any
 
 _WAITING_SEVERITY = {
     "CrashLoopBackOff": 5, "CreateContainerConfigError": 5, "ImagePullBackOff": 5, "ErrImagePull": 5,
@@ -94,7 +95,7 @@ class Collector:
             claim_names.add(target.name)
         pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in claim_templates)]
         nodes, storageclasses = await asyncio.gather(self._nodes_for(pods), self._classes_for(pvcs))
-        logs = await self._logs(pods[:1] if pods else [])
+        pods, logs = await self._telling_logs(pods)
         follow_up = await self._follow_up(ns, logs, events, services)
 
         involved = _involved_names(root, workload, pods, [*replicasets, *jobs], pvcs)
@@ -326,17 +327,31 @@ class Collector:
         found = await asyncio.gather(*(self._get_optional("StorageClass", None, n) for n in sorted(named)))
         return [c for c in found if c]
 
-    async def _logs(self, pods: list[KubeObject]) -> list[tuple[str, str, bool, str]]:
-        wanted: list[tuple[str, str, bool]] = []
-        for pod in pods:
-            for init in (True, False):
-                for status in objects.container_statuses(pod, init=init):
-                    cname = status.get("name", "")
-                    if status.get("restartCount", 0) > 0 or (status.get("lastState") or {}).get("terminated"):
-                        wanted.append((objects.name(pod), cname, True))
-                    if (status.get("state") or {}).get("running") or (status.get("state") or {}).get("terminated"):
-                        wanted.append((objects.name(pod), cname, False))
-        ns = objects.namespace(pods[0]) if pods else ""
+    async def _telling_logs(self, pods: list[KubeObject]) -> tuple[list[KubeObject], list[tuple[str, str, bool, str]]]:
+        """The pods, focus first, and the focus pod's logs.
+
+        The focus is the worst pod, unless the kubelet has nothing to serve for its containers (its crashed
+        container was already cleaned up, its node is gone, or it crashed a moment ago and its log is not
+        written yet) while a sibling that fails as badly shows the line that names the cause: that sibling
+        becomes the focus, so the analyzers read its status and its log together.
+        """
+        if not pods:
+            return pods, []
+        worst = pods[0]
+        logs = await self._logs(worst)
+        if logs or not _log_requests(worst):
+            return pods, logs
+        for sibling in pods[1:_MAX_LOG_PODS]:
+            if _badness(sibling)[0] < _badness(worst)[0]:
+                break  # pods are sorted: the rest fail less than the worst one does
+            logs = await self._logs(sibling)
+            if logs:
+                return [sibling, *(p for p in pods if p is not sibling)], logs
+        return pods, []
+
+    async def _logs(self, pod: KubeObject) -> list[tuple[str, str, bool, str]]:
+        wanted = _log_requests(pod)
+        ns = objects.namespace(pod)
         texts = await asyncio.gather(*(self._guard("pods/log", self._gw.logs(ns, p, c, previous=prev, tail_lines=self._tail), None) for p, c, prev in wanted))
         return [(p, c, prev, t) for (p, c, prev), t in zip(wanted, texts, strict=True) if t]
 
@@ -394,6 +409,19 @@ def _badness(pod: KubeObject) -> tuple[int, int, int]:
     not_ready = 0 if (objects.condition(pod, "Ready") or {}).get("status") == "True" else 1
     pending = 1 if phase in ("Pending", "Failed", "Unknown") else 0
     return (max(waiting, pending * 4) + not_ready, restarts, len(objects.name(pod)))
+
+
+def _log_requests(pod: KubeObject) -> list[tuple[str, str, bool]]:
+    """(pod, container, previous) for each log the kubelet should have: a crashed run's, a running or ended one's."""
+    wanted: list[tuple[str, str, bool]] = []
+    for init in (True, False):
+        for status in objects.container_statuses(pod, init=init):
+            cname = status.get("name", "")
+            if status.get("restartCount", 0) > 0 or (status.get("lastState") or {}).get("terminated"):
+                wanted.append((objects.name(pod), cname, True))
+            if (status.get("state") or {}).get("running") or (status.get("state") or {}).get("terminated"):
+                wanted.append((objects.name(pod), cname, False))
+    return wanted
 
 
 def _involved_names(
