@@ -55,33 +55,15 @@ class Collector:
 
     async def collect(self, target: ObjectRef) -> ObjectBundle:
         ns = target.namespace
-        root = await self._gw.get(target.kind, ns, target.name)
-        jobs: list[KubeObject] = []
-        if target.kind in ("Service", "PersistentVolumeClaim"):
-            # Investigated through the pods behind it: the workload is theirs, the object stays the target.
-            pods = await self._pods_using(root, ns)
-            pods.sort(key=_badness, reverse=True)
-            workload, replicasets, revisions = await self._owner_chain(pods[0], ns) if pods else (None, [], [])
-        elif target.kind == "CronJob":
-            jobs = await self._jobs_of(root, ns)
-            workload, replicasets, revisions = root, [], []
-            pods = [p for job in jobs for p in await self._pods_of(job, [], [], ns)]
-        else:
-            workload, replicasets, revisions = await self._owner_chain(root, ns)
-            pods = [root] if target.kind == "Pod" else await self._pods_of(root, replicasets, revisions, ns)
-            if workload is not None and workload.get("kind") == "Job":
-                jobs = [workload]
-        pods.sort(key=_badness, reverse=True)
-
-        configmaps, secrets, services, endpoints, events, claims, quotas = await asyncio.gather(
-            self._list("ConfigMap", ns),
-            self._list("Secret", ns),
-            self._list("Service", ns),
-            self._list("Endpoints", ns),
-            self._list("Event", ns),
-            self._list("PersistentVolumeClaim", ns),
-            self._list("ResourceQuota", ns),
-        )
+        # The namespace's lists need nothing but its name: read them while the owner chain is walked.
+        namespace_lists = asyncio.create_task(self._namespace_lists(ns))
+        try:
+            root, workload, replicasets, revisions, pods, jobs = await self._workload_and_pods(target)
+        except BaseException:
+            namespace_lists.cancel()
+            await asyncio.wait([namespace_lists])  # its outcome is not needed; let it end before the gateway closes
+            raise
+        configmaps, secrets, services, endpoints, events, claims, quotas = await namespace_lists
         # Secret values are read only to be masked wherever they appear (logs, env, args).
         self._redactor = self._redactor.with_secrets(_secret_values(secrets))
         # Claims of the current pod and of the workload's earlier templates (a rollout may have renamed one).
@@ -94,8 +76,7 @@ class Collector:
         if target.kind == "PersistentVolumeClaim":
             claim_names.add(target.name)
         pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in claim_templates)]
-        nodes, storageclasses = await asyncio.gather(self._nodes_for(pods), self._classes_for(pvcs))
-        pods, logs = await self._telling_logs(pods)
+        nodes, (pods, logs), storageclasses = await asyncio.gather(self._nodes_for(pods), self._telling_logs(pods), self._classes_for(pvcs))
         follow_up = await self._follow_up(ns, logs, events, services)
 
         involved = _involved_names(root, workload, pods, [*replicasets, *jobs], pvcs)
@@ -133,6 +114,36 @@ class Collector:
                 "uncollected_kinds": sorted(self._uncollected),
             }
         )
+
+    async def _workload_and_pods(
+        self, target: ObjectRef
+    ) -> tuple[KubeObject, KubeObject | None, list[KubeObject], list[KubeObject], list[KubeObject], list[KubeObject]]:
+        """(the target, its workload, ReplicaSets, ControllerRevisions, pods worst first, Jobs)."""
+        ns = target.namespace
+        root = await self._gw.get(target.kind, ns, target.name)
+        jobs: list[KubeObject] = []
+        workload: KubeObject | None
+        if target.kind in ("Service", "PersistentVolumeClaim"):
+            # Investigated through the pods behind it: the workload is theirs, the object stays the target.
+            pods = await self._pods_using(root, ns)
+            pods.sort(key=_badness, reverse=True)
+            workload, replicasets, revisions = await self._owner_chain(pods[0], ns) if pods else (None, [], [])
+        elif target.kind == "CronJob":
+            jobs = await self._jobs_of(root, ns)
+            workload, replicasets, revisions = root, [], []
+            pods = [p for job in jobs for p in await self._pods_of(job, [], [], ns)]
+        else:
+            workload, replicasets, revisions = await self._owner_chain(root, ns)
+            pods = [root] if target.kind == "Pod" else await self._pods_of(root, replicasets, revisions, ns)
+            if workload is not None and workload.get("kind") == "Job":
+                jobs = [workload]
+        pods.sort(key=_badness, reverse=True)
+        return root, workload, replicasets, revisions, pods, jobs
+
+    async def _namespace_lists(self, ns: str) -> list[list[KubeObject]]:
+        """ConfigMaps, Secrets, Services, Endpoints, Events, PVCs and ResourceQuotas of the namespace."""
+        kinds_read = ("ConfigMap", "Secret", "Service", "Endpoints", "Event", "PersistentVolumeClaim", "ResourceQuota")
+        return list(await asyncio.gather(*(self._list(kind, ns) for kind in kinds_read)))
 
     async def _follow_up(
         self, ns: str, logs: list[tuple[str, str, bool, str]], events: list[KubeObject], services: list[KubeObject]
