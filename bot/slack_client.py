@@ -107,8 +107,8 @@ class ChatClient(Protocol):
         """Replace a message's text and blocks in place (no blocks: the message becomes plain text)."""
         ...
 
-    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
-        """Show a message only to `user` in `channel` (refusals, usage errors)."""
+    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> None:
+        """Show a message only to `user` in `channel` (refusals, usage errors), in the thread `thread_ts` when given."""
         ...
 
     async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str:
@@ -367,11 +367,11 @@ class SlackChatClient:
         )
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
+    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> None:
         # Not paced: ephemeral replies answer one person now and do not count against the channel's posts.
         await self._call(
             "chat.postEphemeral",
-            lambda web: web.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks)),
+            lambda web: web.chat_postEphemeral(channel=channel, user=user, text=text, blocks=_blocks(blocks), thread_ts=thread_ts),
         )
 
     async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str:

@@ -122,10 +122,11 @@ class Transcript(MemoryChatClient):
         self._write("edit", {"method": "chat.update", "channel": channel, "ts": ts, "text": text, "blocks": blocks})
         return ref
 
-    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
-        await super().post_ephemeral(channel, user, text, blocks)
+    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> None:
+        await super().post_ephemeral(channel, user, text, blocks, thread_ts)
         self._show(f"Slack · only visible to {user}", text, blocks)
-        self._write("ephemeral", {"method": "chat.postEphemeral", "channel": channel, "user": user, "text": text, "blocks": blocks})
+        payload = {"method": "chat.postEphemeral", "channel": channel, "thread_ts": thread_ts, "user": user, "text": text, "blocks": blocks}
+        self._write("ephemeral", payload)
 
     async def upload_file(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str, initial_comment: str | None = None) -> str:
         file_id = await super().upload_file(channel, thread_ts, filename, content, title, initial_comment)

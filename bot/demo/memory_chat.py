@@ -107,8 +107,8 @@ class MemoryChatClient:
         message.text, message.blocks = text, _copy(blocks)
         return MessageRef(channel=channel, ts=ts)
 
-    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None) -> None:
-        self._record("post_ephemeral", channel=channel, user=user, text=text, blocks=_copy(blocks))
+    async def post_ephemeral(self, channel: str, user: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None) -> None:
+        self._record("post_ephemeral", channel=channel, user=user, text=text, blocks=_copy(blocks), thread_ts=thread_ts)
         self.ephemerals.append(self.calls[-1])
 
     async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str:

@@ -24,11 +24,11 @@ REJECT_MODAL = payloads.REJECT_MODAL
 parse_value = payloads.parse_value
 
 
-def reject_modal(incident_id: str, revision: int, channel: str) -> dict[str, Any]:
+def reject_modal(incident_id: str, revision: int, channel: str, thread_ts: str | None = None) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": REJECT_MODAL,
-        "private_metadata": json.dumps({"incident": incident_id, "rev": revision, "channel": channel}),
+        "private_metadata": json.dumps({"incident": incident_id, "rev": revision, "channel": channel, "thread": thread_ts}),
         "title": {"type": "plain_text", "text": "Reject the proposal"},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -72,7 +72,7 @@ def register(app: AsyncApp, service: IncidentService, chat: ChatClient, *, works
         async def work() -> None:
             opened = await service.reanalyze(parsed[0], user=user, channel=channel)
             if opened is None:
-                await _tell(chat, channel, user, messages.unknown_incident(parsed[0]))
+                await _tell(chat, channel, user, messages.unknown_incident(parsed[0]), click.thread_ts)
 
         service.spawn(work(), name=f"reanalyze:{parsed[0]}")
 
@@ -93,7 +93,7 @@ def register(app: AsyncApp, service: IncidentService, chat: ChatClient, *, works
             return
         user, reason = submission.user.id, submission.view.input_value("reason", "reason")
         service.spawn(
-            _reject(service, chat, IncidentId(meta.incident), meta.rev, user, reason, meta.channel),
+            _reject(service, chat, IncidentId(meta.incident), meta.rev, user, reason, meta.channel, meta.thread),
             name=f"reject:{meta.incident}",
         )
         await ack()
@@ -113,13 +113,13 @@ async def _open_reject_modal(chat: ChatClient, click: payloads.BlockActions) -> 
     user, channel = click.user.id, click.channel.id
     parsed = _button(click)
     if parsed is None:
-        await _tell(chat, channel, user, messages.unknown_button())
+        await _tell(chat, channel, user, messages.unknown_button(), click.thread_ts)
         return
     incident_id, revision = parsed
     try:
-        await chat.open_view(click.trigger_id, reject_modal(incident_id, revision, channel))
+        await chat.open_view(click.trigger_id, reject_modal(incident_id, revision, channel, click.thread_ts))
     except ChatError as exc:
-        await _tell(chat, channel, user, messages.reject_dialog_failed(str(exc)))
+        await _tell(chat, channel, user, messages.reject_dialog_failed(str(exc)), click.thread_ts)
 
 
 def _button(click: payloads.BlockActions) -> tuple[IncidentId, int] | None:
@@ -140,16 +140,16 @@ def _fix_action(service: IncidentService, chat: ChatClient, action_id: str, run:
         click = _click(body)
         if click is None:
             return
-        user, channel = click.user.id, click.channel.id
+        user, channel, thread_ts = click.user.id, click.channel.id, click.thread_ts
         parsed = _button(click)
         if parsed is None:
             # Tracked like any work after the ack, so shutdown (and tests) wait for the reply.
-            service.spawn(_tell(chat, channel, user, messages.unknown_button()), name=f"{action_id}:refused")
+            service.spawn(_tell(chat, channel, user, messages.unknown_button(), thread_ts), name=f"{action_id}:refused")
             return
         incident_id, revision = parsed
 
         async def work() -> None:
-            await _answer(chat, channel, user, await run(incident_id, revision=revision, user=user))
+            await _answer(chat, channel, user, await run(incident_id, revision=revision, user=user), thread_ts)
 
         service.spawn(work(), name=f"{action_id}:{incident_id}", incident_id=incident_id)
 
@@ -169,12 +169,12 @@ def _parent_action(service: IncidentService, chat: ChatClient, action_id: str, r
             return
         parsed = _button(click)
         if parsed is None:
-            service.spawn(_tell(chat, click.channel.id, click.user.id, messages.unknown_button()), name=f"{action_id}:refused")
+            service.spawn(_tell(chat, click.channel.id, click.user.id, messages.unknown_button(), click.thread_ts), name=f"{action_id}:refused")
             return
         incident_id = parsed[0]
 
         async def work() -> None:
-            await _answer(chat, click.channel.id, click.user.id, await run(incident_id, click))
+            await _answer(chat, click.channel.id, click.user.id, await run(incident_id, click), click.thread_ts)
 
         service.spawn(work(), name=f"{action_id}:{incident_id}", incident_id=incident_id)
 
@@ -206,27 +206,29 @@ def _ack(service: IncidentService) -> ParentRun:
     return run
 
 
-async def _reject(service: IncidentService, chat: ChatClient, incident_id: IncidentId, revision: int, user: str, reason: str, channel: str) -> None:
-    await _answer(chat, channel, user, await service.reject(incident_id, revision=revision, user=user, reason=reason or "no reason given"))
+async def _reject(
+    service: IncidentService, chat: ChatClient, incident_id: IncidentId, revision: int, user: str, reason: str, channel: str, thread_ts: str | None
+) -> None:
+    await _answer(chat, channel, user, await service.reject(incident_id, revision=revision, user=user, reason=reason or "no reason given"), thread_ts)
 
 
-async def _answer(chat: ChatClient, channel: str, user: str, outcome: ActionOutcome) -> None:
-    """A refused or failed click is told privately to the person who clicked; a done one shows in the thread."""
+async def _answer(chat: ChatClient, channel: str, user: str, outcome: ActionOutcome, thread_ts: str | None = None) -> None:
+    """A refused or failed click is told privately to the person who clicked, in the thread of the click; a done one shows in the thread."""
     if outcome.refusal is None:
         return
     text = messages.outcome(outcome.action.value, outcome.refusal.value, outcome.detail)
     if outcome.refusal in (Refusal.EXPIRED, Refusal.CHANGED):
         prompt = blocks.reanalyze_prompt(text, outcome.detail, 0)
         try:
-            await chat.post_ephemeral(channel, user, prompt.text, prompt.blocks)
+            await chat.post_ephemeral(channel, user, prompt.text, prompt.blocks, thread_ts)
         except ChatError as exc:
             telemetry.get_logger(user=user).warning("slack.ephemeral.failed", error=str(exc), text=text)
         return
-    await _tell(chat, channel, user, text)
+    await _tell(chat, channel, user, text, thread_ts)
 
 
-async def _tell(chat: ChatClient, channel: str, user: str, text: str) -> None:
+async def _tell(chat: ChatClient, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
     try:
-        await chat.post_ephemeral(channel, user, text)
+        await chat.post_ephemeral(channel, user, text, thread_ts=thread_ts)
     except ChatError as exc:
         telemetry.get_logger(user=user).warning("slack.ephemeral.failed", error=str(exc), text=text)

@@ -68,6 +68,7 @@ class Action(_Payload):
 
 class MessageRef(_Payload):
     ts: str | None = Field(default=None, max_length=64)
+    thread_ts: str | None = Field(default=None, max_length=64)
 
 
 class BlockActions(_Payload):
@@ -85,6 +86,11 @@ class BlockActions(_Payload):
     @property
     def action(self) -> Action:
         return self.actions[0]
+
+    @property
+    def thread_ts(self) -> str | None:
+        """The thread the click was made in: a reply's thread, or the thread under a clicked parent."""
+        return (self.message.thread_ts or self.message.ts) if self.message else None
 
 
 class InputValue(_Payload):
@@ -147,6 +153,7 @@ class RejectMetadata(_Payload):
     incident: str = Field(min_length=1, max_length=64)
     rev: int = Field(ge=0, le=2**31)
     channel: str = Field(default="", max_length=255)
+    thread: str | None = Field(default=None, max_length=64)
 
 
 def parse_request(body: str) -> SlackRequest | None:

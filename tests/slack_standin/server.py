@@ -309,7 +309,8 @@ class SlackStandIn:
             return 200, _error(*problem)
         ts = self._next_ts()
         blocks = parse_blocks(raw_blocks)[0] if raw_blocks is not None else None
-        self.recorder.ephemerals.append({"channel": channel, "user": user, "text": text, "blocks": blocks, "ts": ts})
+        thread_ts = body.get("thread_ts") or None
+        self.recorder.ephemerals.append({"channel": channel, "user": user, "text": text, "blocks": blocks, "ts": ts, "thread_ts": thread_ts})
         return 200, {"ok": True, "message_ts": ts}
 
     def _views_open(self, body: dict[str, Any], request: web.Request) -> Answer:

@@ -197,6 +197,7 @@ async def test_silence_unsilence_and_ack_from_the_thread_against_real_alertmanag
                 await live.click(blocks.ACTION_SILENCE[1], parent, STRANGER)
                 refusal = await poll("the stranger's refusal", lambda: now(live.ephemerals_to(STRANGER)))
                 assert "AEGIS_SILENCERS" in refusal[0] and "Nothing changed" in refusal[0]
+                assert [e["thread_ts"] for e in standin.recorder.ephemerals if e["user"] == STRANGER] == [parent.ts], "shown in the parent's thread"
                 assert await live.silences() == []
 
                 # Silence 1 h by an approver.

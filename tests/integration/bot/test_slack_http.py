@@ -94,8 +94,10 @@ def interaction_body(payload: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
-def block_actions(action_id: str, value: str, user: str, message_ts: str | None, trigger_id: str | None = None) -> dict[str, Any]:
-    """A button click's payload as Slack sends it (HTTP: form-encoded by interaction_body; Socket Mode: as is)."""
+def block_actions(action_id: str, value: str, user: str, message_ts: str | None, trigger_id: str | None = None, thread_ts: str | None = None) -> dict[str, Any]:
+    """A button click's payload as Slack sends it (HTTP: form-encoded by interaction_body; Socket Mode: as is).
+
+    A click on a thread reply carries the reply's ts and its thread's (the parent's) ts."""
     return {
         "type": "block_actions",
         "user": {"id": user},
@@ -104,7 +106,7 @@ def block_actions(action_id: str, value: str, user: str, message_ts: str | None,
         "trigger_id": trigger_id or f"trig-{user}",
         "channel": {"id": CHANNEL},
         "container": {"type": "message", "channel_id": CHANNEL},
-        "message": {"ts": message_ts},
+        "message": {"ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {})},
         "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value}],
     }
 

@@ -70,7 +70,8 @@ class Bot:
     async def click(self, action_id: str, incident: Incident, user: str) -> None:
         value = json.dumps({"incident": incident.id, "rev": incident.proposal_revision}, separators=(",", ":"))
         # A fresh trigger id: every click is its own signed request.
-        body = interaction_body(block_actions(action_id, value, user, incident.diagnosis_ts, trigger_id=f"trig-{uuid.uuid4().hex}"))
+        payload = block_actions(action_id, value, user, incident.diagnosis_ts, trigger_id=f"trig-{uuid.uuid4().hex}", thread_ts=incident.thread_ts)
+        body = interaction_body(payload)
         response = await self.http.post("/slack/events", content=body, headers=sign(body, int(time.time())))
         assert response.status_code == 200, response.text
 
@@ -84,6 +85,9 @@ class Bot:
 
     def ephemerals_for(self, user: str) -> list[str]:
         return [e["text"] for e in self.standin.recorder.ephemerals if e["user"] == user]
+
+    def ephemeral_threads(self, user: str) -> list[str | None]:
+        return [e["thread_ts"] for e in self.standin.recorder.ephemerals if e["user"] == user]
 
 
 @pytest_asyncio.fixture
@@ -161,6 +165,7 @@ async def test_verify_apply_roll_back_over_http(bot: Bot) -> None:
     await bot.click(blocks.ACTION_VERIFY, incident, OUTSIDER)
     await bot.settle()
     assert "not allowed to verify" in bot.ephemerals_for(OUTSIDER)[-1]
+    assert bot.ephemeral_threads(OUTSIDER)[-1] == incident.thread_ts, "the refusal is shown in the thread where the click was made"
 
     await bot.click(blocks.ACTION_VERIFY, incident, APPROVER)
     await bot.settle()
