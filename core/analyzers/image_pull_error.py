@@ -22,7 +22,20 @@ from aegis.core.models import Category, Risk
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")
 _MISSING = ("not found", "manifest unknown", "name unknown", "invalid reference format", "couldn't parse image", "repository does not exist")
 _DENIED = ("unauthorized", "authentication required", "no basic auth credentials", "pull access denied", "403 forbidden", "denied:", "forbidden")
-_NETWORK = ("i/o timeout", "no such host", "connection refused", "tls handshake timeout", "toomanyrequests", "429 too many requests", "connection reset")
+_NETWORK = (
+    "i/o timeout",
+    "no such host",
+    "connection refused",
+    "tls handshake timeout",
+    "toomanyrequests",
+    "429 too many requests",
+    "connection reset",
+    "x509:",
+    "server gave http response to https client",
+    "context deadline exceeded",
+    "network is unreachable",
+    "no route to host",
+)
 
 
 def classify(text: str, reason: str) -> str:
@@ -48,9 +61,12 @@ def _pull_messages(ctx: Context, state: ContainerState) -> list[str]:
     for event in ctx.bundle.events:
         field_path = str((event.get("involvedObject") or {}).get("fieldPath", ""))
         message = str(event.get("message", ""))
+        # Events exported without fieldPath still quote the image they failed on.
+        image = str(state.spec.get("image", ""))
+        ours = field_path.endswith(f"{{{state.name}}}") or (not field_path and bool(image) and f'"{image}"' in message)
         if (
             event.get("reason") in ("Failed", "InspectFailed")
-            and field_path.endswith(f"{{{state.name}}}")
+            and ours
             and message.startswith(("Failed to pull image", "Failed to apply default image tag", "Error: InvalidImageName"))
         ):
             messages.append(message)

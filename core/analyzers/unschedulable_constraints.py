@@ -20,13 +20,14 @@ from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, PatchOperation, Risk
 
-_TAINT = re.compile(r"untolerated taint\(?s?\)?\s*\{([^:}]+):\s*([^}]*)\}")
+# 'had untolerated taint {k: v}' (1.25+) and the older 'had taint {k: v}, that the pod didn't tolerate'.
+_TAINT = re.compile(r"(?:untolerated taint\(?s?\)?|had taints?)\s*\{([^:}]+):\s*([^}]*)\}")
 
 
 def _fields_for(reason: str) -> tuple[str, ...]:
     """Pod-spec fields that can produce this scheduler reason."""
     low = reason.lower()
-    if "node affinity/selector" in low or "node affinity" in low:
+    if "node affinity/selector" in low or "node affinity" in low or "node selector" in low:
         return ("nodeSelector", "affinity")
     if "taint" in low:
         return ("tolerations",)

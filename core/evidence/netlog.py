@@ -32,11 +32,15 @@ _DNS = re.compile(
     r"no such host|name or service not known|temporary failure in name resolution|no address associated with hostname|"
     r"nodename nor servname provided|unknownhostexception|getaddrinfo (?:enotfound|eai_again)|could not resolve host|"
     r"failed to resolve|could not translate host name|no such host is known|nxdomain|name does not resolve|"
-    r"lookup \S+(?: on \S+)?: (?:server misbehaving|i/o timeout|read udp)",
+    r"lookup \S+(?: on \S+)?: (?:server misbehaving|i/o timeout|read udp)|"
+    r"bad address '|can't resolve '|unknown (?:mysql )?server host '",
     re.IGNORECASE,
 )
 _DNS_TIMEOUT = re.compile(r"lookup \S+(?: on \S+)?: (?:read udp \S+: )?i/o timeout|no servers could be reached", re.IGNORECASE)
-_REFUSED = re.compile(r"connection refused|econnrefused|errno 111\b", re.IGNORECASE)
+_REFUSED = re.compile(
+    r"connection refused|econnrefused|errno 111\b|error 111 connecting|connection to \S+ refused|server on '[^']+' \(111\)",
+    re.IGNORECASE,
+)
 _TIMEOUT = re.compile(
     r"i/o timeout|connection timed out|connect timed out|connecttimeout|etimedout|errno 110\b|"
     r"connection to \S+ timed out|timed out (?:after \S+ )?(?:while )?connecting|context deadline exceeded",
@@ -46,6 +50,15 @@ _TIMEOUT = re.compile(
 # Where the host (and port) is named, most specific first. Each pattern has groups host and maybe port.
 _HOST_PATTERNS = [
     re.compile(r"lookup ([A-Za-z0-9_.-]+)(?: on [0-9.:\[\]a-f]+)?:"),
+    re.compile(r"(?:bad address|can't resolve|server can't find) '?([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)'?"),
+    re.compile(r"Unknown (?:MySQL )?server host '([A-Za-z0-9_.-]+)'"),
+    re.compile(r"(?:[Cc]onnection to|connecting to|TCP connection to) ([A-Za-z0-9_.-]+):(\d+)"),
+    re.compile(r"Can't connect to (?:MySQL )?server on '([A-Za-z0-9_.-]+)(?::(\d+))?'"),
+    re.compile(r"connect\(2\) for \"?([A-Za-z0-9_.-]+)\"? port (\d+)"),
+    re.compile(r"[Ff]ailed to connect to ([A-Za-z0-9_.-]+) port (\d+)"),
+    re.compile(r"running on host \"([A-Za-z0-9_.-]+)\""),
+    re.compile(r"reach database server at `([A-Za-z0-9_.-]+)`:`(\d+)`"),
+    re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*):(\d+): \[Errno"),
     re.compile(r"getaddrinfo (?:ENOTFOUND|EAI_AGAIN) ([A-Za-z0-9_.-]+)"),
     re.compile(r"UnknownHostException: ([A-Za-z0-9_.-]+)"),
     re.compile(r"[Ff]ailed to resolve '([A-Za-z0-9_.-]+)'"),
@@ -55,7 +68,7 @@ _HOST_PATTERNS = [
     re.compile(r"connection to server at \"([A-Za-z0-9_.-]+)\"(?: \([0-9a-f.:]+\))?, port (\d+)"),
     re.compile(r"Connection to ([A-Za-z0-9_.-]+) timed out"),
     re.compile(r"[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([A-Za-z0-9_.-]+)(?::(\d+))?"),
-    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|connect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
+    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|connect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
     re.compile(r"([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/[0-9.]+:(\d+)"),  # Java: host/10.96.0.12:8080
     re.compile(r"No such host is known\.? \(([A-Za-z0-9_.-]+)(?::(\d+))?\)"),
 ]

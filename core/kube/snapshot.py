@@ -102,7 +102,7 @@ class SnapshotGateway:
                 raise SnapshotError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
             for item in doc.get("items") or []:
                 item.setdefault("kind", kind)
-                objects.append(item)
+                objects.append(_core_event(item))
         logs: dict[tuple[str, str, str, bool], str] = {}
         for log_file in sorted(path.glob("*/*/logs.txt")):
             logs.update(_split_dump_logs(_read_text(log_file)))
@@ -216,12 +216,38 @@ def _load_yaml_objects(path: Path) -> list[KubeObject]:
         if not isinstance(doc, dict) or "kind" not in doc:
             raise SnapshotError(f"{path}: document {index} is not a Kubernetes object (no 'kind')")
         if doc["kind"] == "List" or (doc["kind"].endswith("List") and "items" in doc):
+            # The API server's typed lists (PodList, EventList) leave kind off their items; kubectl's List keeps it.
+            item_kind = None if doc["kind"] == "List" else doc["kind"].removesuffix("List")
             for item in doc.get("items") or []:
+                if isinstance(item, dict) and item_kind and "kind" not in item:
+                    item["kind"] = item_kind
                 if isinstance(item, dict) and "kind" in item:
-                    objects.append(item)
+                    objects.append(_core_event(item))
         else:
-            objects.append(doc)
+            objects.append(_core_event(doc))
     return objects
+
+
+def _core_event(obj: KubeObject) -> KubeObject:
+    """An Event read as the core/v1 Event analyzers read (involvedObject, message, count).
+
+    events.k8s.io/v1 names them regarding, note and series.count; the core/v1 view of an event a
+    component recorded through that API (the scheduler's FailedScheduling) carries series but no count.
+    """
+    if obj.get("kind") != "Event":
+        return obj
+    count = (obj.get("series") or {}).get("count") or obj.get("deprecatedCount")
+    if count and not obj.get("count"):
+        obj["count"] = count
+    if not str(obj.get("apiVersion", "")).startswith("events.k8s.io/"):
+        return obj
+    if "regarding" in obj:
+        obj.setdefault("involvedObject", obj["regarding"])
+    if "note" in obj:
+        obj.setdefault("message", obj["note"])
+    if obj.get("eventTime") and not obj.get("lastTimestamp"):
+        obj["lastTimestamp"] = (obj.get("series") or {}).get("lastObservedTime") or obj["eventTime"]
+    return obj
 
 
 def _yaml_line(exc: yaml.YAMLError) -> str:

@@ -1,0 +1,411 @@
+"""Real message variants: each failure class is recognized in the words Kubernetes, runtimes and libraries really print.
+
+Each case rewrites one recorded incident (or a hand-built context) with another real phrasing of the
+same failure and checks the category and the decisive facts (object, host, verb, tag) the report states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aegis.core import objects
+from aegis.core.analyzers import bad_command, image_pull_error, missing_env_var
+from aegis.core.analyzers import unschedulable_resources as ur
+from aegis.core.analyzers.engine import diagnose
+from aegis.core.evidence import netlog
+from aegis.core.evidence.bundle import ContainerLogs, ObjectBundle
+from aegis.core.kube.snapshot import SnapshotGateway
+from aegis.core.models import Category, Diagnosis
+from tests.unit.analyzers.contexts import deployment_context, snapshot_bundle
+
+
+def _report(diagnosis: Diagnosis) -> str:
+    """Everything a person reads: summary, steps, manual steps, fix summary."""
+    fix = diagnosis.fix.summary if diagnosis.fix else ""
+    return "\n".join([diagnosis.rca.summary, *diagnosis.rca.analysis_steps, *diagnosis.manual_steps, fix])
+
+
+def _rewrite(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_rewrite(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _rewrite(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _swap(bundle: ObjectBundle, old: str, new: str) -> ObjectBundle:
+    """The bundle with every quoted message (events, conditions, statuses, logs) saying `new` where it said `old`."""
+    fields = ("pods", "events", "replicasets", "jobs", "nodes")
+    update: dict[str, Any] = {f: _rewrite(getattr(bundle, f), old, new) for f in fields}
+    update["workload"] = _rewrite(bundle.workload, old, new)
+    update["logs"] = [log.model_copy(update={"text": log.text.replace(old, new)}) for log in bundle.logs]
+    return bundle.model_copy(update=update)
+
+
+def _with_log(bundle: ObjectBundle, container: str, text: str) -> ObjectBundle:
+    pod = objects.name(bundle.pods[0])
+    bundle.logs = [ContainerLogs(pod=pod, container=container, previous=True, text=text)]
+    return bundle
+
+
+def _crashed(name: str, code: int, reason: str = "Error", message: str = "") -> dict[str, Any]:
+    term: dict[str, Any] = {"exitCode": code, "reason": reason}
+    if message:
+        term["message"] = message
+    return {"name": name, "restartCount": 5, "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": term}}
+
+
+# --- connectivity: how Go, Java, Python, Node, Ruby, libpq, MySQL, busybox say it -----------------
+
+_NET = [
+    ("dial tcp 10.0.0.5:5432: connect: connection refused", "refused", "10.0.0.5", 5432),
+    ("dial tcp: lookup db.svc on 10.96.0.10:53: no such host", "dns", "db.svc", None),
+    ('Get "http://api:8080/x": dial tcp 10.0.0.7:8080: i/o timeout', "timeout", "api", 8080),
+    ("java.net.UnknownHostException: db: Name or service not known", "dns", "db", None),
+    ("Error: getaddrinfo ENOTFOUND db", "dns", "db", None),
+    ("Error: connect ECONNREFUSED 10.0.0.5:5432", "refused", "10.0.0.5", 5432),
+    ("Error: connect ETIMEDOUT 10.0.0.5:5432", "timeout", "10.0.0.5", 5432),
+    ('psycopg2.OperationalError: could not translate host name "postgres" to address: Name or service not known', "dns", "postgres", None),
+    ("dial tcp: lookup db on 10.96.0.10:53: read udp 10.244.1.5:43210->10.96.0.10:53: i/o timeout", "dns_timeout", "db", None),
+    # Failed before: the host was in a phrasing no pattern read, or the failure kind was not recognized.
+    ("redis.exceptions.ConnectionError: Error 111 connecting to redis:6379. Connection refused.", "refused", "redis", 6379),
+    ("redis.exceptions.ConnectionError: Error -2 connecting to redis:6379. Name or service not known.", "dns", "redis", 6379),
+    ("Error: Redis connection to redis:6379 failed - connect ECONNREFUSED 10.96.1.2:6379", "refused", "redis", 6379),
+    ("pymongo.errors.ServerSelectionTimeoutError: mongo:27017: [Errno -2] Name or service not known", "dns", "mongo", 27017),
+    ("pymongo.errors.ServerSelectionTimeoutError: mongo:27017: [Errno 111] Connection refused", "refused", "mongo", 27017),
+    ("org.postgresql.util.PSQLException: Connection to db:5432 refused. Check that the hostname and port are correct", "refused", "db", 5432),
+    ("curl: (7) Failed to connect to api port 8080 after 3 ms: Connection refused", "refused", "api", 8080),
+    ('Errno::ECONNREFUSED: Connection refused - connect(2) for "db" port 5432', "refused", "db", 5432),
+    ("Failed to open TCP connection to api:443 (getaddrinfo: Name or service not known)", "dns", "api", 443),
+    ("wget: bad address 'config-server'", "dns", "config-server", None),
+    ("nc: bad address 'db'", "dns", "db", None),
+    ("nslookup: can't resolve 'db'", "dns", "db", None),
+    ("** server can't find db.shop.svc.cluster.local: NXDOMAIN", "dns", "db.shop.svc.cluster.local", None),
+    ("MySQLdb.OperationalError: (2005, \"Unknown MySQL server host 'mysql' (-2)\")", "dns", "mysql", None),
+    ("ERROR 2003 (HY000): Can't connect to MySQL server on 'mysql:3306' (111)", "refused", "mysql", 3306),
+    ("pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on 'mysql' ([Errno 111] Connection refused)\")", "refused", "mysql", None),
+]
+
+
+@pytest.mark.parametrize(("line", "kind", "host", "port"), _NET, ids=[n[0][:48] for n in _NET])
+def test_network_failure_lines_name_kind_host_and_port(line: str, kind: str, host: str, port: int | None) -> None:
+    """Each runtime's phrasing of a failed lookup or connection gives its kind and the host (and port) it names."""
+    found = netlog.failures(line)
+    assert found, line
+    assert (found[0].kind, found[0].host, found[0].port) == (kind, host, port)
+
+
+def test_libpq_multiline_refusal_takes_the_host_from_the_hint() -> None:
+    """libpq's 'Connection refused' with 'Is the server running on host "db"' on the next line names db."""
+    text = 'could not connect to server: Connection refused\n\tIs the server running on host "db" (10.1.1.1) and accepting\n\tTCP/IP connections on port 5432?'
+    found = netlog.failures(text)
+    assert found and found[0].kind == "refused" and found[0].host == "db"
+
+
+_DNS_LOGS = [
+    'FATAL: cannot reach ledgr: Get "http://ledgr:8080/": dial tcp: lookup ledgr on 10.96.0.10:53: no such host',
+    'Exception in thread "main" java.net.UnknownHostException: ledgr: Name or service not known',
+    "Error: getaddrinfo ENOTFOUND ledgr\n    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:107:26)",
+    "requests.exceptions.ConnectionError: HTTPConnectionPool(host='ledgr', port=8080): Max retries exceeded with url: / "
+    "(Caused by NameResolutionError(\"<urllib3.connection.HTTPConnection object at 0x7f>: Failed to resolve 'ledgr' "
+    '([Errno -3] Temporary failure in name resolution)"))',
+    "redis.exceptions.ConnectionError: Error -2 connecting to ledgr:8080. Name or service not known.",
+    "wget: bad address 'ledgr:8080'",
+]
+
+
+@pytest.mark.parametrize("line", _DNS_LOGS, ids=range(len(_DNS_LOGS)))
+async def test_dns_failure_in_any_runtime_names_the_host(line: str) -> None:
+    """orders cannot resolve ledgr, in Go, Java, Node, Python and busybox words: dns_resolution_failure naming ledgr."""
+    bundle = _with_log(await snapshot_bundle("orders-ledger-host", "Deployment", "orders", "orders"), "orders", f"INFO starting\n{line}\n")
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.DNS_RESOLUTION_FAILURE, _report(diagnosis)
+    assert "ledgr" in diagnosis.rca.summary
+
+
+_REFUSED_LOGS = [
+    'FATAL: cannot reach ledger: Get "http://ledger:8080/": dial tcp 10.96.91.19:8080: connect: connection refused',
+    "java.net.ConnectException: Connection refused: ledger/10.96.91.19:8080",
+    "Error: connect ECONNREFUSED 10.96.91.19:8080\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)",
+    "requests.exceptions.ConnectionError: HTTPConnectionPool(host='ledger', port=8080): Max retries exceeded with url: / "
+    "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f>: Failed to establish a new connection: "
+    "[Errno 111] Connection refused'))",
+    "curl: (7) Failed to connect to ledger port 8080 after 2 ms: Connection refused",
+    "redis.exceptions.ConnectionError: Error 111 connecting to ledger:8080. Connection refused.",
+]
+
+
+@pytest.mark.parametrize("line", _REFUSED_LOGS, ids=range(len(_REFUSED_LOGS)))
+async def test_refused_connection_in_any_runtime_names_the_service(line: str) -> None:
+    """invoicer's calls to ledger are refused, in Go, Java, Node, Python, curl and redis-py words: dependency_unavailable on ledger."""
+    bundle = _with_log(await snapshot_bundle("invoicer-ledger-refused", "Deployment", "billing", "invoicer"), "invoicer", f"INFO starting\n{line}\n")
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.DEPENDENCY_UNAVAILABLE, _report(diagnosis)
+    assert "ledger" in _report(diagnosis)
+
+
+# --- missing env var, as each language's config loader reports it ---------------------------------
+
+_ENV = [
+    "KeyError: 'DATABASE_URL'",
+    "environment variable DATABASE_URL is required",
+    "panic: required env DATABASE_URL not set",
+    'Error: Missing required environment variable "DATABASE_URL"',
+    "envconfig: required key DATABASE_URL missing value",
+    "thread 'main' panicked at src/main.rs:10:38:\nDATABASE_URL must be set: NotPresent",
+    "Caused by: java.lang.IllegalArgumentException: Could not resolve placeholder 'DATABASE_URL' in value \"${DATABASE_URL}\"",
+    # Failed before.
+    "/entrypoint.sh: line 3: DATABASE_URL: unbound variable",
+    "/docker-entrypoint.sh: 5: DATABASE_URL: parameter not set",
+    "sh: DATABASE_URL: parameter null or not set",
+    "Error: environment variable not found: DATABASE_URL",
+    'Error: Environment variable not found: DATABASE_URL.\n  -->  schema.prisma:10\n   |\n 10 |   url      = env("DATABASE_URL")',
+    "decouple.UndefinedValueError: DATABASE_URL not found. Declare it as envvar or define a default value.",
+    "django.core.exceptions.ImproperlyConfigured: Set the DATABASE_URL environment variable",
+    'Error: Config validation error: "DATABASE_URL" is required',
+    "❌ Invalid environment variables: { DATABASE_URL: [ 'Required' ] }",
+    "pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings\ndatabase_url\n"
+    "  Field required [type=missing, input_value={}, input_type=dict]",
+]
+
+
+@pytest.mark.parametrize("line", _ENV, ids=range(len(_ENV)))
+def test_missing_env_phrasings_name_the_variable(line: str) -> None:
+    """Shells, Python, Go, Rust, Node, Java and Prisma say DATABASE_URL is missing: missing_env_var naming it."""
+    spec = {"containers": [{"name": "api", "image": "api:2", "env": [{"name": "LOG_LEVEL", "value": "info"}]}]}
+    ctx = deployment_context(spec, statuses=[_crashed("api", 1)], logs={("api", True): f"starting\n{line}\n"})
+    assert missing_env_var.missing_vars(line)[:1] == ["DATABASE_URL"]
+    diagnosis = diagnose(ctx.bundle)
+    assert diagnosis.rca.category is Category.MISSING_ENV_VAR, _report(diagnosis)
+    assert "DATABASE_URL" in diagnosis.rca.summary
+
+
+def test_env_var_that_is_defined_is_not_blamed() -> None:
+    """A log naming a variable the container does define (a value problem, not absence) is not missing_env_var."""
+    spec = {"containers": [{"name": "api", "image": "api:2", "env": [{"name": "DATABASE_URL", "value": "postgres://db/app"}]}]}
+    ctx = deployment_context(spec, statuses=[_crashed("api", 1)], logs={("api", True): "/entrypoint.sh: line 3: DATABASE_URL: unbound variable\n"})
+    assert missing_env_var.analyze(ctx) is None
+
+
+# --- bad command: runtime, runc-in-container, shells, interpreters ----------------------------------
+
+_CMD: list[tuple[str, list[str], dict[str, Any], str | None, str]] = [
+    (
+        "containerd: not in $PATH",
+        ["foo"],
+        _crashed(
+            "app",
+            128,
+            "StartError",
+            "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container "
+            'process: exec: "foo": executable file not found in $PATH: unknown',
+        ),
+        None,
+        "foo",
+    ),
+    ("dash exit 127", ["/bin/sh", "-c", "gunicorn app"], _crashed("app", 127), "/bin/sh: 1: gunicorn: not found\n", "gunicorn"),
+    ("bash exit 127", ["/bin/bash", "-c", "gunicorn app"], _crashed("app", 127), "/bin/bash: line 1: gunicorn: command not found\n", "gunicorn"),
+    ("perm exit 126", ["/bin/sh", "-c", "/app/start.sh"], _crashed("app", 126), "/bin/sh: 1: /app/start.sh: Permission denied\n", "/app/start.sh"),
+    # Failed before.
+    (
+        "CRI-O escaped quotes",
+        ["foo"],
+        {
+            "name": "app",
+            "restartCount": 0,
+            "state": {
+                "waiting": {
+                    "reason": "CreateContainerError",
+                    "message": 'container create failed: time="2024-01-01T00:00:00Z" level=error msg="runc create failed: unable to start container '
+                    'process: exec: \\"foo\\": executable file not found in $PATH"\n',
+                }
+            },
+        },
+        None,
+        "foo",
+    ),
+    ("runc in-container exec, exit 1", ["/app/start.sh"], _crashed("app", 1), "exec /app/start.sh: no such file or directory\n", "/app/start.sh"),
+    ("exec format error, exit 1", ["/app/server"], _crashed("app", 1), "exec /app/server: exec format error\n", "/app/server"),
+    ("env shebang, exit 127", ["/app/run.py"], _crashed("app", 127), "/usr/bin/env: 'python': No such file or directory\n", "python"),
+    ("bash script missing, exit 127", ["bash", "/app/start.sh"], _crashed("app", 127), "bash: /app/start.sh: No such file or directory\n", "/app/start.sh"),
+    (
+        "python script missing, exit 2",
+        ["python", "/app/mian.py"],
+        _crashed("app", 2),
+        "python: can't open file '/app/mian.py': [Errno 2] No such file or directory\n",
+        "/app/mian.py",
+    ),
+    (
+        "node entry missing, exit 1",
+        ["node", "/app/serve.js"],
+        _crashed("app", 1),
+        "node:internal/modules/cjs/loader:1080\n  throw err;\n  ^\n\nError: Cannot find module '/app/serve.js'\n    at Module._resolveFilename "
+        "(node:internal/modules/cjs/loader:1077:15)\n  code: 'MODULE_NOT_FOUND',\n  requireStack: []\n}\n",
+        "/app/serve.js",
+    ),
+    ("java -jar missing, exit 1", ["java", "-jar", "/app/ap.jar"], _crashed("app", 1), "Error: Unable to access jarfile /app/ap.jar\n", "/app/ap.jar"),
+    (
+        "busybox sh script missing, exit 2",
+        ["sh", "/app/start.sh"],
+        _crashed("app", 2),
+        "sh: can't open '/app/start.sh': No such file or directory\n",
+        "/app/start.sh",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "command", "status", "log", "exe"), _CMD, ids=[c[0] for c in _CMD])
+def test_command_failures_name_the_executable(case: str, command: list[str], status: dict[str, Any], log: str | None, exe: str) -> None:
+    """The runtime's, runc's, the shell's or the interpreter's words for a command that cannot run: bad_command naming it."""
+    spec = {"containers": [{"name": "app", "image": "app:1", "command": command}]}
+    ctx = deployment_context(spec, statuses=[status], logs={("app", True): log} if log else None)
+    finding = bad_command.analyze(ctx)
+    assert finding is not None and finding.category is Category.BAD_COMMAND, case
+    assert exe in finding.summary
+    assert diagnose(ctx.bundle).rca.category is Category.BAD_COMMAND
+
+
+def test_a_missing_module_the_command_does_not_name_is_not_a_bad_command() -> None:
+    """Node failing to load a dependency ('express') the command does not name is the app's problem, not its command."""
+    spec = {"containers": [{"name": "app", "image": "app:1", "command": ["node", "/app/server.js"]}]}
+    log = "Error: Cannot find module 'express'\nRequire stack:\n- /app/server.js\n"
+    assert bad_command.analyze(deployment_context(spec, statuses=[_crashed("app", 1)], logs={("app", True): log})) is None
+
+
+# --- image pulls: containerd, Docker, registries ------------------------------------------------
+
+_PULL = [
+    (
+        'Failed to pull image "nginx:1.99": rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/library/nginx:1.99": '
+        'failed to resolve reference "docker.io/library/nginx:1.99": docker.io/library/nginx:1.99: not found',
+        "missing",
+    ),
+    (
+        'Failed to pull image "nginx:1.99": rpc error: code = Unknown desc = Error response from daemon: '
+        "manifest for nginx:1.99 not found: manifest unknown: manifest unknown",
+        "missing",
+    ),
+    (
+        'Failed to pull image "acme/private:1": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/acme/private:1": failed to resolve '
+        'reference "docker.io/acme/private:1": pull access denied, repository does not exist or may require authorization: server message: '
+        "insufficient_scope: authorization failed",
+        "denied",
+    ),
+    (
+        'Failed to pull image "quay.io/acme/app:1": rpc error: code = Unknown desc = Error reading manifest 1 in quay.io/acme/app: '
+        "unauthorized: authentication required",
+        "denied",
+    ),
+    # Failed before: a registry the node does not trust was 'other'.
+    (
+        'Failed to pull image "registry.internal/app:1": rpc error: code = Unknown desc = failed to pull and unpack image "registry.internal/app:1": '
+        'failed to resolve reference "registry.internal/app:1": failed to do request: Head "https://registry.internal/v2/app/manifests/1": '
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        "network",
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "kind"), _PULL, ids=range(len(_PULL)))
+def test_pull_failures_are_classified(message: str, kind: str) -> None:
+    """containerd's, Docker's and registries' answers map to missing / denied / network."""
+    assert image_pull_error.classify(message, "ErrImagePull") == kind
+
+
+def test_pull_event_without_field_path_is_read_by_its_image() -> None:
+    """An exported Failed event with no involvedObject.fieldPath still counts when it quotes the container's image: the tag is named."""
+    spec = {"containers": [{"name": "web", "image": "nginx:1.99"}]}
+    status = {"name": "web", "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "nginx:1.99"'}}}
+    event = {
+        "type": "Warning",
+        "reason": "Failed",
+        "involvedObject": {"kind": "Pod", "name": "app-h2-x1"},
+        "message": _PULL[0][0],
+    }
+    ctx = deployment_context(spec, statuses=[status], events=[event], previous={"containers": [{"name": "web", "image": "nginx:1.27"}]})
+    diagnosis = diagnose(ctx.bundle)
+    assert diagnosis.rca.category is Category.IMAGE_PULL_ERROR
+    assert "nginx:1.99" in _report(diagnosis) and "does not exist" in _report(diagnosis)
+    assert diagnosis.fix is not None and any(op.value == "nginx:1.27" for op in diagnosis.fix.patch if op.op == "replace")
+
+
+# --- scheduling: old and new scheduler wordings -----------------------------------------------------
+
+_SCHED = [
+    ("0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.", ur.RESOURCES),
+    (
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        ur.CONSTRAINTS,
+    ),
+    (
+        "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: gpu}. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        ur.CONSTRAINTS,
+    ),
+    (
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        ur.VOLUME,
+    ),
+    # Failed before: pre-1.25 taint wording split in two, pre-1.22 selector wording, WaitForFirstConsumer without PVs.
+    ("0/3 nodes are available: 3 node(s) had taint {dedicated: gpu}, that the pod didn't tolerate.", ur.CONSTRAINTS),
+    ("0/3 nodes are available: 3 node(s) didn't match node selector.", ur.CONSTRAINTS),
+    ("0/3 nodes are available: 3 node(s) didn't find available persistent volumes to bind.", ur.VOLUME),
+]
+
+
+@pytest.mark.parametrize(("message", "kind"), _SCHED, ids=range(len(_SCHED)))
+def test_scheduler_wordings_are_classified(message: str, kind: str) -> None:
+    """Every node the scheduler rejects is put in the class that explains it, in old and new wordings."""
+    total, reasons = ur.parse_message(message)
+    assert total == 3 and reasons
+    assert {ur.classify(reason) for _, reason in reasons} == {kind}
+
+
+async def test_pre_125_taint_wording_is_diagnosed_as_a_constraint_naming_the_taint() -> None:
+    """media's thumbnailer pending on 'had taint {dedicated: media}, that the pod didn't tolerate': unschedulable_constraints naming the taint."""
+    bundle = await snapshot_bundle("media-thumbnailer-launch", "Pod", "media", "thumbnailer-glpprr772n-s8p2h")
+    bundle = _swap(
+        bundle,
+        "2 node(s) didn't match Pod's node affinity/selector",
+        "2 node(s) had taint {dedicated: media}, that the pod didn't tolerate",
+    )
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.UNSCHEDULABLE_CONSTRAINTS, _report(diagnosis)
+    assert "dedicated" in _report(diagnosis)
+
+
+# --- events as events.k8s.io/v1 and typed lists ------------------------------------------------------
+
+
+async def test_events_k8s_io_events_and_typed_lists_are_read(tmp_path: Path) -> None:
+    """A snapshot holding a PodList (items without kind) and events.k8s.io/v1 Events (regarding, note, series) is read as core/v1."""
+    docs = [
+        {"apiVersion": "v1", "kind": "PodList", "items": [{"metadata": {"name": "p", "namespace": "ns"}, "spec": {}, "status": {}}]},
+        {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "p.1", "namespace": "ns"},
+            "regarding": {"kind": "Pod", "name": "p", "namespace": "ns"},
+            "note": "0/3 nodes are available: 3 Insufficient memory.",
+            "reason": "FailedScheduling",
+            "type": "Warning",
+            "eventTime": "2026-12-01T00:00:00.000000Z",
+            "series": {"count": 7, "lastObservedTime": "2026-12-01T00:05:00.000000Z"},
+        },
+    ]
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(docs))
+    gateway = SnapshotGateway.open(tmp_path)
+    pods = await gateway.list_objects("Pod", "ns")
+    events = await gateway.list_objects("Event", "ns")
+    assert [objects.name(p) for p in pods] == ["p"]
+    event = events[0]
+    assert event["involvedObject"]["name"] == "p" and event["message"].startswith("0/3") and event["count"] == 7
+    assert event["lastTimestamp"] == "2026-12-01T00:05:00.000000Z"
