@@ -409,3 +409,170 @@ async def test_events_k8s_io_events_and_typed_lists_are_read(tmp_path: Path) -> 
     event = events[0]
     assert event["involvedObject"]["name"] == "p" and event["message"].startswith("0/3") and event["count"] == 7
     assert event["lastTimestamp"] == "2026-12-01T00:05:00.000000Z"
+
+
+# --- ConfigMaps and Secrets: kubelet's object cache wording ------------------------------------------
+
+
+def _failed_mount(message: str) -> dict[str, Any]:
+    return {"type": "Warning", "reason": "FailedMount", "involvedObject": {"kind": "Pod", "name": "app-h2-x1"}, "message": message}
+
+
+def test_not_registered_configmap_volume_is_a_missing_config_reference() -> None:
+    """'object "ns"/"app-config" not registered' for a configMap volume whose ConfigMap is absent names app-config."""
+    spec = {
+        "containers": [{"name": "api", "image": "api:1", "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]}],
+        "volumes": [{"name": "cfg", "configMap": {"name": "app-config"}}],
+    }
+    event = _failed_mount('MountVolume.SetUp failed for volume "cfg" : object "ns"/"app-config" not registered')
+    ctx = deployment_context(spec, statuses=[{"name": "api", "state": {"waiting": {"reason": "ContainerCreating"}}}], events=[event], configmaps={})
+    diagnosis = diagnose(ctx.bundle)
+    assert diagnosis.rca.category is Category.MISSING_CONFIG_REFERENCE, _report(diagnosis)
+    assert "ConfigMap app-config" in diagnosis.rca.summary
+
+
+def test_not_registered_for_an_object_that_exists_is_not_blamed() -> None:
+    """The same words for kube-root-ca.crt, which exists (the kubelet's cache lagging at start): no missing reference."""
+    spec = {
+        "containers": [{"name": "api", "image": "api:1"}],
+        "volumes": [{"name": "kube-api-access-x", "projected": {"sources": [{"configMap": {"name": "kube-root-ca.crt"}}]}}],
+    }
+    event = _failed_mount('MountVolume.SetUp failed for volume "kube-api-access-x" : object "ns"/"kube-root-ca.crt" not registered')
+    ctx = deployment_context(
+        spec, statuses=[{"name": "api", "state": {"waiting": {"reason": "ContainerCreating"}}}], events=[event], configmaps={"kube-root-ca.crt": ["ca.crt"]}
+    )
+    assert diagnose(ctx.bundle).rca.category is not Category.MISSING_CONFIG_REFERENCE
+
+
+# --- full volumes: each database's and runtime's words for ENOSPC --------------------------------------
+
+_WAL = "FATAL failed to append segment: write /var/lib/ledger/wal/000000000000000F.seg: no space left on device"
+_DISK = [
+    "Error: ENOSPC: no space left on device, write",
+    'PANIC:  could not write to file "pg_wal/xlogtemp.123": No space left on device',
+    'ERROR:  could not extend file "base/16384/16385": No space left on device',
+    "OSError: [Errno 28] No space left on device: '/var/lib/ledger/wal/x'",
+    "java.io.IOException: No space left on device",
+    # Failed before: InnoDB's own wording, and a volume's quota (EDQUOT).
+    "[ERROR] [MY-012639] [InnoDB] Write to file /var/lib/ledger/ibtmp1 failed at offset 0, 1048576 bytes should have been written, "
+    "only 0 were written. Operating system error number 28.",
+    "write /var/lib/ledger/wal/x: disk quota exceeded",
+]
+
+
+@pytest.mark.parametrize("line", _DISK, ids=range(len(_DISK)))
+async def test_full_volume_in_any_wording_names_the_claim(line: str) -> None:
+    """The ledger's WAL volume is full, said by Node, PostgreSQL, Python, Java, InnoDB or EDQUOT: disk_full naming claim ledger-wal."""
+    bundle = _swap(await snapshot_bundle("ledger-wal-disk-full", "Deployment", "ledger", "orders-ledger"), _WAL, line)
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.DISK_FULL, _report(diagnosis)
+    assert "ledger-wal" in diagnosis.rca.summary
+
+
+# --- probes: kubelet's prober words (these held; kept as a guard) -----------------------------------
+
+_HTTP_PROBE = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 1}
+
+
+def _probe_event(reason: str, message: str, *, field_path: bool = True) -> dict[str, Any]:
+    involved = {"kind": "Pod", "name": "app-h2-x1"} | ({"fieldPath": "spec.containers{web}"} if field_path else {})
+    return {"type": "Warning", "reason": reason, "involvedObject": involved, "message": message, "count": 6}
+
+
+_LIVENESS = [
+    ("Liveness probe failed: HTTP probe failed with statuscode: 404", "/healthz"),
+    ('Liveness probe failed: Get "http://10.1.2.3:8080/healthz": context deadline exceeded (Client.Timeout exceeded while awaiting headers)', "/healthz"),
+    ('Liveness probe failed: Get "http://10.1.2.3:8080/healthz": dial tcp 10.1.2.3:8080: connect: connection refused', "8080"),
+]
+
+
+@pytest.mark.parametrize(("message", "fact"), _LIVENESS, ids=range(len(_LIVENESS)))
+@pytest.mark.parametrize("exit_code", [137, 143, 0])
+def test_liveness_kills_in_kubelet_words(message: str, fact: str, exit_code: int) -> None:
+    """Unhealthy + Killing events; the container ended 137, 143 or 0 (it handled SIGTERM): liveness_probe_failure naming the probe."""
+    spec = {"containers": [{"name": "web", "image": "web:2", "ports": [{"containerPort": 8080}], "livenessProbe": _HTTP_PROBE}]}
+    status = {
+        "name": "web",
+        "restartCount": 6,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}},
+    }
+    events = [_probe_event("Unhealthy", message), _probe_event("Killing", "Container web failed liveness probe, will be restarted")]
+    diagnosis = diagnose(deployment_context(spec, statuses=[status], events=events).bundle)
+    assert diagnosis.rca.category is Category.LIVENESS_PROBE_FAILURE, _report(diagnosis)
+    assert fact in _report(diagnosis)
+
+
+_READINESS = [
+    ('Readiness probe failed: Get "http://10.1.2.3:8080/healthz": dial tcp 10.1.2.3:8080: connect: connection refused', "8080"),
+    ("Readiness probe failed: HTTP probe failed with statuscode: 503", "503"),
+]
+
+
+@pytest.mark.parametrize(("message", "fact"), _READINESS, ids=range(len(_READINESS)))
+@pytest.mark.parametrize("field_path", [True, False])
+def test_readiness_failures_in_kubelet_words(message: str, fact: str, field_path: bool) -> None:
+    """A running container never Ready with the prober's words, with or without the event's fieldPath: readiness_probe_failure."""
+    spec = {"containers": [{"name": "web", "image": "web:2", "ports": [{"containerPort": 8080}], "readinessProbe": _HTTP_PROBE}]}
+    status = {"name": "web", "restartCount": 0, "ready": False, "state": {"running": {"startedAt": "2026-11-25T00:00:00Z"}}}
+    diagnosis = diagnose(deployment_context(spec, statuses=[status], events=[_probe_event("Unhealthy", message, field_path=field_path)]).bundle)
+    assert diagnosis.rca.category is Category.READINESS_PROBE_FAILURE, _report(diagnosis)
+    assert fact in _report(diagnosis)
+
+
+# --- RBAC: client-go, kubectl, the Python client's JSON body, fabric8 -------------------------------
+
+_SA = 'User "system:serviceaccount:warehouse:stock-sync"'
+_RBAC = [
+    (f'nodes is forbidden: {_SA} cannot list resource "nodes" in API group "" at the cluster scope', "list", "nodes"),
+    (f'deployments.apps "web" is forbidden: {_SA} cannot get resource "deployments" in API group "apps" in the namespace "warehouse"', "get", "deployments"),
+    (f'Error from server (Forbidden): pods is forbidden: {_SA} cannot list resource "pods" in API group "" in the namespace "warehouse"', "list", "pods"),
+    (
+        'kubernetes.client.exceptions.ApiException: (403)\nReason: Forbidden\nHTTP response body: {"kind":"Status","apiVersion":"v1","metadata":{},'
+        '"status":"Failure","message":"configmaps is forbidden: User \\"system:serviceaccount:warehouse:stock-sync\\" cannot watch resource '
+        '\\"configmaps\\" in API group \\"\\" in the namespace \\"warehouse\\"","reason":"Forbidden","details":{"kind":"configmaps"},"code":403}',
+        "watch",
+        "configmaps",
+    ),
+    (
+        "io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: GET at: https://10.96.0.1/api/v1/namespaces/warehouse/pods. "
+        "Message: Forbidden!Configured service account doesn't have access. Service account may have been revoked. pods is forbidden: "
+        f'{_SA} cannot list resource "pods" in API group "" in the namespace "warehouse".',
+        "list",
+        "pods",
+    ),
+    (
+        f'error retrieving resource lock warehouse/stock-sync: leases.coordination.k8s.io "stock-sync" is forbidden: {_SA} cannot get resource '
+        '"leases" in API group "coordination.k8s.io" in the namespace "warehouse"',
+        "get",
+        "leases",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "verb", "resource"), _RBAC, ids=range(len(_RBAC)))
+async def test_forbidden_in_any_client_names_verb_and_resource(line: str, verb: str, resource: str) -> None:
+    """The API server's refusal as each client prints it: rbac_forbidden naming the ServiceAccount, verb and resource."""
+    bundle = _with_log(await snapshot_bundle("stock-sync-forbidden", "Deployment", "warehouse", "stock-sync"), "sync", f"INFO starting\n{line}\n")
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.RBAC_FORBIDDEN, _report(diagnosis)
+    assert f"may not {verb} {resource}" in diagnosis.rca.summary and "stock-sync" in diagnosis.rca.summary
+
+
+# --- quotas: the admission plugin's verdicts --------------------------------------------------------
+
+_QUOTA_OLD = "exceeded quota: catalog-compute, requested: requests.cpu=500m, used: requests.cpu=1, limited: requests.cpu=1"
+_QUOTA = [
+    ("exceeded quota: catalog-compute, requested: limits.memory=1Gi, used: limits.memory=3500Mi, limited: limits.memory=4Gi", "limits.memory"),
+    ("exceeded quota: catalog-compute, requested: pods=1, used: pods=10, limited: pods=10", "pods"),
+    ("failed quota: catalog-compute: must specify limits.cpu for: api; limits.memory for: api", "limits.cpu"),
+]
+
+
+@pytest.mark.parametrize(("verdict", "resource"), _QUOTA, ids=range(len(_QUOTA)))
+async def test_quota_verdicts_name_quota_and_resource(verdict: str, resource: str) -> None:
+    """Memory, pod-count and must-specify refusals: quota_exceeded naming catalog-compute and the resource."""
+    bundle = _swap(await snapshot_bundle("catalog-api-2-7-rollout", "Deployment", "catalog", "catalog-api"), _QUOTA_OLD, verdict)
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.QUOTA_EXCEEDED, _report(diagnosis)
+    assert "catalog-compute" in diagnosis.rca.summary and resource in diagnosis.rca.summary
