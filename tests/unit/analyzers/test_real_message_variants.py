@@ -576,3 +576,28 @@ async def test_quota_verdicts_name_quota_and_resource(verdict: str, resource: st
     diagnosis = diagnose(bundle)
     assert diagnosis.rca.category is Category.QUOTA_EXCEEDED, _report(diagnosis)
     assert "catalog-compute" in diagnosis.rca.summary and resource in diagnosis.rca.summary
+
+
+# --- nslookup reports the search-domain expansions it tried ------------------------------------------
+
+_NSLOOKUP = [
+    "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n** server can't find mydb.ns.svc.cluster.local: NXDOMAIN\n\n"
+    "** server can't find mydb.svc.cluster.local: NXDOMAIN\n\nwaiting for mydb\n",
+    "nslookup: can't resolve 'mydb'\nwaiting for mydb\n",
+]
+
+
+@pytest.mark.parametrize("log", _NSLOOKUP, ids=["busybox-1.36", "busybox-old"])
+def test_init_container_waiting_on_an_unresolvable_name_names_it_as_written(log: str) -> None:
+    """An init container looping on `nslookup mydb`: the host reported is mydb (as the command writes it), not a search expansion."""
+    spec = {
+        "initContainers": [
+            {"name": "wait-db", "image": "busybox:1.36", "command": ["sh", "-c", "until nslookup mydb; do echo waiting for mydb; sleep 2; done"]}
+        ],
+        "containers": [{"name": "app", "image": "app:1"}],
+    }
+    init = {"name": "wait-db", "restartCount": 0, "ready": False, "state": {"running": {"startedAt": "2026-11-24T23:00:00Z"}}}
+    app = {"name": "app", "restartCount": 0, "ready": False, "state": {"waiting": {"reason": "PodInitializing"}}}
+    diagnosis = diagnose(deployment_context(spec, statuses=[app], init_statuses=[init], logs={("wait-db", False): log * 3}).bundle)
+    assert diagnosis.rca.category is Category.DNS_RESOLUTION_FAILURE, _report(diagnosis)
+    assert "host mydb " in diagnosis.rca.summary
