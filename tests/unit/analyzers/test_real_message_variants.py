@@ -601,3 +601,30 @@ def test_init_container_waiting_on_an_unresolvable_name_names_it_as_written(log:
     diagnosis = diagnose(deployment_context(spec, statuses=[app], init_statuses=[init], logs={("wait-db", False): log * 3}).bundle)
     assert diagnosis.rca.category is Category.DNS_RESOLUTION_FAILURE, _report(diagnosis)
     assert "host mydb " in diagnosis.rca.summary
+
+
+# --- evictions: every message kubelet's eviction manager writes ---------------------------------------
+
+_EVICTED_OLD = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 87212Ki. "
+_EVICTIONS = [
+    (
+        "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 3Gi. Container cart was using 6Gi, request is 0, "
+        "has larger consumption of ephemeral-storage. ",
+        "ran low on ephemeral-storage",
+    ),
+    ('Container cart exceeded its local ephemeral storage limit "1Gi". ', "container cart exceeded its ephemeral-storage limit 1Gi"),
+    # Failed before: these three named no resource ('an unknown resource', or node pressure where a limit was enforced).
+    ("Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. ", "total ephemeral-storage limit 1Gi"),
+    ('Usage of EmptyDir volume "cache" exceeds the limit "500Mi". ', "emptyDir volume cache exceeded its sizeLimit 500Mi"),
+    ("The node had condition: [DiskPressure]. ", "ran low on ephemeral-storage"),
+]
+
+
+@pytest.mark.parametrize(("message", "fact"), _EVICTIONS, ids=range(len(_EVICTIONS)))
+async def test_eviction_messages_say_what_was_exhausted(message: str, fact: str) -> None:
+    """Node pressure, a container's, the pod's or an emptyDir's local-storage limit, admission under pressure: evicted, saying which."""
+    bundle = await snapshot_bundle("cart-capacity-drop", "Pod", "cart", "cart-service-grvcdt8pwg-r9fkd")
+    bundle = _swap(_swap(bundle, _EVICTED_OLD, message), "The node was low on resource: memory", message)
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.EVICTED, _report(diagnosis)
+    assert fact in diagnosis.rca.summary
