@@ -34,6 +34,10 @@ _PATTERNS = [
         re.I,
     ),
     re.compile(rf"\b({_VAR})\s+(?:environment variable\s+)?(?:is\s+)?(?:not set|must be set|is required|is undefined|not defined)", re.I),
+    re.compile(rf"\b({_VAR})\s+(?:environment variable|env var)\s+(?:is\s+)?(?:empty|null|missing|not found|not provided)", re.I),
+    # `throw new Error("Missing DATABASE_URL")`, `ValueError: Missing DATABASE_URL`: case-sensitive, an upper-case name only.
+    # The name must end the statement ("Missing HTTP header" is no variable).
+    re.compile(rf"\b[Mm]issing(?: required)?:?\s+[\"'`]?({_VAR})[\"'`]?(?=\s*(?:$|[,;:)!]|\.(?:\s|$)|\s+(?:env|environment|variable|setting|config)))"),
     re.compile(rf"KeyError:\s*['\"]({_VAR})['\"]"),
     re.compile(rf"required key\s+({_VAR})\s+missing value"),
     re.compile(rf"Could not resolve placeholder '({_VAR})'"),

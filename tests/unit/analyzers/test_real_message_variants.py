@@ -170,6 +170,9 @@ _ENV = [
     "django.core.exceptions.ImproperlyConfigured: Set the DATABASE_URL environment variable",
     'Error: Config validation error: "DATABASE_URL" is required',
     "❌ Invalid environment variables: { DATABASE_URL: [ 'Required' ] }",
+    "Error: Missing DATABASE_URL",
+    'Error: Missing "DATABASE_URL" environment variable',
+    "panic: DATABASE_URL environment variable is empty",
     "pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings\ndatabase_url\n"
     "  Field required [type=missing, input_value={}, input_type=dict]",
 ]
@@ -184,6 +187,12 @@ def test_missing_env_phrasings_name_the_variable(line: str) -> None:
     diagnosis = diagnose(ctx.bundle)
     assert diagnosis.rca.category is Category.MISSING_ENV_VAR, _report(diagnosis)
     assert "DATABASE_URL" in diagnosis.rca.summary
+
+
+@pytest.mark.parametrize("line", ["Error: Missing HTTP header", "Missing ID in request", "BODY is empty", "Error: Missing Authorization"])
+def test_upper_case_words_that_are_not_variables_are_not_read_as_missing(line: str) -> None:
+    """'Missing HTTP header', 'Missing ID in request': the upper-case word does not end the statement, so no variable is read."""
+    assert missing_env_var.missing_vars(line) == []
 
 
 def test_env_var_that_is_defined_is_not_blamed() -> None:
