@@ -9,6 +9,7 @@ What the runtimes really print, not one example's wording:
   `Could not resolve host: HOST`, .NET's `No such host is known`, and NXDOMAIN.
 - refused: `connect: connection refused`, `[Errno 111] Connection refused`, `ECONNREFUSED`,
   `java.net.ConnectException: Connection refused`.
+- unreachable: `connect: no route to host`, `EHOSTUNREACH`, `[Errno 113] Host is unreachable`.
 - timeout: Go's `dial tcp IP:PORT: i/o timeout` / `connect: connection timed out`, `[Errno 110]`,
   urllib3's `ConnectTimeoutError` / `Connection to HOST timed out`, `ETIMEDOUT`,
   `SocketTimeoutException: connect timed out`, `context deadline exceeded` on a dial.
@@ -25,8 +26,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-# dns: the name does not resolve; dns_timeout: the resolver itself does not answer (blocked port 53).
-FailureKind = Literal["dns", "dns_timeout", "refused", "timeout"]
+# dns: the name does not resolve; dns_timeout: the resolver itself does not answer (blocked port 53);
+# unreachable: an ICMP host-unreachable came back (a policy that rejects rather than drops, a peer IP that is gone).
+FailureKind = Literal["dns", "dns_timeout", "refused", "timeout", "unreachable"]
 
 _DNS = re.compile(
     r"no such host|name or service not known|temporary failure in name resolution|no address associated with hostname|"
@@ -41,6 +43,7 @@ _REFUSED = re.compile(
     r"connection refused|econnrefused|errno 111\b|error 111 connecting|connection to \S+ refused|server on '[^']+' \(111\)",
     re.IGNORECASE,
 )
+_UNREACHABLE = re.compile(r"no route to host|ehostunreach|host is unreachable|errno 113\b", re.IGNORECASE)
 _TIMEOUT = re.compile(
     r"i/o timeout|connection timed out|connect timed out|connecttimeout|etimedout|errno 110\b|"
     r"connection to \S+ timed out|timed out (?:after \S+ )?(?:while )?connecting|context deadline exceeded",
@@ -119,6 +122,8 @@ def classify(line: str) -> FailureKind | None:
         return "dns"
     if _REFUSED.search(line):
         return "refused"
+    if _UNREACHABLE.search(line):
+        return "unreachable"
     if _TIMEOUT.search(line) and (_host_port(line)[0] or "dial" in line or "connect" in line.lower()):
         return "timeout"
     return None

@@ -89,6 +89,8 @@ _NET = [
     ("** server can't find db.shop.svc.cluster.local: NXDOMAIN", "dns", "db.shop.svc.cluster.local", None),
     ("MySQLdb.OperationalError: (2005, \"Unknown MySQL server host 'mysql' (-2)\")", "dns", "mysql", None),
     ("ERROR 2003 (HY000): Can't connect to MySQL server on 'mysql:3306' (111)", "refused", "mysql", 3306),
+    ("dial tcp 10.0.0.5:5432: connect: no route to host", "unreachable", "10.0.0.5", 5432),
+    ("Error: connect EHOSTUNREACH 10.0.0.5:5432", "unreachable", "10.0.0.5", 5432),
     ("pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on 'mysql' ([Errno 111] Connection refused)\")", "refused", "mysql", None),
 ]
 
@@ -637,3 +639,29 @@ async def test_eviction_messages_say_what_was_exhausted(message: str, fact: str)
     diagnosis = diagnose(bundle)
     assert diagnosis.rca.category is Category.EVICTED, _report(diagnosis)
     assert fact in diagnosis.rca.summary
+
+
+_TIMEOUT_LOGS = [
+    ('FATAL: cannot reach payments-api: Get "http://payments-api:8080/v1": dial tcp 10.96.78.49:8080: i/o timeout', "time out"),
+    ("Error: connect ETIMEDOUT 10.96.78.49:8080", "time out"),
+    (
+        "requests.exceptions.ConnectTimeout: HTTPConnectionPool(host='payments-api', port=8080): Max retries exceeded with url: /v1 "
+        "(Caused by ConnectTimeoutError(<urllib3.connection.HTTPConnection object at 0x7f>, 'Connection to payments-api timed out. (connect timeout=5)'))",
+        "time out",
+    ),
+    ("curl: (28) Failed to connect to payments-api port 8080 after 130000 ms: Connection timed out", "time out"),
+    # Failed before: a CNI that rejects (ICMP host unreachable) rather than drops was not read at all.
+    ('Get "http://payments-api:8080/v1": dial tcp 10.96.78.49:8080: connect: no route to host', "no route to host"),
+]
+
+
+@pytest.mark.parametrize(("line", "how"), _TIMEOUT_LOGS, ids=range(len(_TIMEOUT_LOGS)))
+async def test_calls_a_policy_blocks_are_read_in_any_runtime(line: str, how: str) -> None:
+    """refunds' calls to payments-api fail under an ingress policy, in Go, Node, Python and curl words: network_policy_blocked, saying how."""
+    bundle = await snapshot_bundle("refunds-payments-timeout", "Deployment", "payments", "refunds")
+    pod = objects.name(bundle.pods[0])
+    bundle.logs = [log for log in bundle.logs if log.container != "refunds"]
+    bundle.logs.append(ContainerLogs(pod=pod, container="refunds", previous=True, text=f"INFO starting\n{line}\n"))
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.NETWORK_POLICY_BLOCKED, _report(diagnosis)
+    assert "payments-api-ingress" in diagnosis.rca.summary and how in diagnosis.rca.summary
