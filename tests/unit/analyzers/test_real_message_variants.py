@@ -665,3 +665,29 @@ async def test_calls_a_policy_blocks_are_read_in_any_runtime(line: str, how: str
     diagnosis = diagnose(bundle)
     assert diagnosis.rca.category is Category.NETWORK_POLICY_BLOCKED, _report(diagnosis)
     assert "payments-api-ingress" in diagnosis.rca.summary and how in diagnosis.rca.summary
+
+
+_HUB_EITHER = (
+    'failed to pull and unpack image "docker.io/acme/ngnix:1": failed to resolve reference "docker.io/acme/ngnix:1": pull access denied, '
+    "repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"
+)
+
+
+def test_hub_either_answer_after_a_rollout_restores_the_previous_image() -> None:
+    """Docker Hub's 'does not exist or may require authorization' after a rollout that changed only the image: restore the image pulled before."""
+    status = {"name": "web", "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": _HUB_EITHER}}}
+    spec = {"containers": [{"name": "web", "image": "acme/ngnix:1"}]}
+    diagnosis = diagnose(deployment_context(spec, statuses=[status], previous={"containers": [{"name": "web", "image": "acme/nginx:1"}]}).bundle)
+    assert diagnosis.rca.category is Category.IMAGE_PULL_ERROR
+    assert "does not exist or needs credentials" in diagnosis.rca.summary and "acme/ngnix:1" in diagnosis.rca.summary
+    assert diagnosis.fix is not None and any(op.value == "acme/nginx:1" for op in diagnosis.fix.patch if op.op == "replace")
+
+
+def test_hub_either_answer_when_the_rollout_changed_pull_secrets_proposes_nothing() -> None:
+    """The same answer after a rollout that also changed imagePullSecrets: credentials may be the cause, so no image patch."""
+    status = {"name": "web", "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": _HUB_EITHER}}}
+    spec = {"containers": [{"name": "web", "image": "acme/ngnix:1"}], "imagePullSecrets": [{"name": "hub-new"}]}
+    previous = {"containers": [{"name": "web", "image": "acme/nginx:1"}], "imagePullSecrets": [{"name": "hub"}]}
+    diagnosis = diagnose(deployment_context(spec, statuses=[status], previous=previous).bundle)
+    assert diagnosis.rca.category is Category.IMAGE_PULL_ERROR and diagnosis.fix is None
+    assert any("hub-new" in step for step in diagnosis.manual_steps)
