@@ -165,7 +165,9 @@ def scheduling_failure(ctx: Context) -> SchedulingFailure | None:
             continue
         total, reasons = parse_message(message)
         if not reasons and "persistentvolumeclaim" in message.lower():
-            reasons = [(total, message)]
+            # Schedulers before 1.22 said it without the node count ('persistentvolumeclaim "x" not found',
+            # 'error while running "VolumeBinding" prefilter plugin …'): a pod-wide reason, counted once.
+            reasons = [(max(total, 1), message)]
         key = "event:FailedScheduling" if ctx.evidence.id("event:FailedScheduling") else None
         return SchedulingFailure(pod, message, total, reasons, key)
     return None

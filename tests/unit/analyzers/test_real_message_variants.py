@@ -691,3 +691,44 @@ def test_hub_either_answer_when_the_rollout_changed_pull_secrets_proposes_nothin
     diagnosis = diagnose(deployment_context(spec, statuses=[status], previous=previous).bundle)
     assert diagnosis.rca.category is Category.IMAGE_PULL_ERROR and diagnosis.fix is None
     assert any("hub-new" in step for step in diagnosis.manual_steps)
+
+
+# --- claims: scheduler wordings before 1.22 carry no node count ----------------------------------------
+
+_PREEMPT_2 = " preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+_CLAIM_NOW = '0/2 nodes are available: persistentvolumeclaim "report-archive" not found.' + _PREEMPT_2
+_CLAIM_WORDINGS = [
+    '0/2 nodes are available: 2 persistentvolumeclaim "report-archive" not found.',
+    # Failed before: no 'N/M nodes are available' count, so the reason weighed nothing.
+    'persistentvolumeclaim "report-archive" not found',
+    'error while running "VolumeBinding" prefilter plugin for pod "report-builder-x": persistentvolumeclaim "report-archive" not found',
+]
+
+
+@pytest.mark.parametrize("message", _CLAIM_WORDINGS, ids=range(len(_CLAIM_WORDINGS)))
+async def test_missing_claim_in_any_scheduler_wording_is_a_volume_failure(message: str) -> None:
+    """report-builder's claim report-archive is missing, said by schedulers old and new: volume_failure naming it."""
+    bundle = _swap(await snapshot_bundle("reporting-builder-deploy", "Deployment", "reporting", "report-builder"), _CLAIM_NOW, message)
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.VOLUME_FAILURE, _report(diagnosis)
+    assert "report-archive" in diagnosis.rca.summary
+
+
+_UNBOUND_NOW = "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims." + _PREEMPT_2
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "0/2 nodes are available: 2 pod has unbound immediate PersistentVolumeClaims.",
+        'error while running "VolumeBinding" prefilter plugin for pod "pg-ledger-0": pod has unbound immediate PersistentVolumeClaims',
+        'running "VolumeBinding" filter plugin for pod "pg-ledger-0": pod has unbound immediate PersistentVolumeClaims',
+    ],
+    ids=range(3),
+)
+async def test_unbound_claim_in_any_scheduler_wording_names_claim_and_class(message: str) -> None:
+    """pg-ledger-0 waits for its claim (StorageClass fast-ssd missing), in old and new scheduler words: volume_failure naming both."""
+    bundle = _swap(await snapshot_bundle("ledger-postgres-bootstrap", "Pod", "ledger", "pg-ledger-0"), _UNBOUND_NOW, message)
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.VOLUME_FAILURE, _report(diagnosis)
+    assert "data-pg-ledger-0" in diagnosis.rca.summary and "fast-ssd" in _report(diagnosis)
