@@ -19,7 +19,8 @@ from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
 
-PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+# kubelet's waiting reasons for an image it cannot get (pkg/kubelet/images/types.go).
+PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable", "ImageInspectError")
 _MISSING = ("not found", "manifest unknown", "name unknown", "invalid reference format", "couldn't parse image", "repository does not exist")
 _DENIED = ("unauthorized", "authentication required", "no basic auth credentials", "pull access denied", "403 forbidden", "denied:", "forbidden")
 _NETWORK = (
@@ -41,8 +42,10 @@ _NETWORK = (
 def classify(text: str, reason: str) -> str:
     """'missing', 'denied', 'network' or 'other' for a pull failure's messages."""
     low = text.lower()
-    if reason == "InvalidImageName":
-        return "missing"
+    if reason in ("InvalidImageName", "ErrImageNeverPull"):
+        return "missing"  # a malformed reference; an image absent from a node that may not pull it
+    if reason == "RegistryUnavailable":
+        return "network"
     # Docker Hub answers "pull access denied ... repository does not exist or may require 'docker login'"
     # for a missing repository too; "not found"/"manifest unknown" is unambiguous, so it is read first.
     if any(w in low for w in ("manifest unknown", ": not found", "not found: manifest", "name unknown")):

@@ -732,3 +732,18 @@ async def test_unbound_claim_in_any_scheduler_wording_names_claim_and_class(mess
     diagnosis = diagnose(bundle)
     assert diagnosis.rca.category is Category.VOLUME_FAILURE, _report(diagnosis)
     assert "data-pg-ledger-0" in diagnosis.rca.summary and "fast-ssd" in _report(diagnosis)
+
+
+def test_image_never_pulled_is_an_image_pull_error_restoring_the_previous_image() -> None:
+    """ErrImageNeverPull ('not present with pull policy of Never') after a rollout: image_pull_error, the image pulled before is restored."""
+    status = {
+        "name": "web",
+        "restartCount": 0,
+        "state": {"waiting": {"reason": "ErrImageNeverPull", "message": 'Container image "acme/web:dev" is not present with pull policy of Never'}},
+    }
+    spec = {"containers": [{"name": "web", "image": "acme/web:dev", "imagePullPolicy": "Never"}]}
+    previous = {"containers": [{"name": "web", "image": "acme/web:1.4", "imagePullPolicy": "Never"}]}
+    diagnosis = diagnose(deployment_context(spec, statuses=[status], previous=previous).bundle)
+    assert diagnosis.rca.category is Category.IMAGE_PULL_ERROR, _report(diagnosis)
+    assert "acme/web:dev" in diagnosis.rca.summary
+    assert diagnosis.fix is not None and any(op.value == "acme/web:1.4" for op in diagnosis.fix.patch if op.op == "replace")
