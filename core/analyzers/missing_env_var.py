@@ -15,6 +15,7 @@ from aegis.core import objects
 from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
+from aegis.core.evidence import netlog
 from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
@@ -65,13 +66,14 @@ _PYDANTIC_MISSING = re.compile(r"^\s+[Ff]ield required")
 def missing_vars(text: str) -> list[str]:
     """Variable names a log says are missing, in order of appearance."""
     found: list[str] = []
-    for line in text.splitlines():
+    lines = [line for raw in text.splitlines() for line in netlog.plain(raw).splitlines()]
+    for line in lines:
         for pattern in _PATTERNS:
             for match in pattern.finditer(line):
                 name = match.group(1)
                 if name.isupper() and name not in found:
                     found.append(name)
-    for name in _pydantic_missing(text.splitlines()):
+    for name in _pydantic_missing(lines):
         if name not in found:
             found.append(name)
     return found

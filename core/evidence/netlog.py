@@ -114,6 +114,21 @@ class Forbidden:
         return None
 
 
+_JSON_ESCAPES = {'\\"': '"', "\\u0027": "'", "\\u003c": "<", "\\u003e": ">", "\\u0026": "&", "\\t": " ", "\\/": "/", "\\n": "\n"}
+
+
+def plain(line: str) -> str:
+    """A log line as its writer meant it: the string escapes a JSON logger (zap, zerolog, logrus, pino, structlog) adds undone.
+
+    An escaped newline (a traceback logged as one JSON field) becomes a real one: callers split the result into lines.
+    """
+    if "\\" not in line:
+        return line
+    for escaped, char in _JSON_ESCAPES.items():
+        line = line.replace(escaped, char)
+    return line
+
+
 def classify(line: str) -> FailureKind | None:
     """The kind of failure a line reports, or None. A lookup that times out is the resolver's, not the peer's."""
     if _DNS_TIMEOUT.search(line):
@@ -144,7 +159,7 @@ def _host_port(line: str) -> tuple[str, int | None]:
 def failures(text: str) -> list[NetFailure]:
     """Every network failure in a log, in order; a line without a host borrows one from the lines just before."""
     found: list[NetFailure] = []
-    lines = text.splitlines()
+    lines = [line for raw in text.splitlines() for line in plain(raw).splitlines()]
     for i, line in enumerate(lines):
         kind = classify(line)
         if kind is None:

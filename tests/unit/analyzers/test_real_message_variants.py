@@ -747,3 +747,42 @@ def test_image_never_pulled_is_an_image_pull_error_restoring_the_previous_image(
     assert diagnosis.rca.category is Category.IMAGE_PULL_ERROR, _report(diagnosis)
     assert "acme/web:dev" in diagnosis.rca.summary
     assert diagnosis.fix is not None and any(op.value == "acme/web:1.4" for op in diagnosis.fix.patch if op.op == "replace")
+
+
+# --- structured (JSON) logs: the same words inside escaped strings ---------------------------------
+
+_JSON_ENV = [
+    r'{"level":"fatal","msg":"required environment variable \"DATABASE_URL\" is not set"}',
+    r'{"level":"error","error":"env: required environment variable \"DATABASE_URL\" is not set"}',
+    r'{"message":"KeyError: \u0027DATABASE_URL\u0027"}',
+    r'{"level":50,"msg":"config error","err":{"message":"\"DATABASE_URL\" is required"}}',
+    r'{"level":"error","exc_info":"Traceback (most recent call last):\n  File \"/app/main.py\", line 3, in <module>\nKeyError: \u0027DATABASE_URL\u0027"}',
+]
+
+
+@pytest.mark.parametrize("line", _JSON_ENV, ids=range(len(_JSON_ENV)))
+def test_missing_env_in_json_logs_names_the_variable(line: str) -> None:
+    """zap, zerolog, pino and structlog escape the quotes (and newlines) of the message: the variable is still read."""
+    spec = {"containers": [{"name": "api", "image": "api:2"}]}
+    diagnosis = diagnose(deployment_context(spec, statuses=[_crashed("api", 1)], logs={("api", True): f"{line}\n"}).bundle)
+    assert diagnosis.rca.category is Category.MISSING_ENV_VAR, _report(diagnosis)
+    assert "DATABASE_URL" in diagnosis.rca.summary
+
+
+async def test_dns_failure_in_a_json_log_names_the_host() -> None:
+    """A JSON-logged libpq error with escaped quotes around the host: dns_resolution_failure naming ledgr."""
+    line = r'{"level":"error","error":"could not translate host name \"ledgr\" to address: Name or service not known"}'
+    bundle = _with_log(await snapshot_bundle("orders-ledger-host", "Deployment", "orders", "orders"), "orders", f"{line}\n")
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.DNS_RESOLUTION_FAILURE, _report(diagnosis)
+    assert "ledgr" in diagnosis.rca.summary
+
+
+def test_java_trace_in_one_json_field_borrows_the_host_from_its_cause_line() -> None:
+    """A stack trace logged as one JSON field ('\\n' escapes): the refused call's host comes from the 'Caused by' line, as in plain text."""
+    text = (
+        r'{"level":"error","stack":"java.net.ConnectException: Connection refused\n\tat java.base/sun.nio.ch.Net.connect0(Native Method)'
+        + r'\nCaused by: orders/10.96.0.12:8080"}'
+    )
+    found = netlog.failures(text)
+    assert found and (found[0].kind, found[0].host, found[0].port) == ("refused", "orders", 8080)
