@@ -87,7 +87,9 @@ class SnapshotGateway:
             if not isinstance(meta, dict) or not isinstance(meta.get("kinds"), list):
                 raise SnapshotError(f"{manifest}: expected a mapping with a 'kinds' list")
             collected = frozenset(str(k) for k in meta["kinds"])
-        return cls(path, objects, logs, collected)
+            if "EndpointSlice" in collected:
+                collected |= {"Endpoints"}
+        return cls(path, [*objects, *_endpoints_from_slices(objects)], logs, collected)
 
     @classmethod
     def _open_cluster_dump(cls, path: Path) -> SnapshotGateway:
@@ -226,6 +228,33 @@ def _load_yaml_objects(path: Path) -> list[KubeObject]:
         else:
             objects.append(_core_event(doc))
     return objects
+
+
+def _endpoints_from_slices(objects: list[KubeObject]) -> list[KubeObject]:
+    """v1 Endpoints for Services a snapshot holds only EndpointSlices of (Endpoints are deprecated since 1.33).
+
+    Addresses whose `conditions.ready` is not false are ready (the API reads a missing value as ready).
+    """
+    have = {((o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name")) for o in objects if o.get("kind") == "Endpoints"}
+    built: dict[tuple[str, str], KubeObject] = {}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        service = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+        key = (str(meta.get("namespace", "default")), str(service))
+        if obj.get("kind") != "EndpointSlice" or not service or key in have:
+            continue
+        endpoints = built.setdefault(key, {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": key[1], "namespace": key[0]}, "subsets": []})
+        subset: dict[str, Any] = {"addresses": [], "notReadyAddresses": []}
+        for endpoint in obj.get("endpoints") or []:
+            ready = (endpoint.get("conditions") or {}).get("ready") is not False
+            for ip in endpoint.get("addresses") or []:
+                address = {"ip": ip} | {k: endpoint[k] for k in ("targetRef", "nodeName", "hostname") if endpoint.get(k)}
+                subset["addresses" if ready else "notReadyAddresses"].append(address)
+        subset = {k: v for k, v in subset.items() if v}
+        if subset:
+            subset["ports"] = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in obj.get("ports") or []]
+            endpoints["subsets"].append(subset)
+    return list(built.values())
 
 
 def _core_event(obj: KubeObject) -> KubeObject:

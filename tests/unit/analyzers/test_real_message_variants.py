@@ -786,3 +786,35 @@ def test_java_trace_in_one_json_field_borrows_the_host_from_its_cause_line() -> 
     )
     found = netlog.failures(text)
     assert found and (found[0].kind, found[0].host, found[0].port) == ("refused", "orders", 8080)
+
+
+async def test_endpoint_slices_stand_in_for_endpoints(tmp_path: Path) -> None:
+    """A snapshot that collected EndpointSlices but no Endpoints (deprecated since 1.33) still answers which Services have addresses."""
+    docs = [
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "web-abc", "namespace": "ns", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": "web-1"}},
+                {"addresses": ["10.0.0.2"], "conditions": {"ready": False}},
+            ],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "api-xyz", "namespace": "ns", "labels": {"kubernetes.io/service-name": "api"}},
+            "addressType": "IPv4",
+            "endpoints": None,
+        },
+    ]
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(docs))
+    (tmp_path / "snapshot.yaml").write_text(yaml.safe_dump({"kinds": ["EndpointSlice", "Service", "Pod"]}))
+    gateway = SnapshotGateway.open(tmp_path)
+    assert gateway.collected("Endpoints")
+    by_name = {objects.name(e): e for e in await gateway.list_objects("Endpoints", "ns")}
+    assert by_name["web"]["subsets"][0]["addresses"] == [{"ip": "10.0.0.1", "targetRef": {"kind": "Pod", "name": "web-1"}}]
+    assert by_name["web"]["subsets"][0]["notReadyAddresses"] == [{"ip": "10.0.0.2"}]
+    assert by_name["api"]["subsets"] == []
