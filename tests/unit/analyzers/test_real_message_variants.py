@@ -818,3 +818,39 @@ async def test_endpoint_slices_stand_in_for_endpoints(tmp_path: Path) -> None:
     assert by_name["web"]["subsets"][0]["addresses"] == [{"ip": "10.0.0.1", "targetRef": {"kind": "Pod", "name": "web-1"}}]
     assert by_name["web"]["subsets"][0]["notReadyAddresses"] == [{"ip": "10.0.0.2"}]
     assert by_name["api"]["subsets"] == []
+
+
+# --- startup probes kill like liveness probes -------------------------------------------------------
+
+
+def _startup_context(log: str | None = None, message: str = "Startup probe failed: HTTP probe failed with statuscode: 503") -> Any:
+    probe = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10, "failureThreshold": 3}
+    spec = {"containers": [{"name": "web", "image": "web:2", "ports": [{"containerPort": 8080}], "startupProbe": probe}]}
+    status = {
+        "name": "web",
+        "restartCount": 6,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 137, "reason": "Error"}},
+    }
+    events = [_probe_event("Unhealthy", message), _probe_event("Killing", "Container web failed startup probe, will be restarted")]
+    return deployment_context(spec, statuses=[status], events=events, logs={("web", True): log} if log else None)
+
+
+def test_startup_probe_kills_are_diagnosed_naming_the_probe() -> None:
+    """Before, 'Startup probe failed' + 'failed startup probe, will be restarted' was unknown: now the startup probe is named."""
+    diagnosis = diagnose(_startup_context().bundle)
+    assert diagnosis.rca.category is Category.LIVENESS_PROBE_FAILURE, _report(diagnosis)
+    assert "startup probe (GET /healthz on port 8080)" in diagnosis.rca.summary
+
+
+def test_slow_start_under_a_startup_probe_raises_its_failure_threshold() -> None:
+    """A logged 75 s start-up against a 30 s startup budget (3 × 10 s): failureThreshold 3 → 12, initialDelaySeconds untouched."""
+    ctx = _startup_context(
+        log="INFO booting\nINFO Started App in 75.2 seconds\n",
+        message='Startup probe failed: Get "http://10.1.2.3:8080/healthz": dial tcp 10.1.2.3:8080: connect: connection refused',
+    )
+    diagnosis = diagnose(ctx.bundle)
+    assert diagnosis.fix is not None
+    ops = [op.model_dump(exclude_none=True) for op in diagnosis.fix.patch]
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold", "value": 12} in ops
+    assert not any("initialDelaySeconds" in op["path"] for op in ops)
