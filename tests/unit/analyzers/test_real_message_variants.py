@@ -854,3 +854,26 @@ def test_slow_start_under_a_startup_probe_raises_its_failure_threshold() -> None
     ops = [op.model_dump(exclude_none=True) for op in diagnosis.fix.patch]
     assert {"op": "replace", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold", "value": 12} in ops
     assert not any("initialDelaySeconds" in op["path"] for op in ops)
+
+
+# --- Jobs: every reason the Job controller gives ----------------------------------------------------
+
+_JOB_REASONS = [
+    ("BackoffLimitExceeded", "Job has reached the specified backoff limit", "backoffLimit 1"),
+    ("DeadlineExceeded", "Job was active longer than specified deadline", "activeDeadlineSeconds"),
+    # Before, both read 'backoffLimit 1', a limit that did not end the Job.
+    ("PodFailurePolicy", "Container export for pod billing/invoice-export-fjrwh failed with exit code 1 matching FailJob rule at index 0", "podFailurePolicy"),
+    ("FailedIndexes", "Job has failed indexes", "backoffLimitPerIndex"),
+]
+
+
+@pytest.mark.parametrize(("reason", "message", "limit"), _JOB_REASONS, ids=[r[0] for r in _JOB_REASONS])
+async def test_job_failure_names_the_limit_that_ended_it(reason: str, message: str, limit: str) -> None:
+    """invoice-export failed for each of the controller's reasons: job_failed naming the reason, the limit behind it and the pod's exit."""
+    bundle = await snapshot_bundle("invoice-export-job", "Job", "billing", "invoice-export")
+    for condition in bundle.jobs[-1]["status"]["conditions"]:
+        if condition["type"] == "Failed":
+            condition.update(reason=reason, message=message)
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.JOB_FAILED, _report(diagnosis)
+    assert reason in diagnosis.rca.summary and limit in diagnosis.rca.summary and "exit code 1" in diagnosis.rca.summary
