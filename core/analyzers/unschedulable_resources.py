@@ -97,7 +97,8 @@ def classify(reason: str) -> str:
             return OTHER  # not-ready, unreachable, cordoned: the node's health, not the workload
         return CONSTRAINTS
     # 'didn't match node selector' is the pre-1.22 wording of 'didn't match Pod's node affinity/selector'.
-    if any(p in low for p in ("node affinity/selector", "anti-affinity", "pod affinity", "topology spread", "node affinity", "node selector")):
+    # A hostPort every node already has taken ("didn't have free ports for the requested pod ports") excludes nodes the same way.
+    if any(p in low for p in ("node affinity/selector", "anti-affinity", "pod affinity", "topology spread", "node affinity", "node selector", "free ports")):
         return CONSTRAINTS
     return OTHER
 

@@ -877,3 +877,15 @@ async def test_job_failure_names_the_limit_that_ended_it(reason: str, message: s
     diagnosis = diagnose(bundle)
     assert diagnosis.rca.category is Category.JOB_FAILED, _report(diagnosis)
     assert reason in diagnosis.rca.summary and limit in diagnosis.rca.summary and "exit code 1" in diagnosis.rca.summary
+
+
+async def test_taken_host_port_is_a_placement_constraint_naming_the_port() -> None:
+    """'didn't have free ports for the requested pod ports' (a hostPort every node has given away): unschedulable_constraints naming it."""
+    bundle = await snapshot_bundle("media-thumbnailer-launch", "Pod", "media", "thumbnailer-glpprr772n-s8p2h")
+    bundle = _swap(bundle, "2 node(s) didn't match Pod's node affinity/selector", "2 node(s) didn't have free ports for the requested pod ports")
+    for holder in (bundle.pods[0], bundle.workload or {}):
+        objects.pod_spec(holder).pop("nodeSelector", None)
+        objects.pod_spec(holder)["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 8080}]
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.UNSCHEDULABLE_CONSTRAINTS, _report(diagnosis)
+    assert "hostPort 8080/TCP" in _report(diagnosis)
