@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aegis.core import objects
-from aegis.core.analyzers import connectivity
+from aegis.core.analyzers import connectivity, network_policy_blocked
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.connectivity import FailingCall
+from aegis.core.evidence import netlog
 from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
@@ -46,6 +47,8 @@ def analyze(ctx: Context) -> Finding | None:
     calls = [_as_written(ctx, c) for c in reversed(connectivity.failing_calls(ctx)) if c.failure.kind == "dns" and c.failure.host]
     if not calls:
         return None
+    if all(netlog.resolver_trouble(c.failure.line) for c in calls) and network_policy_blocked.analyze(ctx) is not None:
+        return None  # the resolver is unreachable because a policy drops port 53: that analyzer names it
     # nslookup and dig report each search-domain expansion they tried; the name the workload names is the one to fix.
     return _finding(ctx, next((c for c in calls if _sources(ctx, c.state.spec, c.failure.host)), calls[0]))
 

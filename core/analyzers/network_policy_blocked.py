@@ -33,7 +33,7 @@ def analyze(ctx: Context) -> Finding | None:
             found = _blocked_call(ctx, call) or _blocked_external(ctx, call)
             if found:
                 return found
-        elif call.failure.kind == "dns_timeout":
+        elif call.failure.kind == "dns_timeout" or (call.failure.kind == "dns" and netlog.resolver_trouble(call.failure.line)):
             found = _blocked_dns(ctx, call)
             if found:
                 return found

@@ -129,6 +129,16 @@ def plain(line: str) -> str:
     return line
 
 
+# glibc's EAI_AGAIN ("Temporary failure in name resolution", Node's EAI_AGAIN) and Go's "server misbehaving"
+# (SERVFAIL) say the resolver did not answer usefully, not that the name does not exist (EAI_NONAME, NXDOMAIN).
+_RESOLVER_TROUBLE = re.compile(r"temporary failure in name resolution|eai_again|server misbehaving|\[errno -3\]|servfail", re.IGNORECASE)
+
+
+def resolver_trouble(line: str) -> bool:
+    """Whether a failed lookup blames the resolver (no answer, SERVFAIL) rather than the name."""
+    return bool(_RESOLVER_TROUBLE.search(line))
+
+
 def classify(line: str) -> FailureKind | None:
     """The kind of failure a line reports, or None. A lookup that times out is the resolver's, not the peer's."""
     if _DNS_TIMEOUT.search(line):

@@ -889,3 +889,41 @@ async def test_taken_host_port_is_a_placement_constraint_naming_the_port() -> No
     diagnosis = diagnose(bundle)
     assert diagnosis.rca.category is Category.UNSCHEDULABLE_CONSTRAINTS, _report(diagnosis)
     assert "hostPort 8080/TCP" in _report(diagnosis)
+
+
+# --- a resolver that does not answer is not a name that does not exist ------------------------------
+
+_RESOLVER_DOWN = [
+    "Error: getaddrinfo EAI_AGAIN ledger\n    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:107:26)",
+    "socket.gaierror: [Errno -3] Temporary failure in name resolution\nredis.exceptions.ConnectionError: Error -3 connecting to ledger:8080. "
+    "Temporary failure in name resolution.",
+]
+
+
+def _deny_egress_but_http(bundle: ObjectBundle) -> ObjectBundle:
+    labels = {"app": objects.labels(bundle.pods[0])["app"]}
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "orders-egress", "namespace": "orders"},
+        "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"], "egress": [{"ports": [{"protocol": "TCP", "port": 8080}]}]},
+    }
+    return bundle.model_copy(update={"network_policies": [policy], "uncollected_kinds": [k for k in bundle.uncollected_kinds if k != "NetworkPolicy"]})
+
+
+@pytest.mark.parametrize("line", _RESOLVER_DOWN, ids=["node", "python"])
+async def test_lookups_a_policy_starves_of_dns_blame_the_policy(line: str) -> None:
+    """EAI_AGAIN / 'Temporary failure in name resolution' under an egress policy without port 53: network_policy_blocked, not a bad name."""
+    bundle = _with_log(await snapshot_bundle("orders-ledger-host", "Deployment", "orders", "orders"), "orders", f"INFO starting\n{line}\n")
+    diagnosis = diagnose(_deny_egress_but_http(bundle))
+    assert diagnosis.rca.category is Category.NETWORK_POLICY_BLOCKED, _report(diagnosis)
+    assert "orders-egress" in diagnosis.rca.summary and "DNS" in diagnosis.rca.summary
+
+
+@pytest.mark.parametrize("line", _RESOLVER_DOWN, ids=["node", "python"])
+async def test_resolver_trouble_without_a_policy_is_still_a_lookup_failure(line: str) -> None:
+    """The same words with no policy in the way: dns_resolution_failure naming the host, as before."""
+    bundle = _with_log(await snapshot_bundle("orders-ledger-host", "Deployment", "orders", "orders"), "orders", f"INFO starting\n{line}\n")
+    diagnosis = diagnose(bundle)
+    assert diagnosis.rca.category is Category.DNS_RESOLUTION_FAILURE, _report(diagnosis)
+    assert "ledger" in diagnosis.rca.summary
