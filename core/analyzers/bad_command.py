@@ -24,14 +24,31 @@ from aegis.core.models import Category, KubeObject, PatchOperation, Risk
 from aegis.core.redaction import MARKER
 
 # The OCI runtime's words, as containerd/CRI-O report them in the terminated/waiting message.
+# CRI-O quotes the path with escaped quotes (`exec: \\"foo\\": …`) inside its own msg="…".
 _EXEC = re.compile(
-    r'exec: "?([^":]+)"?: (executable file not found in \$PATH|stat [^:]+: no such file or directory|'
+    r'exec: \\?"?([^":\\]+)\\?"?: (executable file not found in \$PATH|stat [^:]+: no such file or directory|'
     r"permission denied|no such file or directory|exec format error)"
+)
+# runc's init, once the container started, prints its exec failure to the container's own log and exits 1
+# (a script whose interpreter is missing, CRLF shebangs, an image built for another CPU).
+_LOG_EXEC = re.compile(r"(?:^|caused:? )exec (\S+): (no such file or directory|exec format error|permission denied)$")
+_LOG_EXEC_BARE = re.compile(r"exec user process caused:? \"?(no such file or directory|exec format error|permission denied)")
+# An interpreter that started but cannot open the script or archive the command names (exit 1 or 2).
+_SCRIPT_MISSING = (
+    re.compile(r"can't open file '([^']+)': \[Errno 2\] No such file or directory"),  # CPython
+    re.compile(r"Error: Cannot find module '([^']+)'"),  # Node.js
+    re.compile(r"Error: Unable to access jarfile (\S+)"),  # java -jar
+    re.compile(r"Error: Could not find or load main class (\S+)"),  # java
+    re.compile(r"can't open '?([^'\s]+)'?"),  # busybox/dash sh SCRIPT
+    re.compile(r"^(?:\S*/)?(?:ba|da|a|z)?sh: (?:line \d+: |\d+: )?([^:\s]+): No such file or directory$"),  # bash SCRIPT
 )
 # A shell or exec wrapper failing to find or run the program (exit 127 / 126).
 _SHELL = re.compile(
     r"(?:([^:\s]+): (?:command )?not found$|exec ([^:\s]+): no such file or directory"
-    r"|([^:\s]+): [Pp]ermission denied|([^:\s]+): cannot execute|can't open '?([^'\s]+)'?)"
+    r"|([^:\s]+): [Pp]ermission denied|([^:\s]+): cannot execute|can't open '?([^'\s]+)'?"
+    # A shebang `#!/usr/bin/env python` whose interpreter the image lacks.
+    r"|(?:^|/)env: '?([^':\s]+)'?: No such file or directory"
+    r"|^(?:\S*/)?(?:ba|da|a|z)?sh: (?:line \d+: |\d+: )?([^:\s]+): No such file or directory$)"
 )
 _START_REASONS = ("StartError", "ContainerCannotRun", "RunContainerError", "CreateContainerError")
 
@@ -55,6 +72,8 @@ def detect(ctx: Context, state: ContainerState) -> CommandFailure | None:
     reason = str(term.get("reason") or "")
     if (reason in _START_REASONS or state.waiting_reason in _START_REASONS or code == 128) and (m := _EXEC.search(message)):
         return CommandFailure(m.group(1), m.group(2), code, state.key, True)
+    if code not in (None, 0, 126, 127):
+        return _from_log(ctx, state, code)
     if code in (126, 127):
         text, log_key = signals.log_text(ctx, state)
         for line in reversed(text.splitlines()):
@@ -65,6 +84,25 @@ def detect(ctx: Context, state: ContainerState) -> CommandFailure | None:
                 return CommandFailure(exe.rstrip(":"), f"{problem} ({line.strip()[:120]})", code, log_key or state.key, True)
         exe = next(iter(_command(state.spec)), "the image's entrypoint")
         return CommandFailure(exe, "not executable" if code == 126 else "not found", code, state.key, False)
+    return None
+
+
+def _from_log(ctx: Context, state: ContainerState, code: int) -> CommandFailure | None:
+    """A command failure the log of a run that exited `code` (not 126/127) shows: runc's exec error, or a missing script it names."""
+    text, log_key = signals.log_text(ctx, state)
+    command = " ".join(_command(state.spec))
+    for raw in reversed(text.splitlines()[-50:]):
+        line = raw.strip()
+        if m := _LOG_EXEC.search(line):
+            return CommandFailure(m.group(1), f"{m.group(2)} ({line[:120]})", code, log_key or state.key, True)
+        if m := _LOG_EXEC_BARE.search(line):
+            exe = next(iter(_command(state.spec)), "the image's entrypoint")
+            return CommandFailure(exe, f"{m.group(1)} ({line[:120]})", code, log_key or state.key, True)
+        for pattern in _SCRIPT_MISSING:
+            m = pattern.search(line)
+            # Only what the command itself names: a library the program fails to load is not a bad command.
+            if m and command and m.group(1) in command:
+                return CommandFailure(m.group(1), f"no such file ({line[:120]})", code, log_key or state.key, True)
     return None
 
 

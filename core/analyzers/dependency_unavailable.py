@@ -27,13 +27,13 @@ def analyze(ctx: Context) -> Finding | None:
     if ctx.pod is None or not ctx.upstream:
         return None
     for call in reversed(connectivity.failing_calls(ctx)):
-        if call.failure.kind not in ("refused", "timeout"):
+        if call.failure.kind not in ("refused", "timeout", "unreachable"):
             continue
         target = connectivity.service_for(ctx, call.failure.host)
         upstream = ctx.upstream.get(target) if target else None
         if upstream is None:
             continue
-        if call.failure.kind == "timeout" and network_policy_blocked.analyze(ctx) is not None:
+        if call.failure.kind in ("timeout", "unreachable") and network_policy_blocked.analyze(ctx) is not None:
             return None  # dropped by a policy: that analyzer names it
         return _finding(ctx, call, upstream)
     return None
@@ -49,7 +49,7 @@ def _finding(ctx: Context, call: FailingCall, upstream: Upstream) -> Finding:
     workload = dep.bundle.workload if dep.bundle else None
     wname = f"{str(workload.get('kind', '')).lower()}/{objects.name(workload)}" if workload else None
     svc_keys = (f"dependency:Service/{ns}/{name}", f"dependency:Endpoints/{ns}/{name}")
-    how = "are refused" if call.failure.kind == "refused" else "time out"
+    how = {"refused": "are refused", "unreachable": "find no route to the host"}.get(call.failure.kind, "time out")
     steps = [
         f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {call.failure.host}"
         f"{':' + str(call.failure.port) if call.failure.port else ''} {how}: '{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",

@@ -28,7 +28,8 @@ from aegis.core.objects import quantity
 
 # ENOSPC's strerror, and Python's errno form. Not a bare "ENOSPC": Node.js reports a full inotify
 # watch table as "ENOSPC: System limit for number of file watchers reached", which is no disk.
-_ENOSPC = re.compile(r"no space left on device|\[Errno 28\]", re.I)
+# InnoDB says "Operating system error number 28" on its own line; EDQUOT ("Disk quota exceeded") fills a volume the same way.
+_ENOSPC = re.compile(r"no space left on device|\[Errno 28\]|operating system error number 28\b|os errno 28\b|disk quota exceeded", re.I)
 # An absolute path; not the tail of a relative one ('./binlog.000003') or of a URL.
 _PATH = re.compile(r"(?<![\w:/.~-])(/[\w.@+%=,-]+(?:/[\w.@+%=,-]+)*)")
 GROWTH = 2.0  # expand to twice the size: room for the growth that filled it, bounded

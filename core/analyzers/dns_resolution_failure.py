@@ -14,14 +14,16 @@ value (guarded). Otherwise manual steps name the object and the field to correct
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from aegis.core import objects
-from aegis.core.analyzers import connectivity
+from aegis.core.analyzers import connectivity, network_policy_blocked
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.connectivity import FailingCall
+from aegis.core.evidence import netlog
 from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
@@ -42,10 +44,23 @@ class Source:
 def analyze(ctx: Context) -> Finding | None:
     if ctx.pod is None:
         return None
-    for call in reversed(connectivity.failing_calls(ctx)):
-        if call.failure.kind == "dns" and call.failure.host:
-            return _finding(ctx, call)
-    return None
+    calls = [_as_written(ctx, c) for c in reversed(connectivity.failing_calls(ctx)) if c.failure.kind == "dns" and c.failure.host]
+    if not calls:
+        return None
+    if all(netlog.resolver_trouble(c.failure.line) for c in calls) and network_policy_blocked.analyze(ctx) is not None:
+        return None  # the resolver is unreachable because a policy drops port 53: that analyzer names it
+    # nslookup and dig report each search-domain expansion they tried; the name the workload names is the one to fix.
+    return _finding(ctx, next((c for c in calls if _sources(ctx, c.state.spec, c.failure.host)), calls[0]))
+
+
+def _as_written(ctx: Context, call: FailingCall) -> FailingCall:
+    """The call with the host as the container wrote it when the log shows it expanded by a resolv.conf search domain."""
+    host = call.failure.host.rstrip(".")
+    for suffix in (f".{ctx.bundle.namespace}.svc.cluster.local", ".svc.cluster.local", ".cluster.local"):
+        short = host.removesuffix(suffix)
+        if short != host and short and _sources(ctx, call.state.spec, short):
+            return dataclasses.replace(call, failure=dataclasses.replace(call.failure, host=short))
+    return call
 
 
 def _finding(ctx: Context, call: FailingCall) -> Finding:

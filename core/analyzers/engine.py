@@ -88,6 +88,8 @@ def _immutable_template(bundle: ObjectBundle, finding: Finding) -> Finding:
         "A Job's template cannot be changed after creation: re-create the Job with it." if kind == "job" else "The CronJob's next Job runs with it."
     )
     return replace(finding, fix=None, manual_steps=[step, *finding.manual_steps])
+
+
 def _upstream(bundle: ObjectBundle, evidence: EvidenceSet, policy: AnalysisPolicy) -> dict[tuple[str, str], Upstream]:
     """Diagnose each dependency's workload as if it were the target; its cited evidence joins ours, renumbered."""
     found: dict[tuple[str, str], Upstream] = {}

@@ -30,7 +30,11 @@ from aegis.core.objects import quantity
 EPHEMERAL_MAX_MIB = 50 * 1024  # no policy bound for disk yet: never propose more than 50Gi
 HEADROOM = 1.25
 STALE_AFTER = timedelta(hours=1)
-_LOW = re.compile(r"The node was low on resource: ([\w-]+)\.")
+_LOW = re.compile(r"The node was low on resource: ([\w-]+)(?:\.|$|\s)")
+# Admission under pressure: "The node had condition: [DiskPressure]." names the condition, not the resource.
+_CONDITION = re.compile(r"The node had condition: \[(MemoryPressure|DiskPressure|PIDPressure)")
+_CONDITION_RESOURCE = {"MemoryPressure": "memory", "DiskPressure": "ephemeral-storage", "PIDPressure": "pids"}
+_POD_OVER = re.compile(r"Pod ephemeral local storage usage exceeds the total limit of containers (\S+?)\.?(?:\s|$)")
 _THRESHOLD = re.compile(r"Threshold quantity: ([^,]+), available: ([^.\s]+(?:\.\d+)?[A-Za-z]*)")
 _USING = re.compile(r"Container (\S+) was using (\S+), request is (\S+), has larger consumption of ([\w-]+)")
 _OVER_LIMIT = re.compile(r"Container (\S+) exceeded its local ephemeral storage limit \"?([^\".\s]+)\"?")
@@ -53,7 +57,10 @@ class Eviction:
     @property
     def resource(self) -> str | None:
         match = _LOW.search(self.message)
-        return match.group(1) if match else None
+        if match:
+            return match.group(1)
+        condition = _CONDITION.search(self.message)
+        return _CONDITION_RESOURCE[condition.group(1)] if condition else None
 
     @property
     def threshold(self) -> tuple[str, str] | None:
@@ -68,6 +75,17 @@ class Eviction:
     def over_limit(self) -> tuple[str, str] | None:
         match = _OVER_LIMIT.search(self.message)
         return (match.group(1), match.group(2)) if match else None
+
+    @property
+    def breach(self) -> str | None:
+        """The local-storage limit the kubelet enforced, in words, when the eviction is about one (not node pressure)."""
+        if self.over_limit:
+            return f"container {self.over_limit[0]} exceeded its ephemeral-storage limit {self.over_limit[1]}"
+        if match := _POD_OVER.search(self.message):
+            return f"the pod's local storage use exceeded its containers' total ephemeral-storage limit {match.group(1)}"
+        if match := _EMPTYDIR.search(self.message):
+            return f"emptyDir volume {match.group(1)} exceeded its sizeLimit {match.group(2)}"
+        return None
 
     @property
     def name(self) -> str:
@@ -107,7 +125,7 @@ def analyze(ctx: Context) -> Finding | None:
         return None  # old evictions; whatever ails the pods now is another class
     others_failing = focus is not None and not focus_evicted and any(s.crashing for s in signals.container_states(ctx))
     eviction = next((e for e in found if e in recent), found[0])
-    return _finding(ctx, eviction, found, 0.5 if others_failing else 0.9 if eviction.resource or eviction.over_limit else 0.7)
+    return _finding(ctx, eviction, found, 0.5 if others_failing else 0.9 if eviction.resource or eviction.breach else 0.7)
 
 
 def _finding(ctx: Context, eviction: Eviction, found: list[Eviction], confidence: float) -> Finding:
@@ -130,8 +148,12 @@ def _finding(ctx: Context, eviction: Eviction, found: list[Eviction], confidence
     return Finding(
         category=Category.EVICTED,
         confidence=confidence,
-        summary=f"Pods of the workload were evicted from node {node} because it ran low on {resource}"
-        + (f"; container {verdict_container(eviction)} used more than it requested." if verdict_container(eviction) else "."),
+        summary=(
+            f"Pods of the workload were evicted from node {node}: {eviction.breach}."
+            if eviction.breach and not eviction.resource
+            else f"Pods of the workload were evicted from node {node} because it ran low on {resource}"
+            + (f"; container {verdict_container(eviction)} used more than it requested." if verdict_container(eviction) else ".")
+        ),
         steps=steps,
         evidence_ids=ctx.evidence.ids(pod_key, "event:Evicted", "event:Killing", "status:workload", f"status:node:{node}"),
         fix=draft,

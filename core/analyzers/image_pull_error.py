@@ -19,17 +19,33 @@ from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
 
-PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+# kubelet's waiting reasons for an image it cannot get (pkg/kubelet/images/types.go).
+PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable", "ImageInspectError")
 _MISSING = ("not found", "manifest unknown", "name unknown", "invalid reference format", "couldn't parse image", "repository does not exist")
 _DENIED = ("unauthorized", "authentication required", "no basic auth credentials", "pull access denied", "403 forbidden", "denied:", "forbidden")
-_NETWORK = ("i/o timeout", "no such host", "connection refused", "tls handshake timeout", "toomanyrequests", "429 too many requests", "connection reset")
+_NETWORK = (
+    "i/o timeout",
+    "no such host",
+    "connection refused",
+    "tls handshake timeout",
+    "toomanyrequests",
+    "429 too many requests",
+    "connection reset",
+    "x509:",
+    "server gave http response to https client",
+    "context deadline exceeded",
+    "network is unreachable",
+    "no route to host",
+)
 
 
 def classify(text: str, reason: str) -> str:
     """'missing', 'denied', 'network' or 'other' for a pull failure's messages."""
     low = text.lower()
-    if reason == "InvalidImageName":
-        return "missing"
+    if reason in ("InvalidImageName", "ErrImageNeverPull"):
+        return "missing"  # a malformed reference; an image absent from a node that may not pull it
+    if reason == "RegistryUnavailable":
+        return "network"
     # Docker Hub answers "pull access denied ... repository does not exist or may require 'docker login'"
     # for a missing repository too; "not found"/"manifest unknown" is unambiguous, so it is read first.
     if any(w in low for w in ("manifest unknown", ": not found", "not found: manifest", "name unknown")):
@@ -43,14 +59,22 @@ def classify(text: str, reason: str) -> str:
     return "other"
 
 
+# Docker Hub (and registries copying it) answer this both for a repository that does not exist (a
+# misspelt name) and for a private one the node may not read: the words cannot tell them apart.
+_EITHER = "repository does not exist or may require"
+
+
 def _pull_messages(ctx: Context, state: ContainerState) -> list[str]:
     messages = [state.waiting_message] if state.waiting_message else []
     for event in ctx.bundle.events:
         field_path = str((event.get("involvedObject") or {}).get("fieldPath", ""))
         message = str(event.get("message", ""))
+        # Events exported without fieldPath still quote the image they failed on.
+        image = str(state.spec.get("image", ""))
+        ours = field_path.endswith(f"{{{state.name}}}") or (not field_path and bool(image) and f'"{image}"' in message)
         if (
             event.get("reason") in ("Failed", "InspectFailed")
-            and field_path.endswith(f"{{{state.name}}}")
+            and ours
             and message.startswith(("Failed to pull image", "Failed to apply default image tag", "Error: InvalidImageName"))
         ):
             messages.append(message)
@@ -83,10 +107,15 @@ def _finding(ctx: Context, state: ContainerState) -> Finding:
     previous_image = _previous_image(ctx, state)
     if previous_image:
         steps.append(f"The last rollout changed its image from {previous_image} to {image}{ctx.cite('change:rollout')}")
+    if kind == "denied" and previous_image and any(_EITHER in m for m in messages) and _same_pull_secrets(ctx):
+        # The previous image was pulled with the same credentials: restoring it heals whichever of the two it is.
+        kind = "either"
+        meaning = "the registry says the repository does not exist or needs credentials the node lacks"
+        steps[-1] = f"The kubelet's pull error: '{_shorten(detail)}' — {meaning}{ctx.cite('event:Failed', 'event:BackOff', state.key)}"
     draft, manual, verdict = _fix(ctx, state, kind, image, previous_image)
     # The verdict rests on the pull error (why no patch) or on the rollout (what to restore).
     steps.append(verdict + ctx.cite("change:rollout" if draft else "event:Failed", state.key))
-    confidence = {"missing": 0.93, "denied": 0.9, "network": 0.7, "other": 0.65}[kind]
+    confidence = {"missing": 0.93, "denied": 0.9, "either": 0.88, "network": 0.7, "other": 0.65}[kind]
     return Finding(
         category=Category.IMAGE_PULL_ERROR,
         confidence=confidence,
@@ -101,6 +130,15 @@ def _finding(ctx: Context, state: ContainerState) -> Finding:
 def _shorten(text: str, limit: int = 220) -> str:
     """Long pull errors keep their start (the image) and their end (the registry's answer)."""
     return text if len(text) <= limit else f"{text[:90]} … {text[-(limit - 93) :]}"
+
+
+def _same_pull_secrets(ctx: Context) -> bool:
+    """Whether the last rollout left imagePullSecrets (and the ServiceAccount that may carry them) as they were."""
+    current, previous = template_pair(ctx.bundle)
+    if not current or not previous:
+        return False
+    now, then = current.get("spec") or {}, previous.get("spec") or {}
+    return all(now.get(f) == then.get(f) for f in ("imagePullSecrets", "serviceAccountName"))
 
 
 def _previous_image(ctx: Context, state: ContainerState) -> str | None:
@@ -165,7 +203,7 @@ def _fix(ctx: Context, state: ContainerState, kind: str, image: str, previous_im
             ops=[patching.test(f"{base}/name", state.name), *patching.replace(f"{base}/image", current_image, previous_image)],
             summary=summary,
             rationale=(
-                f"{image} cannot be pulled ({'the reference does not exist' if kind == 'missing' else 'the pull fails'}), so no pod of "
+                f"{image} cannot be pulled ({_why(kind)}), so no pod of "
                 f"this revision can start. The previous revision ran {previous_image}, which the nodes pulled before; restoring it "
                 "for this one container brings the workload back while the new image is published or corrected."
             ),
@@ -179,3 +217,11 @@ def _fix(ctx: Context, state: ContainerState, kind: str, image: str, previous_im
         [],
         f"Fix: {summary}",
     )
+
+
+def _why(kind: str) -> str:
+    if kind == "missing":
+        return "the reference does not exist"
+    if kind == "either":
+        return "the registry answers that the repository does not exist or needs credentials, and the previous image pulled with the same ones"
+    return "the pull fails"

@@ -49,6 +49,15 @@ def analyze(ctx: Context) -> Finding | None:
             f"killed its active pods{ctx.cite(job_key)}"
         )
         limit_text = f"activeDeadlineSeconds {deadline}"
+    elif reason == "PodFailurePolicy":
+        # A FailJob rule of spec.podFailurePolicy ended it at the first matching failure, whatever the backoffLimit.
+        limit_text = "a FailJob rule of its podFailurePolicy"
+        steps.append(f"A podFailurePolicy rule failed the Job at the first pod failure it matched, without retrying{ctx.cite(job_key)}")
+    elif reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
+        limit_text = f"backoffLimitPerIndex {spec.get('backoffLimitPerIndex', '?')}" + (
+            f", maxFailedIndexes {spec['maxFailedIndexes']}" if spec.get("maxFailedIndexes") is not None else ""
+        )
+        steps.append(f"Its {limit_text}: indexes failed more often than each may{ctx.cite(job_key)}")
     else:
         limit_text = f"backoffLimit {spec.get('backoffLimit', 6)}"
         steps.append(f"Its backoffLimit is {spec.get('backoffLimit', 6)}: every retry failed the same way{ctx.cite(job_key)}")

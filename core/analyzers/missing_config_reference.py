@@ -26,6 +26,10 @@ _NOT_FOUND = re.compile(r'\b(configmap|secret)s? "([^"]+)" not found', re.I)
 _NO_KEY = re.compile(r"couldn't find key (\S+) in (ConfigMap|Secret) ([^/\s]+)/([^\s:]+)")
 _NO_VOLUME_KEY = re.compile(r"(configmap|secret) references non-existent (?:config|secret) key: (\S+)", re.I)
 _MOUNT_VOLUME = re.compile(r'MountVolume\.SetUp failed for volume "([^"]+)"')
+# kubelet's watch-based object cache: the object the volume names is not known to it (often a ConfigMap
+# or Secret that does not exist; also said briefly while a pod starts, so it counts only when the
+# object is truly absent from a bundle that collected its kind).
+_NOT_REGISTERED = re.compile(r'object "[^"]+"/"([^"]+)" not registered')
 _KIND = {"configmap": "ConfigMap", "secret": "Secret"}
 _NEAR = 0.85  # difflib ratio above which two names are taken as a typo of each other
 
@@ -111,7 +115,10 @@ def _problems(ctx: Context) -> list[Problem]:
             texts.append((str(event.get("message", "")), f"event:{event.get('reason')}"))
     found: list[Problem] = []
     for text, key in texts:
-        for problem in _parse(text, key):
+        for parsed in _parse(text, key):
+            problem = _registered(ctx, parsed) if parsed.kind == "?" else parsed
+            if problem is None:
+                continue
             if not any((p.kind, p.name, p.key, p.volume) == (problem.kind, problem.name, problem.key, problem.volume) for p in found):
                 found.append(problem)
     return found
@@ -127,7 +134,27 @@ def _parse(text: str, evidence_key: str) -> list[Problem]:
         problems.append(Problem(_KIND[m.group(1).lower()], m.group(2), None, volume, text, evidence_key))
     for m in _NO_VOLUME_KEY.finditer(text):
         problems.append(Problem(_KIND[m.group(1).lower()], None, m.group(2), volume, text, evidence_key))
+    if volume:
+        for m in _NOT_REGISTERED.finditer(text):
+            problems.append(Problem("?", m.group(1), None, volume, text, evidence_key))
     return problems
+
+
+def _registered(ctx: Context, problem: Problem) -> Problem | None:
+    """A 'not registered' problem with its kind read from the volume that names the object, if that object is absent."""
+    spec = objects.pod_spec(ctx.pod) if ctx.pod is not None else {}
+    for volume in spec.get("volumes") or []:
+        if volume.get("name") != problem.volume:
+            continue
+        sources = [volume, *((volume.get("projected") or {}).get("sources") or [])]
+        for source in sources:
+            for field, kind, name_field in (("configMap", "ConfigMap", "name"), ("secret", "Secret", "secretName"), ("secret", "Secret", "name")):
+                ref = source.get(field) or {}
+                if ref.get(name_field) == problem.name and not ref.get("optional"):
+                    if ctx.bundle.knows(kind) and ctx.bundle.find(kind, str(problem.name)) is None:
+                        return Problem(kind, problem.name, None, problem.volume, problem.text, problem.evidence_key)
+                    return None
+    return None
 
 
 def _still_missing(ctx: Context, problem: Problem) -> bool:

@@ -15,6 +15,7 @@ from aegis.core import objects
 from aegis.core.analyzers import signals
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.signals import ContainerState
+from aegis.core.evidence import netlog
 from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, Risk
@@ -25,7 +26,7 @@ _VAR = r"[A-Z][A-Z0-9_]{1,63}"
 _PATTERNS = [
     re.compile(
         rf"(?:environment variable|env var(?:iable)?|env)\s*[:\"'`]?\s*({_VAR})[\"'`]?\s*(?:is\s+)?"
-        r"(?:not set|not defined|unset|missing|required|undefined|must be set|is empty)",
+        r"(?:not set|not defined|unset|missing|required|undefined|must be set|is empty|empty|not found)",
         re.I,
     ),
     re.compile(
@@ -34,26 +35,62 @@ _PATTERNS = [
         re.I,
     ),
     re.compile(rf"\b({_VAR})\s+(?:environment variable\s+)?(?:is\s+)?(?:not set|must be set|is required|is undefined|not defined)", re.I),
+    re.compile(rf"\b({_VAR})\s+(?:environment variable|env var)\s+(?:is\s+)?(?:empty|null|missing|not found|not provided)", re.I),
+    # `throw new Error("Missing DATABASE_URL")`, `ValueError: Missing DATABASE_URL`: case-sensitive, an upper-case name only.
+    # The name must end the statement ("Missing HTTP header" is no variable).
+    re.compile(rf"\b[Mm]issing(?: required)?:?\s+[\"'`]?({_VAR})[\"'`]?(?=\s*(?:$|[,;:)!]|\.(?:\s|$)|\s+(?:env|environment|variable|setting|config)))"),
     re.compile(rf"KeyError:\s*['\"]({_VAR})['\"]"),
     re.compile(rf"required key\s+({_VAR})\s+missing value"),
     re.compile(rf"Could not resolve placeholder '({_VAR})'"),
     re.compile(rf"process\.env\.({_VAR})\s+is\s+(?:undefined|not set)", re.I),
-    re.compile(rf"\$\{{?({_VAR})\}}?: (?:parameter null or not set|unbound variable)"),
+    # bash prints `line 3: VAR: unbound variable` (set -u) and `VAR: parameter null or not set` (${VAR:?}); dash `VAR: parameter not set`.
+    re.compile(rf"(?:^|[\s:$]|\$\{{)({_VAR})\}}?: (?:parameter null or not set|parameter not set|unbound variable)"),
     re.compile(rf"env(?:ironment)?::var\(\"?({_VAR})\"?\).*NotPresent"),
     re.compile(rf"key not found: \"({_VAR})\""),
+    # Rust's VarError and Prisma: `environment variable not found: VAR`.
+    re.compile(rf"environment variable not found:?\s*[\"'`]?({_VAR})", re.I),
+    # python-decouple, django-environ.
+    re.compile(rf"UndefinedValueError: ({_VAR}) not found"),
+    re.compile(rf"ImproperlyConfigured: Set the ({_VAR}) environment variable"),
+    # joi / convict / envalid validation of process.env, t3-env/zod.
+    re.compile(rf"[\"']({_VAR})[\"'] is required"),
+    re.compile(rf"Invalid environment variables?:?\W*({_VAR})\b"),
+    re.compile(rf"\bNo ({_VAR}) environment variable", re.I),
 ]
+# pydantic-settings: `N validation error(s) for Settings` then a field name line and `Field required`.
+_PYDANTIC_HEAD = re.compile(r"validation errors? for \w+")
+_PYDANTIC_FIELD = re.compile(r"^([a-z_][a-z0-9_]{1,63})$", re.I)
+_PYDANTIC_MISSING = re.compile(r"^\s+[Ff]ield required")
 
 
 def missing_vars(text: str) -> list[str]:
     """Variable names a log says are missing, in order of appearance."""
     found: list[str] = []
-    for line in text.splitlines():
+    lines = [line for raw in text.splitlines() for line in netlog.plain(raw).splitlines()]
+    for line in lines:
         for pattern in _PATTERNS:
             for match in pattern.finditer(line):
                 name = match.group(1)
                 if name.isupper() and name not in found:
                     found.append(name)
+    for name in _pydantic_missing(lines):
+        if name not in found:
+            found.append(name)
     return found
+
+
+def _pydantic_missing(lines: list[str]) -> list[str]:
+    """Settings fields pydantic reports as missing; pydantic-settings reads them from env by their upper-cased name."""
+    names: list[str] = []
+    settings = False
+    for i, line in enumerate(lines):
+        if _PYDANTIC_HEAD.search(line):
+            settings = "settings" in line.lower() or "config" in line.lower() or "env" in line.lower()
+            continue
+        field = _PYDANTIC_FIELD.match(line.strip()) if not line[:1].isspace() else None
+        if settings and field and i + 1 < len(lines) and _PYDANTIC_MISSING.match(lines[i + 1]):
+            names.append(field.group(1).upper())
+    return names
 
 
 def analyze(ctx: Context) -> Finding | None:

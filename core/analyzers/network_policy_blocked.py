@@ -4,7 +4,8 @@ Signal: the logs of an unhealthy container show connection timeouts (`dial tcp I
 timeout`, `ETIMEDOUT`, `connect timed out`, …) to an in-cluster Service, and either a policy in the
 callee's namespace selects the callee's pods for Ingress with no rule admitting the caller on that
 port, or a policy in the caller's namespace selects the caller for Egress with no rule reaching the
-callee. A dropped packet times out; a refused connection is not a policy (dependency_unavailable).
+callee. A dropped packet times out (a CNI that rejects instead answers `no route to host`); a refused
+connection is not a policy (dependency_unavailable).
 Also: lookups that time out (`lookup H on 10.96.0.10:53: … i/o timeout`) while an Egress policy
 selecting the caller allows nothing on port 53.
 
@@ -28,15 +29,20 @@ def analyze(ctx: Context) -> Finding | None:
     if ctx.pod is None or not ctx.bundle.knows("NetworkPolicy"):
         return None
     for call in reversed(connectivity.failing_calls(ctx)):
-        if call.failure.kind == "timeout":
+        if call.failure.kind in ("timeout", "unreachable"):
             found = _blocked_call(ctx, call) or _blocked_external(ctx, call)
             if found:
                 return found
-        elif call.failure.kind == "dns_timeout":
+        elif call.failure.kind == "dns_timeout" or (call.failure.kind == "dns" and netlog.resolver_trouble(call.failure.line)):
             found = _blocked_dns(ctx, call)
             if found:
                 return found
     return None
+
+
+def _how(call: FailingCall) -> str:
+    """How the blocked calls fail: dropped packets time out; a CNI that rejects answers 'no route to host'."""
+    return "are rejected (no route to host)" if call.failure.kind == "unreachable" else "time out"
 
 
 def _blocked_call(ctx: Context, call: FailingCall) -> Finding | None:
@@ -65,7 +71,7 @@ def _blocked_call(ctx: Context, call: FailingCall) -> Finding | None:
     service_name = dep.service.name
     steps = [
         f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {call.failure.host}"
-        f"{':' + str(call.failure.port) if call.failure.port else ''} time out: '{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
+        f"{':' + str(call.failure.port) if call.failure.port else ''} {_how(call)}: '{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
         f"{call.failure.host} is Service {service_name} in namespace {callee_ns}, which selects {len(callee_pods)} pod(s) of "
         f"{objects.name(dep.bundle.workload) if dep.bundle and dep.bundle.workload else 'its workload'} labelled {_show(callee_labels)}"
         f"{ctx.cite(f'dependency:Service/{callee_ns}/{service_name}', f'dependency:Endpoints/{callee_ns}/{service_name}')}",
@@ -116,7 +122,7 @@ def _blocked_call(ctx: Context, call: FailingCall) -> Finding | None:
         summary=(
             f"NetworkPolicy {objects.name(blamed[0])} (namespace {objects.namespace(blamed[0])}) drops {direction} "
             f"{'Service ' + service_name + ' pods' if ingress else 'the caller'}: calls from container {call.state.name} to {call.failure.host} on "
-            f"{protocol} {port} time out because no rule admits pods {_show(caller_labels)}."
+            f"{protocol} {port} {_how(call)} because no rule admits pods {_show(caller_labels)}."
         ),
         steps=steps,
         evidence_ids=ctx.evidence.ids(*keys),
@@ -150,10 +156,10 @@ def _blocked_external(ctx: Context, call: FailingCall) -> Finding | None:
         confidence=0.85,
         summary=(
             f"NetworkPolicy {objects.name(chosen[0])} (namespace {ns}) drops egress from {call.state.name} to {host}"
-            f"{':' + str(port) if port else ''}, outside the cluster: its connections time out because no egress rule admits that destination."
+            f"{':' + str(port) if port else ''}, outside the cluster: its connections {_how(call)} because no egress rule admits that destination."
         ),
         steps=[
-            f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {host}{':' + str(port) if port else ''} time out: "
+            f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {host}{':' + str(port) if port else ''} {_how(call)}: "
             f"'{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
             f"{host} is not a Service of the cluster: the call leaves through the pod's egress{ctx.cite(call.log_key)}",
             f"NetworkPolicy {', '.join(objects.name(p) for p in chosen)} in namespace {ns} selects the pod for Egress, and no rule admits "

@@ -92,11 +92,12 @@ def probe_failures(ctx: Context, state: ContainerState, probe: str) -> ProbeFail
     return ProbeFailures(messages, count)
 
 
-def liveness_kills(ctx: Context, container: str) -> int:
+def liveness_kills(ctx: Context, container: str, probe: str = "liveness") -> int:
+    """Kills the kubelet reported for failing this probe: "Container X failed liveness (or startup) probe, will be restarted"."""
     return sum(
         int(e.get("count") or 1)
         for e in ctx.bundle.events
-        if e.get("reason") == "Killing" and "failed liveness probe" in str(e.get("message", "")) and _container_of(e) == container
+        if e.get("reason") == "Killing" and f"failed {probe} probe" in str(e.get("message", "")) and _container_of(e) == container
     )
 
 

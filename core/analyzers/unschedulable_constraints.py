@@ -20,13 +20,14 @@ from aegis.core.evidence.extract import template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, PatchOperation, Risk
 
-_TAINT = re.compile(r"untolerated taint\(?s?\)?\s*\{([^:}]+):\s*([^}]*)\}")
+# 'had untolerated taint {k: v}' (1.25+) and the older 'had taint {k: v}, that the pod didn't tolerate'.
+_TAINT = re.compile(r"(?:untolerated taint\(?s?\)?|had taints?)\s*\{([^:}]+):\s*([^}]*)\}")
 
 
 def _fields_for(reason: str) -> tuple[str, ...]:
     """Pod-spec fields that can produce this scheduler reason."""
     low = reason.lower()
-    if "node affinity/selector" in low or "node affinity" in low:
+    if "node affinity/selector" in low or "node affinity" in low or "node selector" in low:
         return ("nodeSelector", "affinity")
     if "taint" in low:
         return ("tolerations",)
@@ -89,6 +90,8 @@ def _constraint_detail(ctx: Context, spec: dict[str, Any], items: list[tuple[int
         parts.append("its required podAntiAffinity forbids sharing a node (or zone) with pods it names")
     if "topology spread" in reasons:
         parts.append("its topologySpreadConstraints (whenUnsatisfiable: DoNotSchedule) cannot be met")
+    if "free ports" in reasons:
+        parts.append(f"it asks for hostPort {', '.join(_host_ports(spec)) or '(see its containers)'}, which every node has already given away")
     return ("The rule at fault: " + "; ".join(parts)) if parts else ""
 
 
@@ -235,9 +238,18 @@ def _manual(ctx: Context, spec: dict[str, Any], items: list[tuple[int, str]]) ->
             "The required podAntiAffinity allows at most one such pod per topology domain and every domain is taken: add "
             "nodes, lower the replica count, or make the rule preferredDuringSchedulingIgnoredDuringExecution."
         )
+    if "free ports" in reasons:
+        steps.append(
+            f"Every node's hostPort {', '.join(_host_ports(spec)) or ''} is taken (by another replica or another workload): drop the hostPort "
+            "and reach the pods through a Service, run at most one replica per node, or add nodes."
+        )
     if "topology spread" in reasons:
         steps.append("The topology spread cannot be satisfied: add nodes in the missing domains or set whenUnsatisfiable: ScheduleAnyway.")
     return steps or ["Review the pod's placement rules against the nodes' labels and taints (`kubectl get nodes --show-labels`)."]
+
+
+def _host_ports(spec: dict[str, Any]) -> list[str]:
+    return [f"{p['hostPort']}/{p.get('protocol', 'TCP')}" for c in objects.containers(spec) for p in c.get("ports") or [] if p.get("hostPort")]
 
 
 def _taint_effect(ctx: Context, key: str) -> str | None:

@@ -29,7 +29,8 @@ RESOURCES, CONSTRAINTS, VOLUME, BACKGROUND, OTHER = "resources", "constraints", 
 _AVAILABLE = re.compile(r"(\d+)/(\d+) nodes are available:?\s*(.*)", re.S)
 _COUNTED = re.compile(r"^(\d+)\s+(.*)$", re.S)
 _INSUFFICIENT = re.compile(r"Insufficient ([\w./-]+)")
-_TAINT = re.compile(r"untolerated taint\(?s?\)?\s*\{([^:}]+):\s*([^}]*)\}")
+# 'had untolerated taint {k: v}' (1.25+) and the older 'had taint {k: v}, that the pod didn't tolerate'.
+_TAINT = re.compile(r"(?:untolerated taint\(?s?\)?|had taints?)\s*\{([^:}]+):\s*([^}]*)\}")
 # Taints every cluster has on nodes a workload is not meant for: they explain nothing.
 _BACKGROUND_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
@@ -77,7 +78,13 @@ class SchedulingFailure:
 def classify(reason: str) -> str:
     """Which failure class a scheduler reason belongs to."""
     low = reason.lower()
-    if "persistentvolumeclaim" in low or "volume node affinity" in low or "volume zone" in low or "max volume count" in low:
+    if (
+        "persistentvolumeclaim" in low
+        or "volume node affinity" in low
+        or "volume zone" in low
+        or "max volume count" in low
+        or "available persistent volumes" in low
+    ):
         return VOLUME
     if low.startswith("insufficient ") or "too many pods" in low:
         return RESOURCES
@@ -89,7 +96,9 @@ def classify(reason: str) -> str:
         if key.startswith("node.kubernetes.io/"):
             return OTHER  # not-ready, unreachable, cordoned: the node's health, not the workload
         return CONSTRAINTS
-    if any(p in low for p in ("node affinity/selector", "anti-affinity", "pod affinity", "topology spread", "node affinity")):
+    # 'didn't match node selector' is the pre-1.22 wording of 'didn't match Pod's node affinity/selector'.
+    # A hostPort every node already has taken ("didn't have free ports for the requested pod ports") excludes nodes the same way.
+    if any(p in low for p in ("node affinity/selector", "anti-affinity", "pod affinity", "topology spread", "node affinity", "node selector", "free ports")):
         return CONSTRAINTS
     return OTHER
 
@@ -132,7 +141,8 @@ def _split_outside_braces(text: str) -> list[str]:
     for i, char in enumerate(text):
         depth += char == "{"
         depth -= char == "}"
-        if char == "," and depth == 0 and text[i + 1 : i + 2] == " ":
+        # Before 1.25 a taint read 'had taint {k: v}, that the pod didn't tolerate': one reason, not two.
+        if char == "," and depth == 0 and text[i + 1 : i + 2] == " " and not text[i + 2 :].startswith("that the pod"):
             items.append(current.strip())
             current = ""
         else:
@@ -156,7 +166,9 @@ def scheduling_failure(ctx: Context) -> SchedulingFailure | None:
             continue
         total, reasons = parse_message(message)
         if not reasons and "persistentvolumeclaim" in message.lower():
-            reasons = [(total, message)]
+            # Schedulers before 1.22 said it without the node count ('persistentvolumeclaim "x" not found',
+            # 'error while running "VolumeBinding" prefilter plugin …'): a pod-wide reason, counted once.
+            reasons = [(max(total, 1), message)]
         key = "event:FailedScheduling" if ctx.evidence.id("event:FailedScheduling") else None
         return SchedulingFailure(pod, message, total, reasons, key)
     return None

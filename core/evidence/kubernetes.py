@@ -173,7 +173,7 @@ class Collector:
         if self._follow:
             wanted: dict[tuple[str, str], str] = {}
             for failure in failures:
-                if failure.kind in ("refused", "timeout") and failure.host:
+                if failure.kind in ("refused", "timeout", "unreachable") and failure.host:
                     found = self._service_for(failure.host, ns, services)
                     if found and found not in wanted and len(wanted) < 3:
                         wanted[found] = failure.host

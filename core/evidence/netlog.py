@@ -9,6 +9,7 @@ What the runtimes really print, not one example's wording:
   `Could not resolve host: HOST`, .NET's `No such host is known`, and NXDOMAIN.
 - refused: `connect: connection refused`, `[Errno 111] Connection refused`, `ECONNREFUSED`,
   `java.net.ConnectException: Connection refused`.
+- unreachable: `connect: no route to host`, `EHOSTUNREACH`, `[Errno 113] Host is unreachable`.
 - timeout: Go's `dial tcp IP:PORT: i/o timeout` / `connect: connection timed out`, `[Errno 110]`,
   urllib3's `ConnectTimeoutError` / `Connection to HOST timed out`, `ETIMEDOUT`,
   `SocketTimeoutException: connect timed out`, `context deadline exceeded` on a dial.
@@ -25,18 +26,24 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-# dns: the name does not resolve; dns_timeout: the resolver itself does not answer (blocked port 53).
-FailureKind = Literal["dns", "dns_timeout", "refused", "timeout"]
+# dns: the name does not resolve; dns_timeout: the resolver itself does not answer (blocked port 53);
+# unreachable: an ICMP host-unreachable came back (a policy that rejects rather than drops, a peer IP that is gone).
+FailureKind = Literal["dns", "dns_timeout", "refused", "timeout", "unreachable"]
 
 _DNS = re.compile(
     r"no such host|name or service not known|temporary failure in name resolution|no address associated with hostname|"
     r"nodename nor servname provided|unknownhostexception|getaddrinfo (?:enotfound|eai_again)|could not resolve host|"
     r"failed to resolve|could not translate host name|no such host is known|nxdomain|name does not resolve|"
-    r"lookup \S+(?: on \S+)?: (?:server misbehaving|i/o timeout|read udp)",
+    r"lookup \S+(?: on \S+)?: (?:server misbehaving|i/o timeout|read udp)|"
+    r"bad address '|can't resolve '|unknown (?:mysql )?server host '",
     re.IGNORECASE,
 )
 _DNS_TIMEOUT = re.compile(r"lookup \S+(?: on \S+)?: (?:read udp \S+: )?i/o timeout|no servers could be reached", re.IGNORECASE)
-_REFUSED = re.compile(r"connection refused|econnrefused|errno 111\b", re.IGNORECASE)
+_REFUSED = re.compile(
+    r"connection refused|econnrefused|errno 111\b|error 111 connecting|connection to \S+ refused|server on '[^']+' \(111\)",
+    re.IGNORECASE,
+)
+_UNREACHABLE = re.compile(r"no route to host|ehostunreach|host is unreachable|errno 113\b", re.IGNORECASE)
 _TIMEOUT = re.compile(
     r"i/o timeout|connection timed out|connect timed out|connecttimeout|etimedout|errno 110\b|"
     r"connection to \S+ timed out|timed out (?:after \S+ )?(?:while )?connecting|context deadline exceeded",
@@ -46,6 +53,15 @@ _TIMEOUT = re.compile(
 # Where the host (and port) is named, most specific first. Each pattern has groups host and maybe port.
 _HOST_PATTERNS = [
     re.compile(r"lookup ([A-Za-z0-9_.-]+)(?: on [0-9.:\[\]a-f]+)?:"),
+    re.compile(r"(?:bad address|can't resolve|server can't find) '?([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)'?"),
+    re.compile(r"Unknown (?:MySQL )?server host '([A-Za-z0-9_.-]+)'"),
+    re.compile(r"(?:[Cc]onnection to|connecting to|TCP connection to) ([A-Za-z0-9_.-]+):(\d+)"),
+    re.compile(r"Can't connect to (?:MySQL )?server on '([A-Za-z0-9_.-]+)(?::(\d+))?'"),
+    re.compile(r"connect\(2\) for \"?([A-Za-z0-9_.-]+)\"? port (\d+)"),
+    re.compile(r"[Ff]ailed to connect to ([A-Za-z0-9_.-]+) port (\d+)"),
+    re.compile(r"running on host \"([A-Za-z0-9_.-]+)\""),
+    re.compile(r"reach database server at `([A-Za-z0-9_.-]+)`:`(\d+)`"),
+    re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*):(\d+): \[Errno"),
     re.compile(r"getaddrinfo (?:ENOTFOUND|EAI_AGAIN) ([A-Za-z0-9_.-]+)"),
     re.compile(r"UnknownHostException: ([A-Za-z0-9_.-]+)"),
     re.compile(r"[Ff]ailed to resolve '([A-Za-z0-9_.-]+)'"),
@@ -55,7 +71,7 @@ _HOST_PATTERNS = [
     re.compile(r"connection to server at \"([A-Za-z0-9_.-]+)\"(?: \([0-9a-f.:]+\))?, port (\d+)"),
     re.compile(r"Connection to ([A-Za-z0-9_.-]+) timed out"),
     re.compile(r"[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([A-Za-z0-9_.-]+)(?::(\d+))?"),
-    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|connect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
+    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|connect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
     re.compile(r"([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/[0-9.]+:(\d+)"),  # Java: host/10.96.0.12:8080
     re.compile(r"No such host is known\.? \(([A-Za-z0-9_.-]+)(?::(\d+))?\)"),
 ]
@@ -98,6 +114,31 @@ class Forbidden:
         return None
 
 
+_JSON_ESCAPES = {'\\"': '"', "\\u0027": "'", "\\u003c": "<", "\\u003e": ">", "\\u0026": "&", "\\t": " ", "\\/": "/", "\\n": "\n"}
+
+
+def plain(line: str) -> str:
+    """A log line as its writer meant it: the string escapes a JSON logger (zap, zerolog, logrus, pino, structlog) adds undone.
+
+    An escaped newline (a traceback logged as one JSON field) becomes a real one: callers split the result into lines.
+    """
+    if "\\" not in line:
+        return line
+    for escaped, char in _JSON_ESCAPES.items():
+        line = line.replace(escaped, char)
+    return line
+
+
+# glibc's EAI_AGAIN ("Temporary failure in name resolution", Node's EAI_AGAIN) and Go's "server misbehaving"
+# (SERVFAIL) say the resolver did not answer usefully, not that the name does not exist (EAI_NONAME, NXDOMAIN).
+_RESOLVER_TROUBLE = re.compile(r"temporary failure in name resolution|eai_again|server misbehaving|\[errno -3\]|servfail", re.IGNORECASE)
+
+
+def resolver_trouble(line: str) -> bool:
+    """Whether a failed lookup blames the resolver (no answer, SERVFAIL) rather than the name."""
+    return bool(_RESOLVER_TROUBLE.search(line))
+
+
 def classify(line: str) -> FailureKind | None:
     """The kind of failure a line reports, or None. A lookup that times out is the resolver's, not the peer's."""
     if _DNS_TIMEOUT.search(line):
@@ -106,6 +147,8 @@ def classify(line: str) -> FailureKind | None:
         return "dns"
     if _REFUSED.search(line):
         return "refused"
+    if _UNREACHABLE.search(line):
+        return "unreachable"
     if _TIMEOUT.search(line) and (_host_port(line)[0] or "dial" in line or "connect" in line.lower()):
         return "timeout"
     return None
@@ -126,7 +169,7 @@ def _host_port(line: str) -> tuple[str, int | None]:
 def failures(text: str) -> list[NetFailure]:
     """Every network failure in a log, in order; a line without a host borrows one from the lines just before."""
     found: list[NetFailure] = []
-    lines = text.splitlines()
+    lines = [line for raw in text.splitlines() for line in plain(raw).splitlines()]
     for i, line in enumerate(lines):
         kind = classify(line)
         if kind is None:

@@ -87,7 +87,9 @@ class SnapshotGateway:
             if not isinstance(meta, dict) or not isinstance(meta.get("kinds"), list):
                 raise SnapshotError(f"{manifest}: expected a mapping with a 'kinds' list")
             collected = frozenset(str(k) for k in meta["kinds"])
-        return cls(path, objects, logs, collected)
+            if "EndpointSlice" in collected:
+                collected |= {"Endpoints"}
+        return cls(path, [*objects, *_endpoints_from_slices(objects)], logs, collected)
 
     @classmethod
     def _open_cluster_dump(cls, path: Path) -> SnapshotGateway:
@@ -102,7 +104,7 @@ class SnapshotGateway:
                 raise SnapshotError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
             for item in doc.get("items") or []:
                 item.setdefault("kind", kind)
-                objects.append(item)
+                objects.append(_core_event(item))
         logs: dict[tuple[str, str, str, bool], str] = {}
         for log_file in sorted(path.glob("*/*/logs.txt")):
             logs.update(_split_dump_logs(_read_text(log_file)))
@@ -216,12 +218,65 @@ def _load_yaml_objects(path: Path) -> list[KubeObject]:
         if not isinstance(doc, dict) or "kind" not in doc:
             raise SnapshotError(f"{path}: document {index} is not a Kubernetes object (no 'kind')")
         if doc["kind"] == "List" or (doc["kind"].endswith("List") and "items" in doc):
+            # The API server's typed lists (PodList, EventList) leave kind off their items; kubectl's List keeps it.
+            item_kind = None if doc["kind"] == "List" else doc["kind"].removesuffix("List")
             for item in doc.get("items") or []:
+                if isinstance(item, dict) and item_kind and "kind" not in item:
+                    item["kind"] = item_kind
                 if isinstance(item, dict) and "kind" in item:
-                    objects.append(item)
+                    objects.append(_core_event(item))
         else:
-            objects.append(doc)
+            objects.append(_core_event(doc))
     return objects
+
+
+def _endpoints_from_slices(objects: list[KubeObject]) -> list[KubeObject]:
+    """v1 Endpoints for Services a snapshot holds only EndpointSlices of (Endpoints are deprecated since 1.33).
+
+    Addresses whose `conditions.ready` is not false are ready (the API reads a missing value as ready).
+    """
+    have = {((o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name")) for o in objects if o.get("kind") == "Endpoints"}
+    built: dict[tuple[str, str], KubeObject] = {}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        service = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+        key = (str(meta.get("namespace", "default")), str(service))
+        if obj.get("kind") != "EndpointSlice" or not service or key in have:
+            continue
+        endpoints = built.setdefault(key, {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": key[1], "namespace": key[0]}, "subsets": []})
+        subset: dict[str, Any] = {"addresses": [], "notReadyAddresses": []}
+        for endpoint in obj.get("endpoints") or []:
+            ready = (endpoint.get("conditions") or {}).get("ready") is not False
+            for ip in endpoint.get("addresses") or []:
+                address = {"ip": ip} | {k: endpoint[k] for k in ("targetRef", "nodeName", "hostname") if endpoint.get(k)}
+                subset["addresses" if ready else "notReadyAddresses"].append(address)
+        subset = {k: v for k, v in subset.items() if v}
+        if subset:
+            subset["ports"] = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in obj.get("ports") or []]
+            endpoints["subsets"].append(subset)
+    return list(built.values())
+
+
+def _core_event(obj: KubeObject) -> KubeObject:
+    """An Event read as the core/v1 Event analyzers read (involvedObject, message, count).
+
+    events.k8s.io/v1 names them regarding, note and series.count; the core/v1 view of an event a
+    component recorded through that API (the scheduler's FailedScheduling) carries series but no count.
+    """
+    if obj.get("kind") != "Event":
+        return obj
+    count = (obj.get("series") or {}).get("count") or obj.get("deprecatedCount")
+    if count and not obj.get("count"):
+        obj["count"] = count
+    if not str(obj.get("apiVersion", "")).startswith("events.k8s.io/"):
+        return obj
+    if "regarding" in obj:
+        obj.setdefault("involvedObject", obj["regarding"])
+    if "note" in obj:
+        obj.setdefault("message", obj["note"])
+    if obj.get("eventTime") and not obj.get("lastTimestamp"):
+        obj["lastTimestamp"] = (obj.get("series") or {}).get("lastObservedTime") or obj["eventTime"]
+    return obj
 
 
 def _yaml_line(exc: yaml.YAMLError) -> str:
