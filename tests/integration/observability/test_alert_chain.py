@@ -239,8 +239,12 @@ async def test_alert_fires_threads_diagnoses_and_resolves_on_the_live_cluster(co
         shadows = await asyncio.to_thread(control_plane.api.get, "/api/v1/namespaces", params={"labelSelector": "app.kubernetes.io/managed-by=aegis"})
         assert shadows["items"] == [], [n["metadata"]["name"] for n in shadows["items"]]  # cleaned up before the verdict
         assert verified.id == incident.id
-        thread_texts = [json.dumps(latest(m)) for m in standin.recorder.thread(CHANNEL, parent.ts)]
-        assert any("Shadow verification passed" in t for t in thread_texts), thread_texts
+        # The thread is edited after the state is stored (the view is told in the background): wait for the verdict.
+
+        async def verdict_shown() -> bool:
+            return any("Shadow verification passed" in json.dumps(latest(m)) for m in standin.recorder.thread(CHANNEL, parent.ts))
+
+        await poll("the verdict in the thread", verdict_shown, timeout=30, interval=0.5)
         mark("verified")
         await click(blocks.ACTION_APPLY)
         await poll("the fix applied and rolled out", lambda: in_state(IncidentState.APPLIED), timeout=150, interval=0.5)
