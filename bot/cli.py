@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -97,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         telemetry.configure_logging(settings.log_format, level)
         if args.command != "serve":
             telemetry.disable_metrics()  # nothing scrapes a one-shot command; prometheus-client is not even imported
+        _startup_done()
         return asyncio.run(_dispatch(args, settings))
     except AegisError as exc:
         print(f"aegis: error: {exc}", file=sys.stderr)
@@ -107,6 +109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `aegis analyze ... | head`: the reader left; not an error worth a traceback.
         sys.stderr.close()
         return 0
+
+
+def _startup_done() -> None:
+    """Start-up's objects live until exit: freeze them, then collect only what the command creates.
+
+    The `aegis` entry point (bot/entry.py) turns the collector off while the modules load; a caller
+    that left it on (a test calling main) is left as it is.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 async def _dispatch(args: argparse.Namespace, settings: config.Settings) -> int:

@@ -22,7 +22,7 @@ EvidenceId = NewType("EvidenceId", str)
 class Model(BaseModel):
     """Base for AEGIS models: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ObjectRef(Model):
