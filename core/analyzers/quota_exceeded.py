@@ -15,6 +15,7 @@ needs and the two ways out (raise the quota's hard value to the figure given, or
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aegis.core import objects
@@ -55,7 +56,7 @@ def analyze(ctx: Context) -> Finding | None:
     if refusal is None or not _short_of_pods(ctx, refusal):
         return None
     ns = ctx.bundle.namespace
-    what = _workload_name(ctx)
+    what = workload_name(ctx)
     quota_obj = ctx.bundle.find("ResourceQuota", refusal.quota)
     quota_key = f"config:ResourceQuota/{refusal.quota}"
     owner_text = f"{str(refusal.owner.get('kind')).lower()}/{objects.name(refusal.owner)}" if refusal.owner else what
@@ -117,6 +118,19 @@ def analyze(ctx: Context) -> Finding | None:
 
 def _refusal(ctx: Context) -> Refusal | None:
     """The newest quota refusal on the workload or its controllers."""
+    for message, owner, key in refusing_messages(ctx):
+        found = _parse(message, owner, key)
+        if found:
+            return found
+    return None
+
+
+def refusing_messages(ctx: Context) -> Iterator[tuple[str, KubeObject | None, str]]:
+    """(message, controller, evidence key) of each pod-creation refusal, newest revision and newest event first.
+
+    The controllers' FailedCreate events, then the Deployment's ReplicaFailure condition. Shared with
+    limit_range_exceeded: both read the admission verdicts that stop a controller from creating pods.
+    """
     owners = [o for o in [*ctx.bundle.replicasets, *ctx.bundle.jobs, *([ctx.workload] if ctx.workload else [])] if o.get("kind") in _OWNERS]
     if ctx.bundle.replicasets:  # a Deployment: the newest revision's ReplicaSet first, the rest are history
         current = ctx.bundle.current_replicaset()
@@ -125,14 +139,11 @@ def _refusal(ctx: Context) -> Refusal | None:
     for owner in owners:
         for event in reversed(ctx.bundle.events_for(str(owner.get("kind")), objects.name(owner))):
             if event.get("reason") == "FailedCreate":
-                found = _parse(str(event.get("message") or ""), owner, "event:FailedCreate")
-                if found:
-                    return found
+                yield str(event.get("message") or ""), owner, "event:FailedCreate"
     workload = ctx.workload
     failure = objects.condition(workload, "ReplicaFailure") if workload else None
     if failure and failure.get("status") == "True":
-        return _parse(str(failure.get("message") or ""), ctx.bundle.current_replicaset(), "status:workload")
-    return None
+        yield str(failure.get("message") or ""), ctx.bundle.current_replicaset(), "status:workload"
 
 
 def _parse(message: str, owner: KubeObject | None, key: str) -> Refusal | None:
@@ -168,8 +179,12 @@ def _unspecified(text: str) -> dict[str, str]:
 
 
 def _short_of_pods(ctx: Context, refusal: Refusal) -> bool:
+    return short_of_pods(ctx, refusal.owner)
+
+
+def short_of_pods(ctx: Context, refuser: KubeObject | None) -> bool:
     """Whether the refusing controller still wants pods it does not have (else the refusal is history)."""
-    owner = refusal.owner or ctx.workload
+    owner = refuser or ctx.workload
     if owner is None:
         return True
     spec, status = owner.get("spec") or {}, owner.get("status") or {}
@@ -213,7 +228,7 @@ def _verdict(message: str) -> str:
     return (message[start:] if start >= 0 else message).strip()[:300]
 
 
-def _workload_name(ctx: Context) -> str:
+def workload_name(ctx: Context) -> str:
     workload = ctx.workload
     if workload is None:
         return str(ctx.bundle.target)

@@ -14,6 +14,7 @@ from aegis.core.analyzers import (
     image_pull_error,
     init_container_failure,
     job_failed,
+    limit_range_exceeded,
     liveness_probe_failure,
     missing_config_reference,
     missing_env_var,
@@ -49,6 +50,7 @@ ANALYZERS: list[Callable[[Context], Finding | None]] = [
     service_selector_mismatch.analyze,
     # issue 14 (i14c)
     quota_exceeded.analyze,
+    limit_range_exceeded.analyze,
     disk_full.analyze,
     job_failed.analyze,
     node_not_ready.analyze,
