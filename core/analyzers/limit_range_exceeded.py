@@ -21,7 +21,7 @@ from typing import Any
 
 from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
-from aegis.core.analyzers.quota_exceeded import refusing_messages, short_of_pods, workload_name
+from aegis.core.analyzers.quota_exceeded import REFUSED_POD, refusing_messages, short_of_pods, verdict, workload_name
 from aegis.core.evidence.extract import template_pair
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
 from aegis.core.objects import quantity
@@ -35,7 +35,6 @@ _RATIO = re.compile(
     rf"(?P<res>[\w./-]+) max limit to request ratio per (?P<scope>Container|Pod) is (?P<enforced>{_QUANTITY}), but "
     r"(?:provided ratio is (?P<observed>[0-9.]+)|(?P<missing>no request) is specified)"
 )
-_POD_NAME = re.compile(r'pods? "([^"]+)" is forbidden')
 
 
 @dataclass(frozen=True)
@@ -85,10 +84,10 @@ def analyze(ctx: Context) -> Finding | None:
     current, previous = template_pair(ctx.bundle)
     spec = (current or objects.pod_template(ctx.workload or {}) or {}).get("spec") or {}
     owner_text = f"{str(refusal.owner.get('kind')).lower()}/{objects.name(refusal.owner)}" if refusal.owner else what
-    pod = _POD_NAME.search(refusal.message)
+    pod = REFUSED_POD.search(refusal.message)
     cite = ctx.cite(refusal.key, "status:workload")
     steps = [
-        f"{owner_text} cannot create its pods: the API server refused {f'pod {pod.group(1)}' if pod else 'them'} with '{_verdict(refusal.message)}'{cite}",
+        f"{owner_text} cannot create its pods: the API server refused {f'pod {pod.group(1)}' if pod else 'them'} with '{verdict(refusal.message)}'{cite}",
     ]
     culprits: list[tuple[Violation, str | None]] = []
     for violation in refusal.violations:
@@ -195,27 +194,39 @@ def _manual(v: Violation, culprit: str | None, spec: dict[str, Any], what: str, 
 def _restore(
     ctx: Context, culprits: list[tuple[Violation, str | None]], current: dict[str, Any] | None, previous: dict[str, Any] | None
 ) -> tuple[FixDraft, str] | None:
-    """Put back the last healthy revision's value for each refused container value, when every one of them fits."""
+    """Put back the last healthy revision's requests and limits of each refused resource, when that revision fits every bound.
+
+    Both the request and the limit come back: the rollout may have raised both, and a limit put back
+    under a raised request would be refused in turn.
+    """
     workload = ctx.workload
     if workload is None or workload.get("kind") == "Pod" or current is None or previous is None:
         return None
     base = objects.pod_template_path(str(workload.get("kind")))
     ops: list[PatchOperation] = []
     told: list[str] = []
-    for violation, culprit in culprits:
-        if culprit is None or violation.field is None:
+    for culprit, resource in dict.fromkeys((c, v.resource) for v, c in culprits):
+        violations = [v for v, c in culprits if c == culprit and v.resource == resource]
+        found = objects.find_container(current.get("spec") or {}, culprit) if culprit else None
+        old = objects.find_container(previous.get("spec") or {}, culprit) if culprit else None
+        if found is None or old is None or not all(v.admits(old[0]) for v in violations):
             return None
-        found = objects.find_container(current.get("spec") or {}, culprit)
-        old = objects.find_container(previous.get("spec") or {}, culprit)
-        if found is None or old is None or not violation.admits(old[0]):
-            return None
-        value = ((old[0].get("resources") or {}).get(f"{violation.field}s") or {}).get(violation.resource)
-        if value is None:
-            return None
-        section = "initContainers" if found[1] else "containers"
-        path = f"{base}/{section}/{found[2]}/resources/{violation.field}s/{violation.resource}"
-        ops.append(PatchOperation(op="add" if violation.observed is None else "replace", path=path, value=value))
-        told.append(f"container {culprit}'s {violation.resource} {violation.field} to {value}")
+        path = f"{base}/{'initContainers' if found[1] else 'containers'}/{found[2]}/resources"
+        now, then = found[0].get("resources") or {}, old[0].get("resources") or {}
+        for field in ("requests", "limits"):
+            value, before = (now.get(field) or {}).get(resource), (then.get(field) or {}).get(resource)
+            if value == before:
+                continue
+            if before is None:
+                ops.append(PatchOperation(op="remove", path=f"{path}/{field}/{resource}"))
+                told.append(f"container {culprit}'s {resource} {field[:-1]} removed")
+            elif value is None and field not in now:
+                return None  # the section itself is gone: not a one-value change to put back
+            else:
+                ops.append(PatchOperation(op="add" if value is None else "replace", path=f"{path}/{field}/{resource}", value=before))
+                told.append(f"container {culprit}'s {resource} {field[:-1]} to {before}")
+    if not ops:
+        return None
     draft = FixDraft(
         ops=ops,
         summary=f"Set {', '.join(told)}, as the last healthy revision had it",
@@ -225,8 +236,3 @@ def _restore(
         alternatives_rejected=["Changing the LimitRange: it is the namespace owner's policy, not the workload's."],
     )
     return draft, ", ".join(told)
-
-
-def _verdict(message: str) -> str:
-    start = message.find("pods ")
-    return (message[start:] if start >= 0 else message).strip()[:300]

@@ -25,7 +25,7 @@ from aegis.core.objects import quantity
 
 _EXCEEDED = re.compile(r"exceeded quota: ([\w.-]+), requested: (\S+), used: (\S+), limited: (\S+)")
 _MUST_SPECIFY = re.compile(r"failed quota: ([\w.-]+): must specify (.+)$")
-_POD_NAME = re.compile(r'pods? "([^"]+)" is forbidden')
+REFUSED_POD = re.compile(r'pods? "([^"]+)" is forbidden')
 _OWNERS = ("ReplicaSet", "Job", "StatefulSet", "DaemonSet")
 
 
@@ -60,11 +60,11 @@ def analyze(ctx: Context) -> Finding | None:
     quota_obj = ctx.bundle.find("ResourceQuota", refusal.quota)
     quota_key = f"config:ResourceQuota/{refusal.quota}"
     owner_text = f"{str(refusal.owner.get('kind')).lower()}/{objects.name(refusal.owner)}" if refusal.owner else what
-    pod = _POD_NAME.search(refusal.message)
+    pod = REFUSED_POD.search(refusal.message)
     steps = [
         f"{owner_text} cannot create its pods: the API server refused "
         + (f"pod {pod.group(1)}" if pod else "them")
-        + f" with '{_verdict(refusal.message)}'{ctx.cite(refusal.key, 'status:workload')}",
+        + f" with '{verdict(refusal.message)}'{ctx.cite(refusal.key, 'status:workload')}",
     ]
     if refusal.unspecified:
         missing = "; ".join(f"{res} for container(s) {names}" for res, names in refusal.unspecified.items())
@@ -223,7 +223,8 @@ def _unit(resource: str) -> str:
     return base if base in ("cpu", "memory", "ephemeral-storage") else ("memory" if "storage" in base else base)
 
 
-def _verdict(message: str) -> str:
+def verdict(message: str) -> str:
+    """The admission verdict from `pods "x" is forbidden` on, as a person would quote it."""
     start = message.find("pods ")
     return (message[start:] if start >= 0 else message).strip()[:300]
 

@@ -130,3 +130,16 @@ def test_the_container_is_found_by_value_not_by_position() -> None:
     bundle = _refused("maximum memory usage per Container is 100Mi, but limit is 128Mi", spec=copy.deepcopy(spec))
     finding = limit_range_exceeded.analyze(context_of(bundle))
     assert finding is not None and "container sidecar has a memory limit of 128Mi" in finding.summary
+
+
+def test_a_raised_request_comes_back_with_the_limit() -> None:
+    """The rollout raised both: putting back only the limit would leave the request above it, which is refused too."""
+    spec = _spec(memory_limit="1536Mi", memory_request="1Gi")
+    bundle = _refused("maximum memory usage per Container is 1Gi, but limit is 1536Mi", spec=spec, previous=_spec(memory_limit="768Mi", memory_request="512Mi"))
+    finding = limit_range_exceeded.analyze(context_of(bundle))
+    assert finding is not None and finding.fix is not None
+    base = "/spec/template/spec/containers/1/resources"
+    assert fix_ops(finding) == [
+        {"op": "replace", "path": f"{base}/requests/memory", "value": "512Mi"},
+        {"op": "replace", "path": f"{base}/limits/memory", "value": "768Mi"},
+    ]
