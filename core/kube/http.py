@@ -86,7 +86,7 @@ class Response:
         if self._done and self._keep_alive and (self._chunked or self._remaining == 0):
             self._client._give_back(conn)
         else:
-            conn.close()
+            self._client._forget(conn)  # closes it and frees its slot: a bare close() leaked one per answer
 
     async def read(self) -> bytes:
         """The whole body."""

@@ -200,3 +200,23 @@ async def test_behind_a_proxy_variable_the_gateway_speaks_through_aiohttp(server
         assert len(lines) == 3
     finally:
         await gateway.close()
+
+
+async def test_a_closed_or_abandoned_answer_gives_its_connection_slot_back(server: Server) -> None:
+    """With one connection allowed, requests after a 'Connection: close' answer, a body left unread and
+    a watch that timed out still get a connection: each closed connection frees its slot. (A leaked slot
+    hung `aegis serve`'s gateway for good once its 100 slots were spent.)"""
+    client = http.Client(server.url, ssl_context=None, max_connections=1)
+    try:
+        async with await client.request("GET", "/close", headers={}, timeout=TOTAL) as response:
+            assert await response.read() == b"bye"
+        async with await client.request("GET", "/chunked", headers={}, timeout=TOTAL) as response:
+            assert response.status == 200  # released with its body unread: the connection cannot be reused
+        async with await client.request("GET", "/silent", headers={}, timeout=http.Timeout(connect=5, read=0.2)) as response:
+            with pytest.raises(TimeoutError):
+                async for _ in response.chunks():
+                    pass
+        async with await client.request("GET", "/doc", headers={}, timeout=http.Timeout(total=2)) as response:
+            assert response.status == 200
+    finally:
+        await client.close()
