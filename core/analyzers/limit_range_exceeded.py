@@ -23,6 +23,7 @@ from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
 from aegis.core.analyzers.quota_exceeded import REFUSED_POD, refusing_messages, short_of_pods, verdict, workload_name
 from aegis.core.evidence.extract import template_pair
+from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
 from aegis.core.objects import quantity
 
@@ -100,7 +101,7 @@ def analyze(ctx: Context) -> Finding | None:
     summary = f"{what} cannot create pods: a LimitRange in namespace {ns} {_rule(first)}, and {subject} {_breach(first)}."
     fix = _restore(ctx, culprits, current, previous)
     if fix is not None:
-        steps.append(f"The last healthy revision set {fix[1]}, inside the bound; the newest rollout changed it" + ctx.cite("change:rollout", refusal.key))
+        steps.append(f"The last healthy revision ran with {fix[1]}, inside the bound; the newest rollout changed it" + ctx.cite("change:rollout", refusal.key))
     manual = [_manual(v, c, spec, what, ns) for v, c in culprits]
     manual.append(
         f"Or, if the pods really need it, ask the namespace's owner to change its LimitRange (kubectl -n {ns} get limitrange -o yaml shows the bounds)."
@@ -202,37 +203,40 @@ def _restore(
     workload = ctx.workload
     if workload is None or workload.get("kind") == "Pod" or current is None or previous is None:
         return None
-    base = objects.pod_template_path(str(workload.get("kind")))
     ops: list[PatchOperation] = []
     told: list[str] = []
     for culprit, resource in dict.fromkeys((c, v.resource) for v, c in culprits):
         violations = [v for v, c in culprits if c == culprit and v.resource == resource]
-        found = objects.find_container(current.get("spec") or {}, culprit) if culprit else None
+        found = objects.find_container(objects.pod_spec(workload), culprit) if culprit else None  # the patch's target: the workload's template
         old = objects.find_container(previous.get("spec") or {}, culprit) if culprit else None
         if found is None or old is None or not all(v.admits(old[0]) for v in violations):
             return None
-        path = f"{base}/{'initContainers' if found[1] else 'containers'}/{found[2]}/resources"
-        now, then = found[0].get("resources") or {}, old[0].get("resources") or {}
+        container, init, index = found
+        path = f"{patching.container_path(workload, index, init=init)}/resources"
+        now, then = container.get("resources") or {}, old[0].get("resources") or {}
+        changes: list[PatchOperation] = []
         for field in ("requests", "limits"):
             value, before = (now.get(field) or {}).get(resource), (then.get(field) or {}).get(resource)
             if value == before:
                 continue
             if before is None:
-                ops.append(PatchOperation(op="remove", path=f"{path}/{field}/{resource}"))
-                told.append(f"container {culprit}'s {resource} {field[:-1]} removed")
+                changes += [patching.test(f"{path}/{field}/{resource}", value), PatchOperation(op="remove", path=f"{path}/{field}/{resource}")]
+                told.append(f"no {resource} {field[:-1]} on container {culprit}")
             elif value is None and field not in now:
                 return None  # the section itself is gone: not a one-value change to put back
             else:
-                ops.append(PatchOperation(op="add" if value is None else "replace", path=f"{path}/{field}/{resource}", value=before))
-                told.append(f"container {culprit}'s {resource} {field[:-1]} to {before}")
+                changes += patching.set_field(f"{path}/{field}/{resource}", value, before)
+                told.append(f"a {resource} {field[:-1]} of {before} on container {culprit}")
+        if changes:
+            ops += [patching.test(f"{patching.container_path(workload, index, init=init)}/name", culprit), *changes]
     if not ops:
         return None
     draft = FixDraft(
         ops=ops,
-        summary=f"Set {', '.join(told)}, as the last healthy revision had it",
+        summary=f"Put back {' and '.join(told)}, as the last healthy revision had it",
         rationale="The namespace's LimitRange refuses every pod of the new template; the value the last healthy revision ran with is inside its bounds.",
         risk=Risk.MEDIUM,
         risk_notes="Rolling restart; the container runs with the resources it had before the rollout.",
         alternatives_rejected=["Changing the LimitRange: it is the namespace owner's policy, not the workload's."],
     )
-    return draft, ", ".join(told)
+    return draft, " and ".join(told)

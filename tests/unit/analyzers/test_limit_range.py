@@ -100,8 +100,13 @@ def test_the_last_healthy_value_inside_the_bound_is_put_back() -> None:
     bundle = _refused("maximum memory usage per Container is 512Mi, but limit is 1Gi", previous=_spec(memory_limit="512Mi"))
     finding = limit_range_exceeded.analyze(context_of(bundle))
     assert finding is not None and finding.fix is not None
-    assert fix_ops(finding) == [{"op": "replace", "path": "/spec/template/spec/containers/1/resources/limits/memory", "value": "512Mi"}]
-    assert "as the last healthy revision had it" in finding.fix.summary
+    base = "/spec/template/spec/containers/1"
+    assert fix_ops(finding) == [  # guarded: the patch applies only to the template as diagnosed
+        {"op": "test", "path": f"{base}/name", "value": "api"},
+        {"op": "test", "path": f"{base}/resources/limits/memory", "value": "1Gi"},
+        {"op": "replace", "path": f"{base}/resources/limits/memory", "value": "512Mi"},
+    ]
+    assert finding.fix.summary == "Put back a memory limit of 512Mi on container api, as the last healthy revision had it"
 
 
 def test_no_patch_when_the_last_healthy_value_is_outside_the_bound_too() -> None:
@@ -138,8 +143,11 @@ def test_a_raised_request_comes_back_with_the_limit() -> None:
     bundle = _refused("maximum memory usage per Container is 1Gi, but limit is 1536Mi", spec=spec, previous=_spec(memory_limit="768Mi", memory_request="512Mi"))
     finding = limit_range_exceeded.analyze(context_of(bundle))
     assert finding is not None and finding.fix is not None
-    base = "/spec/template/spec/containers/1/resources"
+    base = "/spec/template/spec/containers/1"
     assert fix_ops(finding) == [
-        {"op": "replace", "path": f"{base}/requests/memory", "value": "512Mi"},
-        {"op": "replace", "path": f"{base}/limits/memory", "value": "768Mi"},
+        {"op": "test", "path": f"{base}/name", "value": "api"},
+        {"op": "test", "path": f"{base}/resources/requests/memory", "value": "1Gi"},
+        {"op": "replace", "path": f"{base}/resources/requests/memory", "value": "512Mi"},
+        {"op": "test", "path": f"{base}/resources/limits/memory", "value": "1536Mi"},
+        {"op": "replace", "path": f"{base}/resources/limits/memory", "value": "768Mi"},
     ]
