@@ -4,8 +4,9 @@ Signal: an app container that fails to start with StartError/ContainerCannotRun 
 runtime message `exec: "X": executable file not found in $PATH`, `stat X: no such file or
 directory` or `permission denied`; or one that exits 127/126 (the shell's "command not found" /
 "cannot execute") with a log that says so. Fix: when the last rollout changed the container's
-command/args, restore the previous revision's; otherwise no patch — a human must correct the
-command or the image.
+command/args, restore the previous revision's; for "exec format error" (a binary built for another
+CPU) when the rollout changed only the image, restore the previous image; otherwise no patch — a
+human must correct the command or the image.
 """
 
 from __future__ import annotations
@@ -166,25 +167,75 @@ def _finding(ctx: Context, state: ContainerState, failure: CommandFailure) -> Fi
     ]
     if changed and previous is not None:
         steps.append(f"The last rollout changed the command from `{' '.join(_command(previous)) or '(image entrypoint)'}`{ctx.cite('change:rollout')}")
-    draft, manual = _fix(ctx, state, previous if changed else None, failure)
+    # "exec format error": the kernel cannot run the binary at all, an image built for another CPU.
+    # When the rollout changed only the image, the previous image is the one known to run here.
+    foreign = "exec format error" in failure.problem and previous is not None and not changed and previous.get("image") != state.spec.get("image")
+    arch = _node_arch(ctx, state)
+    if foreign and previous is not None:
+        steps.append(
+            f"'exec format error' means the binary is not built for this node's CPU{f' ({arch})' if arch else ''}: the command is unchanged, "
+            f"and the last rollout changed the image from {previous.get('image')} to {state.spec.get('image')}{ctx.cite('change:rollout', state.key)}"
+        )
+        draft, manual = _image_fix(ctx, state, previous, arch)
+    else:
+        draft, manual = _fix(ctx, state, previous if changed else None, failure)
     steps.append(
         f"Fix: {draft.summary}{ctx.cite('change:rollout', failure.evidence_key)}"
         if draft
         else f"The previous revision ran the same command — no known-good command to restore, no patch{ctx.cite(state.key)}"
     )
-    confidence = 0.95 if changed else (0.9 if failure.strong else 0.75)
+    confidence = 0.95 if changed or foreign else (0.9 if failure.strong else 0.75)
+    if foreign and previous is not None:
+        cpu = f" ({arch})" if arch else ""
+        because = f"; image {state.spec.get('image')} is not built for the node's CPU{cpu} (the last rollout changed it from {previous.get('image')})."
+    else:
+        because = "; the last rollout changed its command." if changed else "."
     return Finding(
         category=Category.BAD_COMMAND,
         confidence=confidence,
-        summary=(
-            f"Container {state.name} cannot start: {failure.executable}: {failure.problem.split(' (')[0]}"
-            + ("; the last rollout changed its command." if changed else ".")
-        ),
+        summary=f"Container {state.name} cannot start: {failure.executable}: {failure.problem.split(' (')[0]}{because}",
         steps=steps,
         evidence_ids=ctx.evidence.ids(*dict.fromkeys([state.key, failure.evidence_key, "event:BackOff", "event:Failed", "change:rollout"])),
         fix=draft,
         manual_steps=manual,
     )
+
+
+def _node_arch(ctx: Context, state: ContainerState) -> str | None:
+    """The CPU architecture of the node the pod runs on, as the kubelet reports it."""
+    node_name = (state.pod.get("spec") or {}).get("nodeName")
+    node = ctx.bundle.find("Node", str(node_name)) if node_name else None
+    if node is None:
+        return None
+    arch = ((node.get("status") or {}).get("nodeInfo") or {}).get("architecture") or objects.labels(node).get("kubernetes.io/arch")
+    return str(arch) if arch else None
+
+
+def _image_fix(ctx: Context, state: ContainerState, previous: dict[str, Any], arch: str | None) -> tuple[FixDraft | None, list[str]]:
+    workload = ctx.workload
+    index = signals.workload_container_index(ctx, state.name, init=False)
+    cpu = arch or "the nodes' architecture"
+    manual = [
+        f"Build and push image {state.spec.get('image')} for {cpu} (e.g. `docker buildx build --platform linux/{arch or 'amd64'}`, "
+        "or a multi-arch manifest), then re-deploy.",
+    ]
+    ops = restore_fields(workload, index, False, previous, ("image",)) if workload is not None and index is not None else []
+    if not ops:
+        return None, manual
+    return FixDraft(
+        ops=ops,
+        summary=f"restore container {state.name}'s image to the previous revision's {previous.get('image')}",
+        rationale=(
+            f"The kernel cannot execute the binary of {state.spec.get('image')} (exec format error): it is built for another CPU than {cpu}. "
+            "The rollout changed only the image; the previous one ran on these nodes."
+        ),
+        risk=Risk.MEDIUM,
+        risk_notes="Rolling restart; the workload runs the previous version's code until an image for this architecture is pushed.",
+        alternatives_rejected=[
+            "Restarting the pod: the same image fails the same way on every node of this architecture.",
+            "Pinning the pods to nodes of another architecture: none may exist, and it hides a broken build.",
+        ],
+    ), manual
 
 
 def _fix(ctx: Context, state: ContainerState, previous: dict[str, Any] | None, failure: CommandFailure) -> tuple[FixDraft | None, list[str]]:
