@@ -45,7 +45,7 @@ def failing_calls(ctx: Context) -> list[FailingCall]:
             if not text:
                 continue
             key = f"log:{state.pod_name}/{state.name}:{'previous' if previous else 'current'}"
-            found += [FailingCall(f, state, key) for f in netlog.failures(text)]
+            found += [FailingCall(f, state, key) for f in netlog.attribute(netlog.failures(text), netlog.configured_peers(state.spec))]
             if found:
                 break
     return found

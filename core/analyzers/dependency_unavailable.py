@@ -52,7 +52,8 @@ def _finding(ctx: Context, call: FailingCall, upstream: Upstream) -> Finding:
     how = {"refused": "are refused", "unreachable": "find no route to the host"}.get(call.failure.kind, "time out")
     steps = [
         f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {call.failure.host}"
-        f"{':' + str(call.failure.port) if call.failure.port else ''} {how}: '{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
+        f"{':' + str(call.failure.port) if call.failure.port else ''}{call.failure.provenance} {how}: "
+        f"'{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
         f"{call.failure.host} is Service {name} in namespace {ns}; it selects {_show(selector)}, which {len(pods)} pod(s) match, and its "
         f"Endpoints list {ready if ready is not None else 'an unknown number of'} ready address(es){ctx.cite(*svc_keys)}",
     ]

@@ -71,7 +71,8 @@ def _blocked_call(ctx: Context, call: FailingCall) -> Finding | None:
     service_name = dep.service.name
     steps = [
         f"Container {call.state.name} of pod {call.state.pod_name} fails: its connections to {call.failure.host}"
-        f"{':' + str(call.failure.port) if call.failure.port else ''} {_how(call)}: '{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
+        f"{':' + str(call.failure.port) if call.failure.port else ''}{call.failure.provenance} {_how(call)}: "
+        f"'{call.failure.line[:200]}'{ctx.cite(call.log_key, call.state.key)}",
         f"{call.failure.host} is Service {service_name} in namespace {callee_ns}, which selects {len(callee_pods)} pod(s) of "
         f"{objects.name(dep.bundle.workload) if dep.bundle and dep.bundle.workload else 'its workload'} labelled {_show(callee_labels)}"
         f"{ctx.cite(f'dependency:Service/{callee_ns}/{service_name}', f'dependency:Endpoints/{callee_ns}/{service_name}')}",

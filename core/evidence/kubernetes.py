@@ -77,7 +77,7 @@ class Collector:
             claim_names.add(target.name)
         pvcs = [c for c in claims if objects.name(c) in claim_names or any(objects.name(c).startswith(f"{t}-") for t in claim_templates)]
         nodes, (pods, logs), storageclasses = await asyncio.gather(self._nodes_for(pods), self._telling_logs(pods), self._classes_for(pvcs))
-        follow_up = await self._follow_up(ns, logs, events, services)
+        follow_up = await self._follow_up(ns, logs, events, services, pods)
 
         involved = _involved_names(root, workload, pods, [*replicasets, *jobs], pvcs)
         kept_events = sorted(
@@ -146,7 +146,12 @@ class Collector:
         return list(await asyncio.gather(*(self._list(kind, ns) for kind in kinds_read)))
 
     async def _follow_up(
-        self, ns: str, logs: list[tuple[str, str, bool, str]], events: list[KubeObject], services: list[KubeObject]
+        self,
+        ns: str,
+        logs: list[tuple[str, str, bool, str]],
+        events: list[KubeObject],
+        services: list[KubeObject],
+        pods: list[KubeObject],
     ) -> tuple[list[KubeObject], list[KubeObject], list[KubeObject], list[Dependency]]:
         """What the logs call for: NetworkPolicies and the failing Services' workloads, Roles for an API refusal.
 
@@ -155,7 +160,7 @@ class Collector:
         """
         texts = [text for _, _, _, text in logs]
         # Only the application's own words: a probe's "connection refused" to its pod IP is the kubelet's, not a dependency.
-        failures = [f for text in texts for f in netlog.failures(text)]
+        failures = [f for pod, container, _, text in logs for f in netlog.attribute(netlog.failures(text), _peers(pods, pod, container))]
         refusals = [f for text in [*texts, *(str(e.get("message") or "") for e in events)] for f in netlog.forbidden(text)]
         policies: list[KubeObject] = []
         roles: list[KubeObject] = []
@@ -527,3 +532,10 @@ def _timestamps(node: Any) -> list[str]:
         for item in node:
             found.extend(_timestamps(item))
     return found
+
+
+def _peers(pods: list[KubeObject], pod_name: str, container: str) -> dict[str, tuple[int | None, str]]:
+    """The peers a logged container's configuration names (for failures whose line names no host)."""
+    pod = next((p for p in pods if objects.name(p) == pod_name), None)
+    found = objects.find_container(objects.pod_spec(pod), container) if pod is not None else None
+    return netlog.configured_peers(found[0]) if found else {}

@@ -23,8 +23,9 @@ Hosts and ports are taken from the same line: URLs, `host='H', port=P` (urllib3)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 # dns: the name does not resolve; dns_timeout: the resolver itself does not answer (blocked port 53);
 # unreachable: an ICMP host-unreachable came back (a policy that rejects rather than drops, a peer IP that is gone).
@@ -71,7 +72,7 @@ _HOST_PATTERNS = [
     re.compile(r"connection to server at \"([A-Za-z0-9_.-]+)\"(?: \([0-9a-f.:]+\))?, port (\d+)"),
     re.compile(r"Connection to ([A-Za-z0-9_.-]+) timed out"),
     re.compile(r"[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([A-Za-z0-9_.-]+)(?::(\d+))?"),
-    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|connect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
+    re.compile(r"(?:dial tcp|dial udp|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|[Cc]onnect to) \[?([A-Za-z0-9_.-]+?)\]?:(\d+)"),
     re.compile(r"([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/[0-9.]+:(\d+)"),  # Java: host/10.96.0.12:8080
     re.compile(r"No such host is known\.? \(([A-Za-z0-9_.-]+)(?::(\d+))?\)"),
 ]
@@ -91,6 +92,12 @@ class NetFailure:
     host: str  # as logged: a name, an FQDN or an IP ("" when the line names none)
     port: int | None
     line: str
+    host_from: str = ""  # when the line named no host: the configuration that names the only peer (see `attribute`)
+
+    @property
+    def provenance(self) -> str:
+        """How the host was known, for a report: empty when the log line names it."""
+        return f" (the log names no host; {self.host_from} names the container's only peer)" if self.host_from else ""
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,60 @@ def failures(text: str) -> list[NetFailure]:
                     break
         found.append(NetFailure(kind=kind, host=host, port=port, line=line.strip()[:400]))
     return found
+
+
+# A peer in a container's configuration: a URL, or host:port, as an env value or an argument.
+_CONFIG_URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([A-Za-z0-9_.-]+)(?::(\d+))?(?:[/?#]\S*)?$")
+_CONFIG_HOST_PORT = re.compile(r"^([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*):(\d{1,5})$")
+_CONFIG_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*$")
+_HOST_VARIABLE = re.compile(r"(?:^|_)(?:HOST|HOSTNAME|ADDR|ADDRESS|SERVER|ENDPOINT|URL|URI|DSN)$", re.IGNORECASE)
+_LOCAL = ("localhost", "127.0.0.1", "0.0.0.0", "::1")  # noqa: S104  # addresses a peer is not, nothing binds here
+
+
+def configured_peers(container: dict[str, Any]) -> dict[str, tuple[int | None, str]]:
+    """host -> (port, where) for each peer a container's env values and arguments name.
+
+    URLs and host:port anywhere; a bare host name only in a variable named like one (DB_HOST,
+    PAYMENTS_ADDR), its port from the sibling …_PORT. Values from Secrets or ConfigMaps are not
+    read here (valueFrom), nor are local addresses.
+    """
+    env = [e for e in container.get("env") or [] if isinstance(e, dict)]
+    values = {str(e.get("name")): e["value"].strip() for e in env if isinstance(e.get("value"), str)}
+    peers: dict[str, tuple[int | None, str]] = {}
+
+    def note(host: str, port: int | None, where: str) -> None:
+        if host.lower() not in _LOCAL and host not in peers:
+            peers[host] = (port, where)
+
+    for name, value in values.items():
+        url = _CONFIG_URL.match(value) or _CONFIG_HOST_PORT.match(value)
+        if url:
+            note(url.group(1), int(url.group(2)) if url.group(2) else None, f"env {name}")
+        elif _HOST_VARIABLE.search(name) and _CONFIG_HOST.match(value) and not value.isdigit():
+            port = values.get(re.sub(r"(?:HOST|HOSTNAME|ADDR|ADDRESS|SERVER)$", "PORT", name, flags=re.IGNORECASE), "")
+            note(value, int(port) if port.isdigit() else None, f"env {name}")
+    for arg in [*(container.get("command") or []), *(container.get("args") or [])]:
+        for word in re.split(r"[\s=,]+", str(arg)):
+            url = _CONFIG_URL.match(word) or _CONFIG_HOST_PORT.match(word)
+            if url:
+                note(url.group(1), int(url.group(2)) if url.group(2) else None, "the container's arguments")
+    return peers
+
+
+def attribute(found: list[NetFailure], peers: Mapping[str, tuple[int | None, str]]) -> list[NetFailure]:
+    """Failed connections whose line names no host, credited to the container's only configured peer.
+
+    A Java `SocketTimeoutException: Connect timed out` or curl's `(28) Connection timed out after
+    5001 milliseconds` names no host; a container configured with exactly one peer can only have
+    been calling that one. With several peers (or none) the failure stays host-less: AEGIS does not guess.
+    """
+    if len(peers) != 1:
+        return found
+    ((host, (port, where)),) = peers.items()
+    return [
+        NetFailure(kind=f.kind, host=host, port=port, line=f.line, host_from=where) if not f.host and f.kind in ("refused", "timeout", "unreachable") else f
+        for f in found
+    ]
 
 
 def forbidden(text: str) -> list[Forbidden]:
