@@ -109,10 +109,28 @@ def _specific(ctx: Context, pod: KubeObject) -> bool:
     return any(e.get("reason") in _SPECIFIC_EVENTS for e in ctx.bundle.events_for("Pod", objects.name(pod)))
 
 
+_MISSING_SA = re.compile(r'serviceaccount "([^"]+)" not found', re.IGNORECASE)
+_POD_SECURITY = re.compile(r'violates PodSecurity "([^"]+)": (.+)$')
+_WEBHOOK = re.compile(r'admission webhook "([^"]+)" denied the request:?\s*(.*)$')
+
+
 def _short_cause(message: str) -> str:
-    for marker in ("exceeded quota", "serviceaccount", "violates PodSecurity", "admission webhook", "LimitRange", "must be less than or equal"):
+    """The admission verdict in a few words, with what it names: the ServiceAccount, the policy level and its checks, the webhook."""
+    if match := _MISSING_SA.search(message):
+        return f"ServiceAccount {match.group(1)} does not exist"
+    if match := _POD_SECURITY.search(message):
+        # Each check is 'NAME (container "x" must set …)': the names are what to fix, the parentheses how.
+        checks = re.sub(r"\s*\([^()]*(?:\([^()]*\)[^()]*)*\)", "", match.group(2)).strip()
+        return f'violates PodSecurity "{match.group(1)}": {checks[:200]}'
+    if match := _WEBHOOK.search(message):
+        return (
+            f"admission webhook {match.group(1)} denied them: {match.group(2).strip()[:200]}"
+            if match.group(2).strip()
+            else f"admission webhook {match.group(1)} denied them"
+        )
+    for marker in ("exceeded quota", "LimitRange", "must be less than or equal"):
         if marker.lower() in message.lower():
-            return marker if marker != "serviceaccount" else "its ServiceAccount does not exist"
+            return marker
     return "forbidden"
 
 

@@ -63,7 +63,7 @@ async def test_refusal_is_history_once_every_pod_exists() -> None:
 
 
 async def test_other_admission_refusals_are_not_quota() -> None:
-    """A PodSecurity or LimitRange refusal in FailedCreate is not a quota."""
+    """A PodSecurity refusal in FailedCreate is not a quota (a LimitRange one is, read by limit_range_exceeded)."""
     bundle = await _bundle()
     _refusals(
         bundle, 'Error creating: pods "reports-api-794569bc85-x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false'

@@ -6,6 +6,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from aegis.core.analyzers import rollout_stuck as rs
 from aegis.core.analyzers.base import Context
 from aegis.core.evidence.bundle import ObjectBundle
@@ -112,3 +114,27 @@ def test_redacted_values_are_never_restored() -> None:
     current = {"metadata": {}, "spec": {"containers": [{"name": "w", "env": [{"name": "K", "value": "a"}]}]}}
     previous = {"metadata": {}, "spec": {"containers": [{"name": "w", "env": [{"name": "K", "value": "[REDACTED]"}]}]}}
     assert rs.rollback_ops(workload, current, previous) == []
+
+
+_VERDICTS = [
+    (SA_ERROR, "(ServiceAccount w-sa does not exist)"),
+    (
+        'pods "w-b-x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "w" must set '
+        'securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "w" must set securityContext.capabilities.drop=["ALL"]), '
+        'runAsNonRoot != true (pod or container "w" must set securityContext.runAsNonRoot=true)',
+        '(violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true)',
+    ),
+    (
+        'admission webhook "validate.kyverno.svc-fail" denied the request: policy Deployment/ns/w for resource violation: '
+        "require-requests-limits: validate-resources: validation error: CPU and memory resource requests and limits are required",
+        "(admission webhook validate.kyverno.svc-fail denied them: policy Deployment/ns/w for resource violation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "named"), _VERDICTS, ids=["service-account", "pod-security", "webhook"])
+def test_an_admission_refusal_names_what_refused_and_why(message: str, named: str) -> None:
+    """The summary names the decisive fact: the missing ServiceAccount, the PodSecurity level and checks, the webhook and its reason."""
+    finding = rs.analyze(_ctx(message))
+    assert finding is not None
+    assert named in finding.summary, finding.summary
