@@ -7,6 +7,8 @@ What is left: the new ReplicaSet cannot create pods (FailedCreate: quota, admiss
 ServiceAccount, PodSecurity), or its pods run but never become ready without a failing probe.
 Fix: roll the pod template back to the last healthy revision, guarded field by field; when the
 cause lies outside the workload (a ResourceQuota), no patch — the manual steps name the quota.
+A StatefulSet or DaemonSet has no Progressing condition: its own FailedCreate while it is short of
+pods is the signal, and the rollback goes to its last healthy ControllerRevision.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 from aegis.core import objects
 from aegis.core.analyzers.base import Context, Finding, FixDraft
+from aegis.core.analyzers.quota_exceeded import refusing_messages, short_of_pods, verdict
+from aegis.core.evidence.extract import current_revision_numbers, template_pair
 from aegis.core.fixes import patching
 from aegis.core.models import Category, KubeObject, PatchOperation, Risk
 from aegis.core.redaction import MARKER
@@ -31,6 +35,8 @@ _HASH_LABELS = ("pod-template-hash", "controller-revision-hash")
 
 def analyze(ctx: Context) -> Finding | None:
     workload = ctx.workload
+    if workload is not None and workload.get("kind") in ("StatefulSet", "DaemonSet"):
+        return _controller_refused(ctx, workload)
     if workload is None or workload.get("kind") != "Deployment":
         return None
     progressing = objects.condition(workload, "Progressing") or {}
@@ -132,6 +138,51 @@ def _short_cause(message: str) -> str:
         if marker.lower() in message.lower():
             return marker
     return "forbidden"
+
+
+def _controller_refused(ctx: Context, workload: KubeObject) -> Finding | None:
+    """A StatefulSet or DaemonSet whose own pod creations the API server refuses (a missing ServiceAccount, PodSecurity, a webhook).
+
+    These controllers have no Progressing condition: the signal is their FailedCreate while they are
+    short of pods. Quota and LimitRange verdicts are their own analyzers' (quota_exceeded).
+    """
+    refusal = next(((message, key) for message, owner, key in refusing_messages(ctx) if owner is workload), None)
+    if refusal is None or not short_of_pods(ctx, workload) or any(_specific(ctx, p) for p in ctx.bundle.pods):
+        return None
+    message, key = refusal
+    kind, name = str(workload.get("kind")), objects.name(workload)
+    cause = _short_cause(message)
+    steps = [f"{kind} {name} cannot create its pods: {verdict(message)}{ctx.cite(key, 'status:workload')}"]
+    current, previous = template_pair(ctx.bundle)
+    newest, base = current_revision_numbers(ctx.bundle)
+    ops = rollback_ops(workload, current, previous) if current is not None and previous is not None and newest != base else []
+    manual = [
+        f"Correct what the API server refuses ({cause}) in the pod template of {kind.lower()}/{name}, or, if the template is right, "
+        f"create what it needs; `kubectl -n {ctx.bundle.namespace} describe {kind.lower()} {name}` shows each refusal."
+    ]
+    draft = None
+    if ops:
+        steps.append(f"Revision {base} was the last healthy one; revision {newest} changed: {_change_text(ctx)}{ctx.cite('change:rollout')}")
+        draft = FixDraft(
+            ops=ops,
+            summary=f"roll the pod template of {kind} {name} back to revision {base}, the last healthy one",
+            rationale=f"Revision {base} created its pods; the API server refuses those of revision {newest}. Restoring the fields the rollout "
+            "changed, each guarded by its current value, returns the controller to a template it is allowed to create.",
+            risk=Risk.MEDIUM,
+            risk_notes="Undoes every change of the last rollout, including intended ones; they must be re-applied once the cause is fixed.",
+            alternatives_rejected=["Deleting the pods: the controller creates them from the same refused template."],
+        )
+        steps.append(f"Fix: {draft.summary}{ctx.cite('change:rollout', key)}")
+        manual = []
+    return Finding(
+        category=Category.ROLLOUT_STUCK,
+        confidence=0.85,
+        summary=f"{kind} {name} cannot create its pods: the API server rejects them ({cause}).",
+        steps=steps,
+        evidence_ids=ctx.evidence.ids(key, "status:workload", "change:rollout"),
+        fix=draft,
+        manual_steps=manual,
+    )
 
 
 def _last_healthy(ctx: Context, current: KubeObject) -> KubeObject | None:

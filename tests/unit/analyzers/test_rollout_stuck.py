@@ -10,9 +10,11 @@ import pytest
 
 from aegis.core.analyzers import rollout_stuck as rs
 from aegis.core.analyzers.base import Context
+from aegis.core.analyzers.engine import diagnose
 from aegis.core.evidence.bundle import ObjectBundle
 from aegis.core.evidence.extract import extract
 from aegis.core.models import AnalysisPolicy, Category, ObjectRef
+from tests.unit.analyzers.contexts import context_of, snapshot_bundle
 
 
 def _template(sa: str, image: str) -> dict[str, Any]:
@@ -138,3 +140,49 @@ def test_an_admission_refusal_names_what_refused_and_why(message: str, named: st
     finding = rs.analyze(_ctx(message))
     assert finding is not None
     assert named in finding.summary, finding.summary
+
+
+_CONTROLLERS = [("StatefulSet", "alerts-notifier", "alerts", "notifier"), ("DaemonSet", "log-agent-gaps", "observability", "log-agent")]
+
+
+async def _refused_controller(kind: str, example: str, ns: str, name: str, message: str) -> ObjectBundle:
+    """The example's controller, short of pods, with every creation refused by the API server."""
+    bundle = await snapshot_bundle(example, kind, ns, name)
+    bundle.pods, bundle.logs = [], []
+    assert bundle.workload is not None
+    bundle.workload["status"] = {"replicas": 0, "readyReplicas": 0, "desiredNumberScheduled": 2, "currentNumberScheduled": 0, "numberReady": 0}
+    involved = {"kind": kind, "name": name, "namespace": ns}
+    bundle.events = [
+        {
+            "kind": "Event",
+            "metadata": {"name": "e1", "namespace": ns},
+            "involvedObject": involved,
+            "reason": "FailedCreate",
+            "type": "Warning",
+            "count": 12,
+            "message": message,
+        }
+    ]
+    return bundle
+
+
+@pytest.mark.parametrize(("kind", "example", "ns", "name"), _CONTROLLERS, ids=["statefulset", "daemonset"])
+async def test_a_statefulset_or_daemonset_whose_pods_are_refused_names_the_refusal(kind: str, example: str, ns: str, name: str) -> None:
+    """No Progressing condition on these controllers: their FailedCreate while short of pods is the signal."""
+    message = (
+        f'create Pod {name}-0 in {kind} {name} failed error: pods "{name}-0" is forbidden: '
+        f'error looking up service account {ns}/{name}-sa: serviceaccount "{name}-sa" not found'
+    )
+    diagnosis = diagnose(await _refused_controller(kind, example, ns, name, message))
+    assert diagnosis.rca.category is Category.ROLLOUT_STUCK, diagnosis.rca.summary
+    assert diagnosis.rca.summary == f"{kind} {name} cannot create its pods: the API server rejects them (ServiceAccount {name}-sa does not exist)."
+    assert diagnosis.fix is not None and "back to revision" in diagnosis.fix.summary
+
+
+async def test_a_controller_with_all_its_pods_is_not_stuck() -> None:
+    """An old refusal on a StatefulSet that has all its replicas now is history."""
+    message = 'create Pod notifier-0 in StatefulSet notifier failed error: pods "notifier-0" is forbidden: violates PodSecurity "baseline:latest": privileged'
+    bundle = await _refused_controller("StatefulSet", "alerts-notifier", "alerts", "notifier", message)
+    assert bundle.workload is not None
+    bundle.workload["status"] = {"replicas": bundle.workload["spec"].get("replicas", 1), "readyReplicas": 1}
+    assert rs.analyze(context_of(bundle)) is None
