@@ -36,6 +36,7 @@ from aegis.core.config import Settings
 from aegis.core.errors import AegisError, AlreadyExistsError, ClusterError, NotFoundError, UsageError
 from aegis.core.kube.gateway import KubeGateway, WatchExpiredError
 from aegis.core.models import (
+    Category,
     Diagnosis,
     IncidentId,
     KubeIdentity,
@@ -194,6 +195,13 @@ class ShadowManager:
         shadow_id = cloning.label_value(f"{incident_id}-{suffix}".lower())
         log = telemetry.get_logger(incident_id=incident_id, shadow_namespace=namespace, acting_as=identity.user if identity else "aegis")
         run = _Run(incident_id=incident_id, namespace=namespace, shadow_id=shadow_id, log=log, progress=progress)
+        if diagnosis.rca.category is Category.QUOTA_EXCEEDED:
+            # The refusal is production's namespace admission (a LimitRange or ResourceQuota), which the shadow does not copy.
+            run.representative = False
+            run.notes.append(
+                "production's LimitRanges and ResourceQuotas are not copied: the shadow admits pods production's namespace refuses, "
+                "so a pass shows the fixed pods run, not that production's namespace admits them"
+            )
         started_at = datetime.now(UTC)
         begun = time.perf_counter()
         verdict = Verdict(True, False, "error", "not started")
